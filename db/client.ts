@@ -1,0 +1,79 @@
+/**
+ * The two back ends behind one interface: a PostgreSQL server through `DATABASE_URL` (node-postgres
+ * pool), or embedded PostgreSQL (PGlite) persisted in a directory. Both speak the same SQL through
+ * Kysely's PostgreSQL compiler, so every repository function and every migration runs unchanged on
+ * either.
+ *
+ * @module
+ */
+import { Kysely, PostgresDialect } from "kysely";
+import pg from "pg";
+import { PGlite } from "@electric-sql/pglite";
+import { PGliteDialect } from "./pglite_dialect.ts";
+import type { FerrySchema } from "./schema.ts";
+
+export type Db = Kysely<FerrySchema>;
+
+/** An open database: the Kysely handle plus what differs between the back ends. */
+export interface Database {
+  readonly kind: "postgres" | "pglite";
+  readonly db: Db;
+  /** Closes every connection. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** A `postgres://` URL; when absent, PGlite is used. */
+  readonly url?: string;
+  /** PGlite's data directory; `undefined` keeps it in memory (tests). */
+  readonly dataDir?: string;
+  /** Pool size for the server back end. */
+  readonly poolSize?: number;
+  readonly applicationName?: string;
+}
+
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+
+/** Opens the server or the embedded back end. */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  if (options.url) return openPostgres(options.url, options);
+  return await openPGlite(options.dataDir);
+}
+
+function openPostgres(url: string, options: OpenOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    application_name: options.applicationName ?? "ferry",
+    // Ids and counters are bigint in SQL; they stay far below 2^53, so numbers are safe and
+    // far more convenient than strings.
+    types: {
+      getTypeParser(oid: number, format?: string) {
+        if (oid === INT8_OID) return (v: string) => Number(v);
+        // deno-lint-ignore no-explicit-any
+        return (pg.types.getTypeParser as any)(oid, format);
+      },
+    },
+  });
+  // An idle client's error (server restart) must not crash the process: the pool drops it.
+  pool.on("error", () => {});
+  const db = new Kysely<FerrySchema>({ dialect: new PostgresDialect({ pool }) });
+  return { kind: "postgres", db, close: () => db.destroy() };
+}
+
+async function openPGlite(dataDir: string | undefined): Promise<Database> {
+  if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
+  const pglite = await PGlite.create(dataDir, {
+    parsers: { [INT8_OID]: (v: string) => Number(v), [NUMERIC_OID]: (v: string) => Number(v) },
+  });
+  const db = new Kysely<FerrySchema>({ dialect: new PGliteDialect(pglite) });
+  return {
+    kind: "pglite",
+    db,
+    close: async () => {
+      await db.destroy();
+      await pglite.close();
+    },
+  };
+}

@@ -1,0 +1,428 @@
+/**
+ * Queue operations for the actors: claim due deliveries under a fenced lease, record outcomes in
+ * batches, hand claims back, reap expired leases, cancel.
+ *
+ * No transaction here is held across SMTP: a claim is one statement that moves rows to `sending`
+ * with a lease (`lease_owner`, `lease_token`, `lease_expires_at`) and commits; the outcome arrives
+ * later as another statement that only applies where the row still carries the same token. The
+ * token comes from the sequence `ferry.fence`, so it only grows: once a lease has expired and the
+ * row was claimed again, the old holder's report is refused ("fencing").
+ *
+ * ## Fairness
+ *
+ * `claimDue` walks the distinct domains that have ready rows (a skip scan over the leading column
+ * of `deliveries_ready`, resumed after a cursor that rotates between calls) and takes at most
+ * `perDomain` due rows from each, highest priority and oldest first. The claimed rows are then
+ * ordered by their rank inside their domain, so every visited domain's first row comes before
+ * any domain's second. A domain with 100,000 due rows therefore costs one claim as much as a
+ * domain with one, and cannot push it out. Per domain, the due rows are read per priority with
+ * a range scan (`priority = p AND next_attempt_at <= now`), so rows scheduled in the future are
+ * never walked.
+ *
+ * @module
+ */
+import { sql } from "kysely";
+import type { Db } from "./client.ts";
+import type { DeliveryStatus } from "./schema.ts";
+
+/** A delivery handed to an actor, under a lease. */
+export interface ClaimedDelivery {
+  readonly id: number;
+  readonly outboxId: number;
+  readonly recipient: string;
+  readonly domain: string;
+  readonly priority: number;
+  readonly attempts: number;
+  readonly expiresAt: Date;
+  readonly smtputf8: boolean;
+  readonly leaseToken: number;
+  readonly lastCode: number | null;
+  readonly lastReply: string | null;
+}
+
+export interface ClaimOptions {
+  readonly owner: string;
+  readonly now: Date;
+  readonly leaseMs: number;
+  readonly limit: number;
+}
+
+export interface ClaimDueOptions extends ClaimOptions {
+  /** Most rows taken from one domain in this claim. */
+  readonly perDomain?: number;
+  /** Most domains visited by this claim. */
+  readonly maxDomains?: number;
+  /** Resume the domain walk after this domain (the previous result's `cursor`). */
+  readonly cursor?: string;
+}
+
+export interface ClaimResult {
+  readonly deliveries: ClaimedDelivery[];
+  /** Pass to the next claim; `""` once the walk reached the last domain. */
+  readonly cursor: string;
+}
+
+const READY = sql`status IN ('queued', 'deferred')`;
+
+function positive(name: string, value: number): void {
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(
+      `Cannot claim a batch as '${name}' must be > 0: current value is ${value}`,
+    );
+  }
+}
+
+/** Claims due deliveries across domains, fairly (see the module documentation). */
+export async function claimDue(db: Db, o: ClaimDueOptions): Promise<ClaimResult> {
+  const perDomain = o.perDomain ?? 50;
+  const maxDomains = o.maxDomains ?? 200;
+  positive("limit", o.limit);
+  positive("perDomain", perDomain);
+  positive("maxDomains", maxDomains);
+  positive("leaseMs", o.leaseMs);
+  const { rows } = await sql<ClaimRow & { last_domain: string | null; visited: number }>`
+    WITH RECURSIVE doms(domain, n) AS (
+      (SELECT domain, 1 FROM ferry.deliveries
+        WHERE ${READY} AND domain > ${o.cursor ?? ""} ORDER BY domain LIMIT 1)
+      UNION ALL
+      SELECT (SELECT d.domain FROM ferry.deliveries d
+               WHERE d.status IN ('queued', 'deferred') AND d.domain > doms.domain
+               ORDER BY d.domain LIMIT 1), doms.n + 1
+        FROM doms WHERE doms.domain IS NOT NULL AND doms.n < ${maxDomains}
+    ),
+    live AS (
+      SELECT domain FROM doms
+       WHERE domain IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM ferry.domain_suspensions s
+                          WHERE s.domain = doms.domain AND s.until > ${o.now})
+    ),
+    cand AS (
+      SELECT c.id, row_number() OVER (PARTITION BY live.domain
+                                      ORDER BY c.priority, c.next_attempt_at, c.id) AS rn
+        FROM live CROSS JOIN LATERAL (
+          SELECT * FROM (
+            ${dueInDomain(sql`live.domain`, 0, o.now, perDomain)}
+            UNION ALL ${dueInDomain(sql`live.domain`, 1, o.now, perDomain)}
+            UNION ALL ${dueInDomain(sql`live.domain`, 2, o.now, perDomain)}
+          ) u ORDER BY priority, next_attempt_at, id LIMIT ${perDomain}
+        ) c
+    ),
+    locked AS (
+      SELECT d.id, cand.rn FROM ferry.deliveries d JOIN cand ON cand.id = d.id
+       WHERE d.${READY} AND d.next_attempt_at <= ${o.now}
+       ORDER BY cand.rn, d.priority, d.next_attempt_at, d.id
+       LIMIT ${o.limit}
+         FOR UPDATE OF d SKIP LOCKED
+    ),
+    ${leaseUpdate(o)}
+    SELECT v.last_domain, v.visited, upd.*
+      FROM (SELECT max(domain) AS last_domain, count(domain)::int AS visited FROM doms) v
+      LEFT JOIN upd ON true`.execute(db);
+  const first = rows[0];
+  const cursor = first && first.visited >= maxDomains && first.last_domain ? first.last_domain : "";
+  return { deliveries: rows.filter((r) => r.id !== null).map(toClaimed), cursor };
+}
+
+/** Claims due deliveries of one domain (a domain actor pulling its own work). */
+export async function claimDomain(
+  db: Db,
+  o: ClaimOptions & { readonly domain: string },
+): Promise<ClaimedDelivery[]> {
+  positive("limit", o.limit);
+  positive("leaseMs", o.leaseMs);
+  const { rows } = await sql<ClaimRow>`
+    WITH cand AS (
+      SELECT * FROM (
+        ${dueInDomain(sql`${o.domain}::text`, 0, o.now, o.limit)}
+        UNION ALL ${dueInDomain(sql`${o.domain}::text`, 1, o.now, o.limit)}
+        UNION ALL ${dueInDomain(sql`${o.domain}::text`, 2, o.now, o.limit)}
+      ) u ORDER BY priority, next_attempt_at, id LIMIT ${o.limit}
+    ),
+    locked AS (
+      SELECT d.id FROM ferry.deliveries d JOIN cand ON cand.id = d.id
+       WHERE d.${READY} AND d.next_attempt_at <= ${o.now}
+       ORDER BY d.priority, d.next_attempt_at, d.id
+         FOR UPDATE OF d SKIP LOCKED
+    ),
+    ${leaseUpdate(o)}
+    SELECT * FROM upd`.execute(db);
+  return rows.map(toClaimed);
+}
+
+function dueInDomain(domain: ReturnType<typeof sql>, priority: number, now: Date, limit: number) {
+  return sql`(SELECT id, priority, next_attempt_at FROM ferry.deliveries
+               WHERE domain = ${domain} AND status IN ('queued', 'deferred')
+                 AND priority = ${sql.lit(priority)} AND next_attempt_at <= ${now}
+               ORDER BY next_attempt_at, id LIMIT ${limit})`;
+}
+
+function leaseUpdate(o: ClaimOptions) {
+  return sql`
+    fence AS (SELECT nextval('ferry.fence') AS token),
+    upd AS (
+      UPDATE ferry.deliveries d
+         SET status = 'sending', lease_owner = ${o.owner}, lease_token = fence.token,
+             lease_expires_at = ${new Date(o.now.getTime() + o.leaseMs)}, updated_at = ${o.now}
+        FROM locked, fence
+       WHERE d.id = locked.id
+      RETURNING d.id, d.outbox_id, d.recipient, d.domain, d.priority, d.attempts, d.expires_at,
+                d.smtputf8, d.lease_token, d.last_code, d.last_reply
+    )`;
+}
+
+interface ClaimRow {
+  id: number;
+  outbox_id: number;
+  recipient: string;
+  domain: string;
+  priority: number;
+  attempts: number;
+  expires_at: Date;
+  smtputf8: boolean;
+  lease_token: number;
+  last_code: number | null;
+  last_reply: string | null;
+}
+
+function toClaimed(r: ClaimRow): ClaimedDelivery {
+  return {
+    id: r.id,
+    outboxId: r.outbox_id,
+    recipient: r.recipient,
+    domain: r.domain,
+    priority: r.priority,
+    attempts: r.attempts,
+    expiresAt: new Date(r.expires_at),
+    smtputf8: r.smtputf8,
+    leaseToken: Number(r.lease_token),
+    lastCode: r.last_code,
+    lastReply: r.last_reply,
+  };
+}
+
+/** What happened to one claimed delivery. */
+export interface Outcome {
+  readonly id: number;
+  readonly leaseToken: number;
+  readonly status: "delivered" | "deferred" | "bounced" | "expired" | "cancelled" | "suppressed";
+  /** Whether an SMTP attempt was made (counts in `attempts`). */
+  readonly attempted: boolean;
+  readonly code?: number | null;
+  readonly enhanced?: string | null;
+  readonly reply?: string | null;
+  readonly mxHost?: string | null;
+  /** For `deferred`: when to try again. At or past `expires_at` the row becomes `expired`. */
+  readonly nextAttemptAt?: Date | null;
+  readonly tls?: boolean | null;
+  readonly durationMs?: number | null;
+  readonly bounceClass?: string | null;
+  /** Add the recipient to suppressions with this reason (a 5xx "no such user"). */
+  readonly suppress?: { readonly reason: string; readonly until: Date | null } | null;
+}
+
+export interface RecordResult {
+  /** Ids whose outcome was written. */
+  readonly applied: number[];
+  /** Ids refused: their lease was lost (expired and claimed again, or released). */
+  readonly refused: number[];
+}
+
+/**
+ * Writes many outcomes in one statement (`unnest` of arrays), plus one event row each, plus
+ * suppressions. Only rows still `sending` under the same lease token are touched.
+ */
+export async function recordOutcomes(
+  db: Db,
+  outcomes: readonly Outcome[],
+  o: { readonly now: Date; readonly instance?: string },
+): Promise<RecordResult> {
+  if (outcomes.length === 0) return { applied: [], refused: [] };
+  const col = <T>(f: (x: Outcome) => T) => outcomes.map(f);
+  const { rows } = await sql<{ id: number }>`
+    WITH o AS (
+      SELECT * FROM unnest(
+        ${col((x) => x.id)}::bigint[], ${col((x) => x.leaseToken)}::bigint[],
+        ${col((x) => x.status)}::text[], ${col((x) => x.attempted)}::boolean[],
+        ${col((x) => x.code ?? null)}::smallint[], ${col((x) => x.enhanced ?? null)}::text[],
+        ${col((x) => x.reply ?? null)}::text[], ${col((x) => x.mxHost ?? null)}::text[],
+        ${col((x) => x.nextAttemptAt ?? null)}::timestamptz[], ${
+    col((x) => x.tls ?? null)
+  }::boolean[],
+        ${col((x) => x.durationMs ?? null)}::integer[], ${
+    col((x) => x.bounceClass ?? null)
+  }::text[],
+        ${col((x) => x.suppress?.reason ?? null)}::text[],
+        ${col((x) => x.suppress?.until ?? null)}::timestamptz[]
+      ) AS o(id, token, status, attempted, code, enhanced, reply, mx_host, next_at, tls,
+             duration_ms, bounce_class, suppress_reason, suppress_until)
+    ),
+    upd AS (
+      UPDATE ferry.deliveries d
+         SET status = CASE WHEN o.status = 'deferred'
+                            AND coalesce(o.next_at, ${o.now}) >= d.expires_at
+                           THEN 'expired' ELSE o.status END,
+             attempts = d.attempts + CASE WHEN o.attempted THEN 1 ELSE 0 END,
+             next_attempt_at = coalesce(o.next_at, d.next_attempt_at),
+             last_code = coalesce(o.code, d.last_code),
+             last_reply = coalesce(o.reply, d.last_reply),
+             mx_host = coalesce(o.mx_host, d.mx_host),
+             bounce_class = coalesce(o.bounce_class, d.bounce_class),
+             delivered_at = CASE WHEN o.status = 'delivered' THEN ${o.now}::timestamptz
+                                 ELSE d.delivered_at END,
+             updated_at = ${o.now},
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+        FROM o
+       WHERE d.id = o.id AND d.lease_token = o.token AND d.status = 'sending'
+      RETURNING d.id, d.outbox_id, d.recipient, d.status
+    ),
+    ev AS (
+      INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, mx_host, code, enhanced, reply,
+                                tls, duration_ms, instance)
+      SELECT upd.id, upd.outbox_id, ${o.now}, upd.status, o.mx_host, o.code, o.enhanced, o.reply,
+             o.tls, o.duration_ms, ${o.instance ?? null}
+        FROM upd JOIN o ON o.id = upd.id
+    ),
+    sup AS (
+      INSERT INTO ferry.suppressions (address, reason, source, created_at, expires_at)
+      SELECT DISTINCT ON (lower(upd.recipient)) lower(upd.recipient), o.suppress_reason, 'bounce',
+             ${o.now}, o.suppress_until
+        FROM upd JOIN o ON o.id = upd.id
+       WHERE o.suppress_reason IS NOT NULL
+      ON CONFLICT (address) DO UPDATE
+        SET reason = excluded.reason, expires_at = excluded.expires_at
+    )
+    SELECT id FROM upd`.execute(db);
+  const applied = rows.map((r) => Number(r.id));
+  const ok = new Set(applied);
+  return { applied, refused: outcomes.map((x) => x.id).filter((id) => !ok.has(id)) };
+}
+
+/**
+ * Hands claimed deliveries back without an attempt (a throttled, suspended or unreachable
+ * destination): they become ready again at `nextAttemptAt`, attempts unchanged.
+ */
+export async function releaseClaims(
+  db: Db,
+  claims: readonly { readonly id: number; readonly leaseToken: number }[],
+  o: { readonly now: Date; readonly nextAttemptAt: Date },
+): Promise<RecordResult> {
+  if (claims.length === 0) return { applied: [], refused: [] };
+  const { rows } = await sql<{ id: number }>`
+    UPDATE ferry.deliveries d
+       SET status = CASE WHEN d.attempts = 0 THEN 'queued' ELSE 'deferred' END,
+           next_attempt_at = greatest(d.next_attempt_at, ${o.nextAttemptAt}::timestamptz),
+           updated_at = ${o.now}, lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
+      FROM unnest(${claims.map((c) => c.id)}::bigint[], ${
+    claims.map((c) => c.leaseToken)
+  }::bigint[])
+           AS c(id, token)
+     WHERE d.id = c.id AND d.lease_token = c.token AND d.status = 'sending'
+    RETURNING d.id`.execute(db);
+  const applied = rows.map((r) => Number(r.id));
+  const ok = new Set(applied);
+  return { applied, refused: claims.map((c) => c.id).filter((id) => !ok.has(id)) };
+}
+
+/**
+ * Returns deliveries whose lease expired (a crashed or partitioned instance) to the ready set.
+ * Bounded per call so it never holds many row locks at once. Returns how many came back.
+ */
+export async function reapExpiredLeases(
+  db: Db,
+  o: { readonly now: Date; readonly limit?: number },
+): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    WITH gone AS (
+      SELECT id FROM ferry.deliveries
+       WHERE status = 'sending' AND lease_expires_at < ${o.now}
+       LIMIT ${o.limit ?? 1000}
+         FOR UPDATE SKIP LOCKED
+    ), upd AS (
+      UPDATE ferry.deliveries d
+         SET status = CASE WHEN d.attempts = 0 THEN 'queued' ELSE 'deferred' END,
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ${o.now}
+        FROM gone WHERE d.id = gone.id
+      RETURNING 1
+    )
+    SELECT count(*)::int AS n FROM upd`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
+/** Moves ready deliveries to a new due time (operator flush: `at = now`). */
+export async function reschedule(
+  db: Db,
+  filter: {
+    readonly ids?: readonly number[];
+    readonly domain?: string;
+    readonly outboxId?: number;
+  },
+  o: { readonly now: Date; readonly at: Date },
+): Promise<number> {
+  const result = await db.updateTable("ferry.deliveries")
+    .set({ next_attempt_at: o.at, updated_at: o.now })
+    .where("status", "in", ["queued", "deferred"])
+    .$if(
+      filter.ids !== undefined,
+      (q) => q.where("id", "in", filter.ids!.length ? [...filter.ids!] : [-1]),
+    )
+    .$if(filter.domain !== undefined, (q) => q.where("domain", "=", filter.domain!))
+    .$if(filter.outboxId !== undefined, (q) => q.where("outbox_id", "=", filter.outboxId!))
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+export interface CancelResult {
+  readonly cancelled: number;
+  /** Deliveries of the message currently being sent: they finish (or fail) on their own. */
+  readonly inFlight: number;
+}
+
+/** Cancels every queued or deferred delivery of an outbox row. */
+export async function cancelMessage(
+  db: Db,
+  outboxId: number,
+  o: { readonly now: Date; readonly reason?: string },
+): Promise<CancelResult> {
+  return await db.transaction().execute(async (tx) => {
+    const { rows } = await sql<{ id: number; outbox_id: number }>`
+      UPDATE ferry.deliveries
+         SET status = 'cancelled', updated_at = ${o.now},
+             last_reply = ${o.reason ?? "cancelled by operator"}
+       WHERE outbox_id = ${outboxId} AND status IN ('queued', 'deferred')
+      RETURNING id, outbox_id`.execute(tx);
+    if (rows.length > 0) {
+      await sql`
+        INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply)
+        SELECT id, ${outboxId}, ${o.now}, 'cancelled', ${o.reason ?? "cancelled by operator"}
+          FROM unnest(${rows.map((r) => r.id)}::bigint[]) AS id`.execute(tx);
+    }
+    const inFlight = await tx.selectFrom("ferry.deliveries")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("outbox_id", "=", outboxId).where("status", "=", "sending")
+      .executeTakeFirstOrThrow();
+    return { cancelled: rows.length, inFlight: Number(inFlight.n) };
+  });
+}
+
+/** Counts deliveries by status (the admin queue view, metrics). */
+export async function countByStatus(db: Db): Promise<Record<DeliveryStatus, number>> {
+  const rows = await db.selectFrom("ferry.deliveries")
+    .select(["status", (eb) => eb.fn.countAll<number>().as("n")])
+    .groupBy("status").execute();
+  const out = Object.fromEntries(
+    [
+      "queued",
+      "sending",
+      "deferred",
+      "delivered",
+      "bounced",
+      "expired",
+      "cancelled",
+      "suppressed",
+      "rejected",
+    ]
+      .map((s) => [s, 0]),
+  ) as Record<DeliveryStatus, number>;
+  for (const r of rows) out[r.status] = Number(r.n);
+  return out;
+}

@@ -1,0 +1,141 @@
+/**
+ * Kysely's view of the `ferry` schema. Column names follow ../shared/CONTRACT.md; the columns
+ * marked "Ferry's own" are extensions the contract allows.
+ *
+ * @module
+ */
+import type { ColumnType, Generated } from "kysely";
+
+/** Every state a delivery can be in (CONTRACT.md). */
+export const DELIVERY_STATUSES = [
+  "queued",
+  "sending",
+  "deferred",
+  "delivered",
+  "bounced",
+  "expired",
+  "cancelled",
+  "suppressed",
+  "rejected",
+] as const;
+export type DeliveryStatus = typeof DELIVERY_STATUSES[number];
+
+/** States from which a delivery never moves again (except by an operator's retry). */
+export const FINAL_STATUSES: readonly DeliveryStatus[] = [
+  "delivered",
+  "bounced",
+  "expired",
+  "cancelled",
+  "suppressed",
+  "rejected",
+];
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type DefaultedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type Json = ColumnType<Record<string, unknown>, string | Record<string, unknown>, string>;
+
+export interface OutboxTable {
+  id: Generated<number>;
+  from_address: string | null;
+  to_addresses: ColumnType<string[], string[] | undefined, string[]>;
+  cc_addresses: ColumnType<string[], string[] | undefined, string[]>;
+  bcc_addresses: ColumnType<string[], string[] | undefined, string[]>;
+  reply_to: string | null;
+  subject: string | null;
+  text_body: string | null;
+  html_body: string | null;
+  headers: Json | null;
+  raw_message: Uint8Array | null;
+  priority: ColumnType<number, number | undefined, number>;
+  send_at: DefaultedTimestamp;
+  expires_at: Timestamp | null;
+  idempotency_key: string | null;
+  metadata: Json | null;
+  created_at: DefaultedTimestamp;
+  ingested_at: Timestamp | null;
+  reject_reason: string | null;
+}
+
+export interface DeliveriesTable {
+  id: Generated<number>;
+  outbox_id: number;
+  recipient: string;
+  domain: string;
+  status: DeliveryStatus;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Timestamp;
+  last_code: number | null;
+  last_reply: string | null;
+  mx_host: string | null;
+  updated_at: DefaultedTimestamp;
+  delivered_at: Timestamp | null;
+  priority: ColumnType<number, number | undefined, number>;
+  expires_at: Timestamp;
+  smtputf8: ColumnType<boolean, boolean | undefined, boolean>;
+  lease_owner: string | null;
+  lease_token: number | null;
+  lease_expires_at: Timestamp | null;
+  bounce_class: string | null;
+  created_at: DefaultedTimestamp;
+}
+
+export interface EventsTable {
+  id: Generated<number>;
+  delivery_id: number;
+  outbox_id: number;
+  at: Timestamp;
+  kind: string;
+  mx_host: string | null;
+  code: number | null;
+  enhanced: string | null;
+  reply: string | null;
+  tls: boolean | null;
+  duration_ms: number | null;
+  instance: string | null;
+}
+
+export interface SuppressionsTable {
+  address: string;
+  reason: string;
+  source: ColumnType<string, string | undefined, string>;
+  created_at: DefaultedTimestamp;
+  expires_at: Timestamp | null;
+}
+
+export interface DomainSuspensionsTable {
+  domain: string;
+  reason: string;
+  until: Timestamp;
+  created_at: DefaultedTimestamp;
+}
+
+export interface LeasesTable {
+  name: string;
+  owner: string;
+  token: number;
+  expires_at: Timestamp;
+}
+
+export interface InstancesTable {
+  id: string;
+  hostname: string;
+  started_at: Timestamp;
+  heartbeat_at: Timestamp;
+}
+
+export interface SchemaMigrationsTable {
+  version: number;
+  name: string;
+  applied_at: DefaultedTimestamp;
+}
+
+export interface FerrySchema {
+  "ferry.outbox": OutboxTable;
+  "ferry.deliveries": DeliveriesTable;
+  "ferry.events": EventsTable;
+  "ferry.suppressions": SuppressionsTable;
+  "ferry.domain_suspensions": DomainSuspensionsTable;
+  "ferry.leases": LeasesTable;
+  "ferry.instances": InstancesTable;
+  "ferry.schema_migrations": SchemaMigrationsTable;
+}

@@ -1,0 +1,74 @@
+/**
+ * Time as an injected port. Protocol code and actors never call `Date.now()` or `setTimeout`
+ * directly: they take a {@link Clock}, so tests drive a FakeClock and never sleep for real.
+ *
+ * `actors/ports.ts` declares the same shape on its own (actors import nothing from relay/);
+ * TypeScript's structural typing lets one implementation serve both.
+ *
+ * @module
+ */
+
+/** Wall-clock time and cancellable waiting. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  /**
+   * Resolves after `ms` milliseconds. Rejects with `signal.reason` when the signal aborts first;
+   * the pending timer is cleared either way, so nothing leaks.
+   */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+/** The real clock, backed by `Date.now()` and `setTimeout`. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(signal!.reason);
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, Math.max(0, ms));
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  },
+};
+
+/**
+ * Runs `work` with a deadline measured on `clock`. Rejects with a {@link TimeoutError} when the
+ * deadline passes first; the timer is always released.
+ */
+export async function withTimeout<T>(
+  clock: Clock,
+  ms: number,
+  what: string,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const timer = new AbortController();
+  const workAbort = new AbortController();
+  const deadline = clock.sleep(ms, timer.signal).then(
+    () => {
+      const err = new TimeoutError(what, ms);
+      workAbort.abort(err);
+      throw err;
+    },
+    () => undefined as never,
+  );
+  try {
+    return await Promise.race([work(workAbort.signal), deadline]);
+  } finally {
+    timer.abort();
+  }
+}
+
+/** A deadline passed before an operation finished. */
+export class TimeoutError extends Error {
+  override readonly name = "TimeoutError";
+  constructor(readonly what: string, readonly ms: number) {
+    super(`Timed out after ${ms} ms waiting for ${what}`);
+  }
+}
