@@ -1,0 +1,70 @@
+/**
+ * Adaptive polling, the default wake-up for new outbox rows (see db/README.md for why it is not
+ * a NOTIFY trigger). While a poll comes back full there may be more: poll again at once. When it
+ * comes back empty, wait, doubling the wait from `minMs` up to `maxMs`, so an idle relay costs a
+ * few cheap index probes a second and a busy one never sleeps. `wake()` (a LISTEN notification,
+ * an HTTP enqueue) cuts a wait short.
+ *
+ * @module
+ */
+import type { Clock } from "./ports.ts";
+
+export interface PollerOptions {
+  readonly clock: Clock;
+  readonly minMs: number;
+  readonly maxMs: number;
+  /** One poll. `more: true` when the batch was full. */
+  readonly poll: () => Promise<{ readonly more: boolean }>;
+  /** A failed poll: reported, then retried after `maxMs`. */
+  readonly onError: (error: unknown) => void;
+}
+
+/** The idle wait after `idlePolls` consecutive empty polls: a pure function of the count. */
+export function idleDelay(idlePolls: number, minMs: number, maxMs: number): number {
+  if (idlePolls <= 0) return 0;
+  return Math.min(maxMs, minMs * 2 ** Math.min(idlePolls - 1, 30));
+}
+
+export class Poller {
+  #wake: AbortController | undefined;
+  #idle = 0;
+
+  constructor(readonly options: PollerOptions) {
+    if (!(options.minMs > 0) || !(options.maxMs >= options.minMs)) {
+      throw new RangeError(
+        `Cannot poll as 'minMs' must be > 0 and <= 'maxMs': current values are ${options.minMs} and ${options.maxMs}`,
+      );
+    }
+  }
+
+  /** Ends a pending wait now (e.g. on NOTIFY). */
+  wake(): void {
+    this.#idle = 0;
+    this.#wake?.abort();
+  }
+
+  /** Polls until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { clock, minMs, maxMs } = this.options;
+    while (!signal.aborted) {
+      let delay: number;
+      try {
+        const { more } = await this.options.poll();
+        this.#idle = more ? 0 : this.#idle + 1;
+        delay = idleDelay(this.#idle, minMs, maxMs);
+      } catch (err) {
+        this.options.onError(err);
+        delay = maxMs;
+      }
+      if (delay > 0) await this.#wait(delay, signal);
+    }
+  }
+
+  async #wait(ms: number, signal: AbortSignal): Promise<void> {
+    const wake = new AbortController();
+    this.#wake = wake;
+    const both = AbortSignal.any([wake.signal, signal]);
+    await this.options.clock.sleep(ms, both).catch(() => {});
+    this.#wake = undefined;
+  }
+}
