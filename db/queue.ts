@@ -74,13 +74,26 @@ function positive(name: string, value: number): void {
 
 /** Claims due deliveries across domains, fairly (see the module documentation). */
 export async function claimDue(db: Db, o: ClaimDueOptions): Promise<ClaimResult> {
+  const first = await claimDueOnce(db, o);
+  // The walk ran off the end with nothing claimed: wrap to the first domain at once.
+  if (first.deliveries.length === 0 && (o.cursor ?? "") !== "") {
+    return await claimDueOnce(db, { ...o, cursor: "" });
+  }
+  return first;
+}
+
+async function claimDueOnce(db: Db, o: ClaimDueOptions): Promise<ClaimResult> {
   const perDomain = o.perDomain ?? 50;
-  const maxDomains = o.maxDomains ?? 200;
   positive("limit", o.limit);
+  // Visiting more domains than rows can be taken is wasted work; the slack covers domains
+  // whose ready rows are all in the future.
+  const maxDomains = Math.min(o.maxDomains ?? 200, o.limit + 8);
   positive("perDomain", perDomain);
   positive("maxDomains", maxDomains);
   positive("leaseMs", o.leaseMs);
-  const { rows } = await sql<ClaimRow & { last_domain: string | null; visited: number }>`
+  const { rows } = await sql<
+    ClaimRow & { last_domain: string | null; visited: number; rn: number | null }
+  >`
     WITH RECURSIVE doms(domain, n) AS (
       (SELECT domain, 1 FROM ferry.deliveries
         WHERE ${READY} AND domain > ${o.cursor ?? ""} ORDER BY domain LIMIT 1)
@@ -110,17 +123,43 @@ export async function claimDue(db: Db, o: ClaimDueOptions): Promise<ClaimResult>
     locked AS (
       SELECT d.id, cand.rn FROM ferry.deliveries d JOIN cand ON cand.id = d.id
        WHERE d.${READY} AND d.next_attempt_at <= ${o.now}
-       ORDER BY cand.rn, d.priority, d.next_attempt_at, d.id
+       ORDER BY cand.rn, d.domain, d.priority, d.next_attempt_at, d.id
        LIMIT ${o.limit}
          FOR UPDATE OF d SKIP LOCKED
     ),
     ${leaseUpdate(o)}
-    SELECT v.last_domain, v.visited, upd.*
+    SELECT v.last_domain, v.visited, locked.rn, upd.*
       FROM (SELECT max(domain) AS last_domain, count(domain)::int AS visited FROM doms) v
-      LEFT JOIN upd ON true`.execute(db);
-  const first = rows[0];
-  const cursor = first && first.visited >= maxDomains && first.last_domain ? first.last_domain : "";
-  return { deliveries: rows.filter((r) => r.id !== null).map(toClaimed), cursor };
+      LEFT JOIN upd ON true
+      LEFT JOIN locked ON locked.id = upd.id`.execute(db);
+  const claimed = rows.filter((r) => r.id !== null);
+  return {
+    deliveries: claimed.map(toClaimed),
+    cursor: nextCursor(rows, claimed, o.limit, maxDomains),
+  };
+}
+
+/**
+ * Where the next claim resumes. Rows are taken round by round (every domain's first row, in
+ * domain order, then every domain's second...). When the limit cut the first round short, the
+ * domains after the last one served were visited but not served: resume right after the last
+ * served. Otherwise resume after the last domain visited, or from the start when the walk
+ * reached the end.
+ */
+function nextCursor(
+  rows: readonly { last_domain: string | null; visited: number; rn: number | null }[],
+  claimed: readonly ClaimRow[],
+  limit: number,
+  maxDomains: number,
+): string {
+  const head = rows[0];
+  if (!head) return "";
+  const cutInFirstRound = claimed.length >= limit &&
+    rows.every((r) => r.rn === null || Number(r.rn) === 1);
+  if (cutInFirstRound) {
+    return claimed.reduce((max, r) => (r.domain > max ? r.domain : max), "");
+  }
+  return head.visited >= maxDomains && head.last_domain ? head.last_domain : "";
 }
 
 /** Claims due deliveries of one domain (a domain actor pulling its own work). */

@@ -21,7 +21,9 @@ if (!Deno.env.get("DATABASE_URL")) {
     console.log(`tests: throwaway PostgreSQL cluster from ${bin} at ${cluster.url}`);
   } else {
     env.FERRY_TEST_BACKEND = "pglite";
-    console.log("tests: no PostgreSQL found: running on PGlite; tests needing a server are ignored");
+    console.log(
+      "tests: no PostgreSQL found: running on PGlite; tests needing a server are ignored",
+    );
   }
 } else {
   console.log("tests: using DATABASE_URL");

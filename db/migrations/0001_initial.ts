@@ -41,7 +41,7 @@ CREATE TABLE ferry.deliveries (
   id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   outbox_id        bigint NOT NULL,
   recipient        text NOT NULL,
-  domain           text NOT NULL,
+  domain           text COLLATE "C" NOT NULL,
   status           text NOT NULL CHECK (status IN ('queued', 'sending', 'deferred', 'delivered',
                      'bounced', 'expired', 'cancelled', 'suppressed', 'rejected')),
   attempts         integer NOT NULL DEFAULT 0,

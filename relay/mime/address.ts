@@ -98,7 +98,9 @@ function checkLocal(local: string): string | undefined {
     return undefined;
   }
   const atoms = local.split(".");
-  if (atoms.some((a) => a === "")) return "local part has an empty dot-atom (leading, trailing or double dot)";
+  if (atoms.some((a) => a === "")) {
+    return "local part has an empty dot-atom (leading, trailing or double dot)";
+  }
   if (!atoms.every((a) => ATEXT.test(a))) return "local part has a character not allowed unquoted";
   return undefined;
 }

@@ -72,7 +72,9 @@ export class FakeClock implements Clock {
       if (this.#sleepers.length >= count) return;
       await new Promise((r) => setTimeout(r, 0));
     }
-    throw new Error(`Cannot wait for sleepers as none arrived: wanted ${count}, have ${this.#sleepers.length}`);
+    throw new Error(
+      `Cannot wait for sleepers as none arrived: wanted ${count}, have ${this.#sleepers.length}`,
+    );
   }
 }
 

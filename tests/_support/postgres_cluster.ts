@@ -45,7 +45,11 @@ export function freePort(): number {
 
 async function run(cmd: string[], user?: string): Promise<void> {
   const argv = user ? ["runuser", "-u", user, "--", ...cmd] : cmd;
-  const out = await new Deno.Command(argv[0]!, { args: argv.slice(1), stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command(argv[0]!, {
+    args: argv.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   if (!out.success) {
     const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
@@ -63,7 +67,17 @@ export async function startCluster(bin: string): Promise<Cluster> {
   }
   const data = `${dir}/data`;
   const port = freePort();
-  await run([`${bin}/initdb`, "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"], user);
+  await run([
+    `${bin}/initdb`,
+    "-D",
+    data,
+    "-U",
+    "postgres",
+    "--auth=trust",
+    "-E",
+    "UTF8",
+    "--no-sync",
+  ], user);
   const opts = [
     `-p ${port}`,
     `-k ${dir}`,
