@@ -1,7 +1,9 @@
 /**
  * What the actors need from the outside world, declared by the consumer as the smallest subset
  * it uses (Kysely's habit). actors/ imports nothing from relay/ or db/: relay/main.ts plugs the
- * real implementations in, tests plug fakes.
+ * real implementations in (SMTP, PostgreSQL), tests plug fakes.
+ *
+ * Times are milliseconds since the epoch throughout.
  *
  * @module
  */
@@ -14,6 +16,111 @@ export interface Clock {
 
 /** A source of uniform numbers in [0, 1). */
 export type Random = () => number;
+
+/** A delivery handed to an actor, under a lease. */
+export interface Delivery {
+  readonly id: number;
+  readonly outboxId: number;
+  readonly recipient: string;
+  readonly domain: string;
+  readonly priority: number;
+  readonly attempts: number;
+  readonly expiresAt: number;
+  readonly smtputf8: boolean;
+  readonly leaseToken: number;
+  /** When the lease on this claim ends: it must not be sent after that. */
+  readonly leaseExpiresAt: number;
+}
+
+/** Where a failure applies: this recipient, this message, or the whole connection/host. */
+export type FailureScope = "recipient" | "message" | "connection";
+
+/** The outcome of one recipient of one SMTP attempt, as the Deliverer classifies it. */
+export type RecipientResult =
+  | { readonly kind: "delivered"; readonly code: number; readonly reply: string }
+  | {
+    readonly kind: "transient";
+    readonly scope: FailureScope;
+    readonly code: number | null;
+    readonly enhanced?: string;
+    readonly reply: string;
+    /** A "try again in N minutes" hint from the server. */
+    readonly retryAfterMs?: number;
+  }
+  | {
+    readonly kind: "permanent";
+    readonly scope: FailureScope;
+    readonly code: number | null;
+    readonly enhanced?: string;
+    readonly reply: string;
+  };
+
+export type FailureResult = Exclude<RecipientResult, { kind: "delivered" }>;
+
+/** An open SMTP connection to one MX host. */
+export interface Session {
+  readonly mxHost: string;
+  readonly tls: boolean;
+  /** False once the connection broke or the server said 421: open a new one. */
+  readonly usable: boolean;
+  /**
+   * One transaction: the message of `outboxId` to `recipients` (all at this destination).
+   * Returns one result per recipient, in order. Never throws for SMTP outcomes.
+   */
+  send(
+    outboxId: number,
+    recipients: readonly Delivery[],
+    signal: AbortSignal,
+  ): Promise<RecipientResult[]>;
+  /** QUIT and close; never throws. */
+  close(): Promise<void>;
+}
+
+export type ConnectResult =
+  | { readonly kind: "connected"; readonly session: Session }
+  /** No MX host could be reached (transient) or the domain cannot receive mail (permanent). */
+  | { readonly kind: "failed"; readonly result: FailureResult; readonly mxHost?: string };
+
+/** Opens SMTP sessions to a destination (MX lookup, routes, TLS policy are behind it). */
+export interface Deliverer {
+  connect(destination: string, signal: AbortSignal): Promise<ConnectResult>;
+}
+
+/** What becomes of one delivery, written back to the queue. */
+export interface OutcomeRecord {
+  readonly delivery: Delivery;
+  readonly status: "delivered" | "deferred" | "bounced" | "expired";
+  readonly attempted: boolean;
+  readonly code: number | null;
+  readonly enhanced?: string;
+  /** The reply to record; null keeps the previous one (an expiry keeps the last reply). */
+  readonly reply: string | null;
+  readonly mxHost?: string;
+  readonly tls?: boolean;
+  readonly durationMs?: number;
+  readonly nextAttemptAt?: number;
+  /** Add the recipient to suppressions (the server said the address does not exist). */
+  readonly suppress?: boolean;
+}
+
+/** The queue as the supervisor and actors use it. */
+export interface Queue {
+  /** Destinations with due work, walked from `cursor`; `""` back once the walk reached the end. */
+  readyDomains(
+    o: { cursor: string; limit: number; now: number },
+  ): Promise<{ domains: string[]; cursor: string }>;
+  /** Takes leases on destinations for this instance; returns those granted. */
+  acquireDomains(domains: readonly string[], now: number): Promise<string[]>;
+  /** Extends this instance's destination leases; returns those still held. */
+  renewDomains(domains: readonly string[], now: number): Promise<string[]>;
+  releaseDomains(domains: readonly string[]): Promise<void>;
+  /** Claims up to `limit` due deliveries of a destination this instance holds. */
+  claim(domain: string, limit: number, now: number): Promise<Delivery[]>;
+  /** Writes outcomes; returns the ids refused (lease lost). */
+  record(outcomes: readonly OutcomeRecord[], now: number): Promise<{ refused: number[] }>;
+  /** Hands claims back unattempted, due again at `at`. */
+  release(deliveries: readonly Delivery[], at: number, now: number): Promise<void>;
+}
 
 /** Structured log events, emitted as JSON lines by relay/main.ts. */
 export type LogEvent =
@@ -34,7 +141,30 @@ export type LogEvent =
     readonly events: number;
     readonly outbox: number;
   }
-  | { readonly event: "loop.failed"; readonly loop: string; readonly error: string };
+  | { readonly event: "loop.failed"; readonly loop: string; readonly error: string }
+  | { readonly event: "actor.started"; readonly domain: string }
+  | { readonly event: "actor.stopped"; readonly domain: string; readonly reason: string }
+  | {
+    readonly event: "actor.crashed";
+    readonly domain: string;
+    readonly error: string;
+    readonly restartAt: number;
+  }
+  | { readonly event: "domain.lost"; readonly domain: string }
+  | {
+    readonly event: "domain.unreachable";
+    readonly domain: string;
+    readonly until: number;
+    readonly reply: string;
+  }
+  | {
+    readonly event: "delivery.outcome";
+    readonly id: number;
+    readonly domain: string;
+    readonly status: string;
+    readonly code: number | null;
+  }
+  | { readonly event: "outcome.refused"; readonly ids: readonly number[] };
 
 export interface Logger {
   log(event: LogEvent): void;

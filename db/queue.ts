@@ -36,6 +36,7 @@ export interface ClaimedDelivery {
   readonly expiresAt: Date;
   readonly smtputf8: boolean;
   readonly leaseToken: number;
+  readonly leaseExpiresAt: Date;
   readonly lastCode: number | null;
   readonly lastReply: string | null;
 }
@@ -165,7 +166,11 @@ function nextCursor(
 /** Claims due deliveries of one domain (a domain actor pulling its own work). */
 export async function claimDomain(
   db: Db,
-  o: ClaimOptions & { readonly domain: string },
+  o: ClaimOptions & {
+    readonly domain: string;
+    /** Only claim while this owner holds the destination's lease (db/leases.ts). */
+    readonly holder?: string;
+  },
 ): Promise<ClaimedDelivery[]> {
   positive("limit", o.limit);
   positive("leaseMs", o.leaseMs);
@@ -180,12 +185,60 @@ export async function claimDomain(
     locked AS (
       SELECT d.id FROM ferry.deliveries d JOIN cand ON cand.id = d.id
        WHERE d.${READY} AND d.next_attempt_at <= ${o.now}
+         ${
+    o.holder === undefined ? sql`` : sql`AND EXISTS (
+           SELECT 1 FROM ferry.leases l
+            WHERE l.name = ${"domain:" + o.domain} AND l.owner = ${o.holder}
+              AND l.expires_at > ${o.now})`
+  }
        ORDER BY d.priority, d.next_attempt_at, d.id
          FOR UPDATE OF d SKIP LOCKED
     ),
     ${leaseUpdate(o)}
     SELECT * FROM upd`.execute(db);
   return rows.map(toClaimed);
+}
+
+/**
+ * Destinations with due work that this owner may take: not suspended, not leased by another
+ * live instance. The same skip scan as `claimDue`, resumed after `cursor`.
+ */
+export async function readyDomains(
+  db: Db,
+  o: {
+    readonly cursor: string;
+    readonly limit: number;
+    readonly now: Date;
+    readonly owner: string;
+  },
+): Promise<{ domains: string[]; cursor: string }> {
+  positive("limit", o.limit);
+  const { rows } = await sql<{ domain: string | null; visited: number; usable: boolean }>`
+    WITH RECURSIVE doms(domain, n) AS (
+      (SELECT domain, 1 FROM ferry.deliveries
+        WHERE ${READY} AND domain > ${o.cursor} ORDER BY domain LIMIT 1)
+      UNION ALL
+      SELECT (SELECT d.domain FROM ferry.deliveries d
+               WHERE d.status IN ('queued', 'deferred') AND d.domain > doms.domain
+               ORDER BY d.domain LIMIT 1), doms.n + 1
+        FROM doms WHERE doms.domain IS NOT NULL AND doms.n < ${o.limit}
+    )
+    SELECT doms.domain, (SELECT count(domain)::int FROM doms) AS visited,
+           EXISTS (${dueInDomain(sql`doms.domain`, 0, o.now, 1)}
+                   UNION ALL ${dueInDomain(sql`doms.domain`, 1, o.now, 1)}
+                   UNION ALL ${dueInDomain(sql`doms.domain`, 2, o.now, 1)})
+           AND NOT EXISTS (SELECT 1 FROM ferry.domain_suspensions s
+                            WHERE s.domain = doms.domain AND s.until > ${o.now})
+           AND NOT EXISTS (SELECT 1 FROM ferry.leases l
+                            WHERE l.name = 'domain:' || doms.domain AND l.owner <> ${o.owner}
+                              AND l.expires_at > ${o.now}) AS usable
+      FROM doms WHERE doms.domain IS NOT NULL ORDER BY doms.domain`.execute(db);
+  const last = rows.at(-1);
+  const visited = last?.visited ?? 0;
+  return {
+    domains: rows.filter((r) => r.usable).map((r) => r.domain!),
+    cursor: visited >= o.limit && last?.domain ? last.domain : "",
+  };
 }
 
 function dueInDomain(domain: ReturnType<typeof sql>, priority: number, now: Date, limit: number) {
@@ -205,7 +258,7 @@ function leaseUpdate(o: ClaimOptions) {
         FROM locked, fence
        WHERE d.id = locked.id
       RETURNING d.id, d.outbox_id, d.recipient, d.domain, d.priority, d.attempts, d.expires_at,
-                d.smtputf8, d.lease_token, d.last_code, d.last_reply
+                d.smtputf8, d.lease_token, d.lease_expires_at, d.last_code, d.last_reply
     )`;
 }
 
@@ -219,6 +272,7 @@ interface ClaimRow {
   expires_at: Date;
   smtputf8: boolean;
   lease_token: number;
+  lease_expires_at: Date;
   last_code: number | null;
   last_reply: string | null;
 }
@@ -234,6 +288,7 @@ function toClaimed(r: ClaimRow): ClaimedDelivery {
     expiresAt: new Date(r.expires_at),
     smtputf8: r.smtputf8,
     leaseToken: Number(r.lease_token),
+    leaseExpiresAt: new Date(r.lease_expires_at),
     lastCode: r.last_code,
     lastReply: r.last_reply,
   };

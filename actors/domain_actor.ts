@@ -1,0 +1,375 @@
+/**
+ * The actor of one destination: it owns the destination's connections, rate budget, adaptive
+ * concurrency and retry decisions. The supervisor feeds it deliveries (never more than its
+ * `demand`), and it turns each into exactly one outcome.
+ *
+ * Shape: a run loop starts connection workers while there is queued work, a free connection slot
+ * (adaptive limit) and room in the connection-rate budget. Each worker connects, then sends
+ * messages one transaction at a time (all recipients of one message at this destination
+ * together) until the connection is used up, breaks, or has been idle too long. Results are
+ * classified into outcomes and written through the batcher before the worker goes on.
+ *
+ * @module
+ */
+import type { Actor } from "./supervisor.ts";
+import type {
+  Clock,
+  ConnectResult,
+  Deliverer,
+  Delivery,
+  FailureResult,
+  Logger,
+  OutcomeRecord,
+  Random,
+  RecipientResult,
+  Session,
+} from "./ports.ts";
+import { type Job, JobQueue } from "./job_queue.ts";
+import { classifyOutcome } from "./classify_outcome.ts";
+
+/** The actor's limits (resolved per destination by actors/policy.ts). */
+export interface ActorPolicy {
+  readonly messagesPerConnection: number;
+  readonly idleTimeoutMs: number;
+  readonly maxRecipientsPerTransaction: number;
+  /** Deliveries held in memory at most. */
+  readonly queueCapacity: number;
+  /** A claim this close to its lease end is not started (the reaper will return it). */
+  readonly leaseMarginMs: number;
+}
+
+/** Message-rate budget (GCRA, actors/rate_budget.ts). */
+export interface Budget {
+  tryTake(now: number, n: number): { ok: true } | { ok: false; retryAt: number };
+  available(now: number): number;
+}
+
+/** Adaptive concurrency and reachability (actors/aimd.ts). */
+export interface Concurrency {
+  limit(now: number): number;
+  /** Until when the destination counts as unreachable, if it does. */
+  unreachableUntil(now: number): number | undefined;
+  connected(now: number): void;
+  connectFailed(now: number): void;
+  success(now: number): void;
+  throttled(now: number): void;
+}
+
+/** Retry planning (actors/backoff.ts). */
+export type PlanRetry = (
+  o: { attempts: number; now: number; expiresAt: number; hintMs?: number },
+) => { kind: "retry"; at: number } | { kind: "expire" };
+
+export interface DomainActorDeps {
+  readonly domain: string;
+  readonly policy: ActorPolicy;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly deliverer: Deliverer;
+  readonly budget: Budget;
+  /** Connections opened per time (optional). */
+  readonly connectionBudget?: Budget;
+  readonly concurrency: Concurrency;
+  readonly planRetry: PlanRetry;
+  readonly record: (outcome: OutcomeRecord) => Promise<boolean>;
+  readonly logger: Logger;
+}
+
+export interface DomainActorSnapshot {
+  readonly domain: string;
+  readonly queued: number;
+  readonly inFlight: number;
+  readonly connections: number;
+  readonly connectionLimit: number;
+  readonly budgetAvailable: number;
+  readonly unreachableUntil: number | null;
+  readonly suspendedUntil: number | null;
+  readonly suspendReason: string | null;
+  readonly lastReply: string | null;
+}
+
+export class DomainActor implements Actor {
+  readonly domain: string;
+  readonly #d: DomainActorDeps;
+  readonly #jobs = new JobQueue();
+  #inFlight = 0;
+  #connections = 0;
+  #idleWorkers = 0;
+  #reconnectAt = 0;
+  #connectFailures = 0;
+  #suspended: { until: number; reason: string } | undefined;
+  #lastReply: string | null = null;
+  readonly #waiters = new Set<() => void>();
+
+  constructor(deps: DomainActorDeps) {
+    this.#d = deps;
+    this.domain = deps.domain;
+  }
+
+  demand(now: number): number {
+    if (this.#blockedUntil(now) > now) return 0;
+    const queued = this.#jobs.size;
+    const soon = this.#d.budget.available(now) + this.#d.concurrency.limit(now) * 2;
+    return Math.max(0, Math.min(this.#d.policy.queueCapacity - queued, soon - queued));
+  }
+
+  offer(deliveries: readonly Delivery[]): Delivery[] {
+    const room = this.#d.policy.queueCapacity - this.#jobs.size;
+    const taken = deliveries.slice(0, Math.max(0, room));
+    this.#jobs.add(taken, this.#d.policy.maxRecipientsPerTransaction);
+    this.#wake();
+    return deliveries.slice(taken.length);
+  }
+
+  idle(): boolean {
+    return this.#jobs.size === 0 && this.#inFlight === 0 && this.#connections === 0;
+  }
+
+  drain(): Delivery[] {
+    return this.#jobs.drain();
+  }
+
+  /** Operator suspend: no new transactions until `until`; queued work is returned by drain(). */
+  suspend(until: number, reason: string): void {
+    this.#suspended = { until, reason };
+    this.#wake();
+  }
+
+  resume(): void {
+    this.#suspended = undefined;
+    this.#reconnectAt = 0;
+    this.#wake();
+  }
+
+  snapshot(now: number): DomainActorSnapshot {
+    const unreachable = this.#d.concurrency.unreachableUntil(now);
+    const suspended = this.#suspended && this.#suspended.until > now ? this.#suspended : undefined;
+    return {
+      domain: this.domain,
+      queued: this.#jobs.size,
+      inFlight: this.#inFlight,
+      connections: this.#connections,
+      connectionLimit: this.#d.concurrency.limit(now),
+      budgetAvailable: this.#d.budget.available(now),
+      unreachableUntil: unreachable ?? null,
+      suspendedUntil: suspended?.until ?? null,
+      suspendReason: suspended?.reason ?? null,
+      lastReply: this.#lastReply,
+    };
+  }
+
+  async run(stop: AbortSignal, kill: AbortSignal): Promise<void> {
+    const workers = new Set<Promise<void>>();
+    const { clock } = this.#d;
+    while (!stop.aborted) {
+      const now = clock.now();
+      let wakeAt = Infinity;
+      while (this.#wantsWorker(now)) {
+        const conn = this.#d.connectionBudget?.tryTake(now, 1);
+        if (conn && !conn.ok) {
+          wakeAt = Math.min(wakeAt, conn.retryAt);
+          break;
+        }
+        const w: Promise<void> = this.#worker(stop, kill).finally(() => {
+          workers.delete(w);
+          this.#wake();
+        });
+        workers.add(w);
+      }
+      const blocked = this.#blockedUntil(now);
+      if (blocked > now && this.#jobs.size > 0) wakeAt = Math.min(wakeAt, blocked);
+      await this.#waitForKick(stop, wakeAt === Infinity ? undefined : wakeAt - now);
+    }
+    await Promise.all(workers);
+  }
+
+  #wantsWorker(now: number): boolean {
+    return this.#jobs.size > this.#idleWorkers * this.#d.policy.maxRecipientsPerTransaction &&
+      this.#blockedUntil(now) <= now &&
+      this.#connections < this.#d.concurrency.limit(now);
+  }
+
+  /** The time before which no connection may start (suspension, unreachable, reconnect pause). */
+  #blockedUntil(now: number): number {
+    const suspended = this.#suspended && this.#suspended.until > now ? this.#suspended.until : 0;
+    const unreachable = this.#d.concurrency.unreachableUntil(now) ?? 0;
+    return Math.max(suspended, unreachable, this.#reconnectAt);
+  }
+
+  async #worker(stop: AbortSignal, kill: AbortSignal): Promise<void> {
+    this.#connections++;
+    try {
+      const result = await this.#d.deliverer.connect(this.domain, kill);
+      if (result.kind === "failed") return await this.#connectFailed(result);
+      this.#connectFailures = 0;
+      this.#d.concurrency.connected(this.#d.clock.now());
+      await this.#useSession(result.session, stop, kill);
+    } finally {
+      this.#connections--;
+    }
+  }
+
+  async #useSession(session: Session, stop: AbortSignal, kill: AbortSignal): Promise<void> {
+    try {
+      for (
+        let sent = 0;
+        sent < this.#d.policy.messagesPerConnection && session.usable && !stop.aborted;
+        sent++
+      ) {
+        const job = await this.#nextJob(stop);
+        if (!job) break;
+        await this.#transaction(session, job, kill);
+      }
+    } finally {
+      await session.close();
+    }
+  }
+
+  /** The next job the budget allows, waiting while the connection may idle; undefined to close. */
+  async #nextJob(stop: AbortSignal): Promise<Job | undefined> {
+    const { clock, policy } = this.#d;
+    const idleEnd = clock.now() + policy.idleTimeoutMs;
+    while (!stop.aborted) {
+      const now = clock.now();
+      if (this.#blockedUntil(now) > now) return undefined;
+      const job = this.#jobs.peek();
+      if (!job) {
+        if (now >= idleEnd) return undefined;
+        this.#idleWorkers++;
+        try {
+          await this.#waitForKick(stop, idleEnd - now);
+        } finally {
+          this.#idleWorkers--;
+        }
+        continue;
+      }
+      const n = Math.max(1, Math.min(job.deliveries.length, this.#d.budget.available(now)));
+      const take = this.#d.budget.tryTake(now, n);
+      if (take.ok) return this.#jobs.take(n);
+      if (take.retryAt > idleEnd) return undefined;
+      await this.#waitForKick(stop, take.retryAt - now);
+    }
+    return undefined;
+  }
+
+  async #transaction(session: Session, job: Job, kill: AbortSignal): Promise<void> {
+    const { clock, policy } = this.#d;
+    const start = clock.now();
+    const expired = job.deliveries.filter((d) => d.expiresAt <= start);
+    // A claim whose lease is about to end is left alone: the reaper returns it and the next
+    // claim sends it, under a new token. Sending it now could race that and send twice.
+    const fresh = job.deliveries.filter((d) =>
+      d.expiresAt > start && d.leaseExpiresAt - policy.leaseMarginMs > start
+    );
+    const outcomes: OutcomeRecord[] = expired.map((d) => ({
+      delivery: d,
+      status: "expired",
+      attempted: false,
+      code: null,
+      reply: null,
+    }));
+    if (fresh.length > 0) {
+      this.#inFlight += fresh.length;
+      let results: RecipientResult[];
+      try {
+        results = await session.send(job.outboxId, fresh, kill);
+      } finally {
+        this.#inFlight -= fresh.length;
+      }
+      const end = clock.now();
+      let throttled = false;
+      let delivered = false;
+      for (const [i, d] of fresh.entries()) {
+        const r = results[i] ?? missingResult();
+        this.#lastReply = r.reply;
+        if (r.kind === "delivered") delivered = true;
+        if (r.kind !== "delivered" && (r.scope === "connection" || r.code === 421)) {
+          throttled = true;
+        }
+        outcomes.push(classifyOutcome(d, r, {
+          now: end,
+          mxHost: session.mxHost,
+          tls: session.tls,
+          durationMs: end - start,
+          planRetry: this.#d.planRetry,
+        }));
+      }
+      if (throttled) this.#d.concurrency.throttled(end);
+      else if (delivered) this.#d.concurrency.success(end);
+    }
+    await this.#recordAll(outcomes);
+  }
+
+  async #connectFailed(result: Extract<ConnectResult, { kind: "failed" }>): Promise<void> {
+    const now = this.#d.clock.now();
+    this.#lastReply = result.result.reply;
+    this.#connectFailures++;
+    if (result.result.kind === "permanent") {
+      // The destination cannot receive mail at all (null MX, no such domain): bounce all queued.
+      await this.#failAll(result.result, now, result.mxHost);
+      return;
+    }
+    this.#d.concurrency.connectFailed(now);
+    const until = this.#d.concurrency.unreachableUntil(now);
+    if (until !== undefined) {
+      this.#d.logger.log({
+        event: "domain.unreachable",
+        domain: this.domain,
+        until,
+        reply: result.result.reply,
+      });
+      await this.#failAll(result.result, now, result.mxHost);
+      return;
+    }
+    this.#reconnectAt = now + Math.min(30_000, 500 * 2 ** Math.min(this.#connectFailures - 1, 10));
+  }
+
+  /** Every queued delivery gets the connection-level failure as its outcome. */
+  async #failAll(failure: FailureResult, now: number, mxHost?: string): Promise<void> {
+    const queued = this.#jobs.drain();
+    await this.#recordAll(
+      queued.map((d) => classifyOutcome(d, failure, { now, mxHost, planRetry: this.#d.planRetry })),
+    );
+  }
+
+  async #recordAll(outcomes: readonly OutcomeRecord[]): Promise<void> {
+    const refused = await Promise.all(outcomes.map((o) => this.#d.record(o)));
+    const lost = outcomes.filter((_, i) => refused[i]).map((o) => o.delivery.id);
+    if (lost.length > 0) this.#d.logger.log({ event: "outcome.refused", ids: lost });
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiters) resolve();
+    this.#waiters.clear();
+  }
+
+  /** Waits for offer()/resume()/a worker ending, a timeout, or stop. */
+  async #waitForKick(stop: AbortSignal, ms: number | undefined): Promise<void> {
+    if (stop.aborted) return;
+    const timer = new AbortController();
+    let resolve!: () => void;
+    const woken = new Promise<void>((r) => (resolve = r));
+    this.#waiters.add(resolve);
+    stop.addEventListener("abort", resolve, { once: true });
+    const waits: Promise<unknown>[] = [woken];
+    if (ms !== undefined) {
+      waits.push(this.#d.clock.sleep(Math.max(0, ms), timer.signal).catch(() => {}));
+    }
+    try {
+      await Promise.race(waits);
+    } finally {
+      timer.abort();
+      this.#waiters.delete(resolve);
+      stop.removeEventListener("abort", resolve);
+    }
+  }
+}
+
+function missingResult(): RecipientResult {
+  return {
+    kind: "transient",
+    scope: "message",
+    code: null,
+    reply: "no result reported for recipient",
+  };
+}

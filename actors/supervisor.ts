@@ -1,0 +1,286 @@
+/**
+ * The supervisor: finds destinations with due work, takes their leases (one instance per
+ * destination across all instances), creates a domain actor per destination on demand, and feeds
+ * each actor only as many deliveries as it can start soon (its `demand`): a throttled, suspended
+ * or unreachable destination leaves its rows queued in PostgreSQL instead of sitting on leases.
+ *
+ * It restarts an actor that crashed (after a growing pause, its unsent claims handed back at
+ * once), stops actors that went idle (so memory stays flat however many destinations there are),
+ * and on stop drains: no new transactions, in-flight ones get `drainMs` to finish, everything
+ * else goes back to the queue.
+ *
+ * @module
+ */
+import type { Clock, Delivery, Logger, Queue } from "./ports.ts";
+
+/** What the supervisor needs of a domain actor. */
+export interface Actor {
+  readonly domain: string;
+  /** How many more deliveries it wants now (0 when throttled, suspended or unreachable). */
+  demand(now: number): number;
+  /** Hands work over; returns what did not fit (the supervisor releases it). */
+  offer(deliveries: readonly Delivery[]): Delivery[];
+  /** True when nothing is queued or in flight. */
+  idle(): boolean;
+  /** Removes and returns everything queued and not yet started. */
+  drain(): Delivery[];
+  /** Runs until `stop` aborts and in-flight work ends; `kill` aborts in-flight work. */
+  run(stop: AbortSignal, kill: AbortSignal): Promise<void>;
+}
+
+export interface SupervisorOptions {
+  /** Most actors (destinations) this instance runs at once. */
+  readonly maxActors: number;
+  /** Destinations looked at per discovery pass. */
+  readonly discoverBatch: number;
+  /** Destination lease time-to-live; renewed every third of it. */
+  readonly domainLeaseMs: number;
+  /** An actor with nothing to do for this long is stopped. */
+  readonly actorIdleMs: number;
+  /** Adaptive tick: shortest and longest wait between passes. */
+  readonly tickMinMs: number;
+  readonly tickMaxMs: number;
+  /** On stop, how long in-flight transactions may take. */
+  readonly drainMs: number;
+  /** First restart pause after a crash; doubles per crash, capped at 64×. */
+  readonly restartBackoffMs: number;
+}
+
+export const DEFAULT_SUPERVISOR_OPTIONS: SupervisorOptions = {
+  maxActors: 2000,
+  discoverBatch: 500,
+  domainLeaseMs: 15_000,
+  actorIdleMs: 30_000,
+  tickMinMs: 5,
+  tickMaxMs: 100,
+  drainMs: 30_000,
+  restartBackoffMs: 1_000,
+};
+
+interface Running {
+  readonly actor: Actor;
+  readonly stop: AbortController;
+  readonly kill: AbortController;
+  readonly done: Promise<void>;
+  idleSince: number | undefined;
+}
+
+export interface SupervisorDeps {
+  readonly queue: Queue;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly createActor: (domain: string) => Actor;
+  readonly options?: Partial<SupervisorOptions>;
+}
+
+export interface SupervisorSnapshot {
+  readonly actors: number;
+  readonly domains: readonly string[];
+  readonly crashed: readonly { domain: string; crashes: number; restartAt: number }[];
+}
+
+export class Supervisor {
+  readonly options: SupervisorOptions;
+  readonly #deps: SupervisorDeps;
+  readonly #running = new Map<string, Running>();
+  readonly #crashes = new Map<string, { crashes: number; restartAt: number }>();
+  #cursor = "";
+  #nextRenew = 0;
+  #wake: AbortController | undefined;
+
+  constructor(deps: SupervisorDeps) {
+    this.#deps = deps;
+    this.options = { ...DEFAULT_SUPERVISOR_OPTIONS, ...deps.options };
+  }
+
+  /** The actor of a destination, if one runs (admin API, operator commands). */
+  actor(domain: string): Actor | undefined {
+    return this.#running.get(domain)?.actor;
+  }
+
+  actors(): Actor[] {
+    return [...this.#running.values()].map((r) => r.actor);
+  }
+
+  snapshot(): SupervisorSnapshot {
+    return {
+      actors: this.#running.size,
+      domains: [...this.#running.keys()].sort(),
+      crashed: [...this.#crashes].map(([domain, c]) => ({ domain, ...c })),
+    };
+  }
+
+  /** Cuts the current wait short (new work, an actor asking for more). */
+  wake(): void {
+    this.#wake?.abort();
+  }
+
+  /** Runs passes until `signal` aborts, then drains. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { clock } = this.#deps;
+    let idlePasses = 0;
+    while (!signal.aborted) {
+      let moved = 0;
+      try {
+        moved = await this.pass(clock.now());
+      } catch (err) {
+        this.#deps.logger.log({ event: "loop.failed", loop: "supervisor", error: message(err) });
+      }
+      idlePasses = moved > 0 ? 0 : idlePasses + 1;
+      const wait = idlePasses === 0 ? 0 : Math.min(
+        this.options.tickMaxMs,
+        this.options.tickMinMs * 2 ** Math.min(idlePasses - 1, 20),
+      );
+      if (wait > 0) await this.#sleep(wait, signal);
+    }
+    await this.drain();
+  }
+
+  /** One pass: renew leases, discover destinations, feed actors, retire idle ones. */
+  async pass(now: number): Promise<number> {
+    if (now >= this.#nextRenew) {
+      await this.#renew(now);
+      this.#nextRenew = now + this.options.domainLeaseMs / 3;
+    }
+    await this.#discover(now);
+    const moved = await this.#feed(now);
+    await this.#retire(now);
+    return moved;
+  }
+
+  async #renew(now: number): Promise<void> {
+    const held = [...this.#running.keys()];
+    if (held.length === 0) return;
+    const kept = new Set(await this.#deps.queue.renewDomains(held, now));
+    for (const domain of held) {
+      if (kept.has(domain)) continue;
+      // Another instance may own it now: stop sending for it at once.
+      this.#deps.logger.log({ event: "domain.lost", domain });
+      await this.#stopActor(domain, "lease lost", true);
+    }
+  }
+
+  async #discover(now: number): Promise<void> {
+    const room = this.options.maxActors - this.#running.size;
+    if (room <= 0) return;
+    const { domains, cursor } = await this.#deps.queue.readyDomains({
+      cursor: this.#cursor,
+      limit: this.options.discoverBatch,
+      now,
+    });
+    this.#cursor = cursor;
+    const wanted = domains.filter((d) =>
+      !this.#running.has(d) && (this.#crashes.get(d)?.restartAt ?? 0) <= now
+    )
+      .slice(0, room);
+    if (wanted.length === 0) return;
+    for (const domain of await this.#deps.queue.acquireDomains(wanted, now)) this.#start(domain);
+  }
+
+  #start(domain: string): void {
+    const actor = this.#deps.createActor(domain);
+    const stop = new AbortController();
+    const kill = new AbortController();
+    const done = actor.run(stop.signal, kill.signal).then(
+      () => {},
+      (err) => this.#crashed(domain, err),
+    );
+    this.#running.set(domain, { actor, stop, kill, done, idleSince: undefined });
+    this.#deps.logger.log({ event: "actor.started", domain });
+  }
+
+  async #crashed(domain: string, err: unknown): Promise<void> {
+    const running = this.#running.get(domain);
+    this.#running.delete(domain);
+    const now = this.#deps.clock.now();
+    const crashes = (this.#crashes.get(domain)?.crashes ?? 0) + 1;
+    const restartAt = now + this.options.restartBackoffMs * 2 ** Math.min(crashes - 1, 6);
+    this.#crashes.set(domain, { crashes, restartAt });
+    this.#deps.logger.log({ event: "actor.crashed", domain, error: message(err), restartAt });
+    // Queued work goes back at once; in-flight claims come back when their lease ends.
+    const queued = running?.actor.drain() ?? [];
+    try {
+      await this.#deps.queue.release(queued, now, now);
+      await this.#deps.queue.releaseDomains([domain]);
+    } catch (e) {
+      this.#deps.logger.log({ event: "loop.failed", loop: "supervisor.crash", error: message(e) });
+    }
+  }
+
+  async #feed(now: number): Promise<number> {
+    let moved = 0;
+    for (const [domain, r] of this.#running) {
+      const want = r.actor.demand(now);
+      if (want <= 0) continue;
+      const claimed = await this.#deps.queue.claim(domain, want, now);
+      if (claimed.length === 0) continue;
+      const overflow = r.actor.offer(claimed);
+      if (overflow.length > 0) await this.#deps.queue.release(overflow, now, now);
+      moved += claimed.length - overflow.length;
+      r.idleSince = undefined;
+    }
+    return moved;
+  }
+
+  async #retire(now: number): Promise<void> {
+    for (const [domain, r] of [...this.#running]) {
+      if (!r.actor.idle()) {
+        r.idleSince = undefined;
+        continue;
+      }
+      r.idleSince ??= now;
+      if (now - r.idleSince >= this.options.actorIdleMs) {
+        await this.#stopActor(domain, "idle", false);
+        this.#crashes.delete(domain);
+      }
+    }
+  }
+
+  async #stopActor(domain: string, reason: string, hard: boolean): Promise<void> {
+    const r = this.#running.get(domain);
+    if (!r) return;
+    this.#running.delete(domain);
+    r.stop.abort();
+    if (hard) r.kill.abort();
+    await r.done;
+    const queued = r.actor.drain();
+    const now = this.#deps.clock.now();
+    if (queued.length > 0) await this.#deps.queue.release(queued, now, now);
+    if (!hard) await this.#deps.queue.releaseDomains([domain]);
+    this.#deps.logger.log({ event: "actor.stopped", domain, reason });
+  }
+
+  /** Graceful stop: in-flight transactions get `drainMs`, then are aborted; queued work goes back. */
+  async drain(): Promise<void> {
+    const all = [...this.#running.values()];
+    for (const r of all) r.stop.abort();
+    const deadline = new AbortController();
+    const timer = this.#deps.clock.sleep(this.options.drainMs, deadline.signal).then(
+      () => all.forEach((r) => r.kill.abort()),
+      () => {},
+    );
+    await Promise.all(all.map((r) => r.done));
+    deadline.abort();
+    await timer;
+    const now = this.#deps.clock.now();
+    const queued = all.flatMap((r) => r.actor.drain());
+    const domains = [...this.#running.keys()];
+    this.#running.clear();
+    await this.#deps.queue.release(queued, now, now);
+    await this.#deps.queue.releaseDomains(domains);
+    for (const d of domains) {
+      this.#deps.logger.log({ event: "actor.stopped", domain: d, reason: "shutdown" });
+    }
+  }
+
+  async #sleep(ms: number, signal: AbortSignal): Promise<void> {
+    const wake = new AbortController();
+    this.#wake = wake;
+    await this.#deps.clock.sleep(ms, AbortSignal.any([signal, wake.signal])).catch(() => {});
+    this.#wake = undefined;
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
