@@ -273,6 +273,11 @@ export class DomainActor implements Actor {
       let results: RecipientResult[];
       try {
         results = await session.send(job.outboxId, fresh, kill);
+      } catch (err) {
+        // The port promises values; a throw is a bug or broken infrastructure. Treat it as a
+        // connection failure so the recipients are retried, not lost.
+        const reply = `delivery failed: ${err instanceof Error ? err.message : String(err)}`;
+        results = fresh.map(() => ({ kind: "transient", scope: "connection", code: null, reply }));
       } finally {
         this.#inFlight -= fresh.length;
       }

@@ -51,9 +51,24 @@ export class FakeDeliverer implements Deliverer {
       get usable() {
         return usable && !closed;
       },
-      async send(outboxId, recipients) {
+      async send(outboxId, recipients, signal) {
         fake.transactions.push({ outboxId, recipients: recipients.map((r) => r.recipient) });
-        const results = await (fake.script.send?.(outboxId, recipients) ?? recipients.map(ok));
+        // Like a real session: an abort ends the transaction with a connection-level failure.
+        const aborted = new Promise<RecipientResult[]>((resolve) => {
+          const fail = () =>
+            resolve(recipients.map(() => ({
+              kind: "transient" as const,
+              scope: "connection" as const,
+              code: null,
+              reply: "transaction aborted",
+            })));
+          if (signal.aborted) fail();
+          else signal.addEventListener("abort", fail, { once: true });
+        });
+        const results = await Promise.race([
+          Promise.resolve(fake.script.send?.(outboxId, recipients) ?? recipients.map(ok)),
+          aborted,
+        ]);
         if (
           results.some((r) =>
             r.kind !== "delivered" && (r.scope === "connection" || r.code === 421)

@@ -1,0 +1,105 @@
+/** An in-memory Queue for supervisor tests: the same contract as the PostgreSQL one, simplified. */
+import type { Delivery, OutcomeRecord, Queue } from "../../actors/ports.ts";
+
+interface Row {
+  delivery: Delivery;
+  status: "ready" | "claimed" | "done";
+  dueAt: number;
+}
+
+export class MemoryQueue implements Queue {
+  readonly rows: Row[] = [];
+  readonly leases = new Map<string, { owner: string; expiresAt: number }>();
+  readonly recorded: OutcomeRecord[] = [];
+  readonly released: number[] = [];
+  token = 0;
+
+  constructor(readonly owner = "me", readonly leaseMs = 15_000) {}
+
+  add(deliveries: Delivery[], dueAt = 0): void {
+    for (const d of deliveries) this.rows.push({ delivery: d, status: "ready", dueAt });
+  }
+
+  readyDomains(o: { cursor: string; limit: number; now: number }) {
+    const domains = [
+      ...new Set(
+        this.rows.filter((r) => r.status === "ready" && r.dueAt <= o.now).map((r) =>
+          r.delivery.domain
+        ),
+      ),
+    ]
+      .filter((d) => {
+        const l = this.leases.get(d);
+        return !l || l.owner === this.owner || l.expiresAt <= o.now;
+      }).sort();
+    return Promise.resolve({ domains, cursor: "" });
+  }
+
+  acquireDomains(domains: readonly string[], now: number) {
+    const got = domains.filter((d) => {
+      const l = this.leases.get(d);
+      if (l && l.owner !== this.owner && l.expiresAt > now) return false;
+      this.leases.set(d, { owner: this.owner, expiresAt: now + this.leaseMs });
+      return true;
+    });
+    return Promise.resolve(got);
+  }
+
+  renewDomains(domains: readonly string[], now: number) {
+    return Promise.resolve(domains.filter((d) => {
+      const l = this.leases.get(d);
+      if (!l || l.owner !== this.owner || l.expiresAt < now) return false;
+      l.expiresAt = now + this.leaseMs;
+      return true;
+    }));
+  }
+
+  releaseDomains(domains: readonly string[]) {
+    for (const d of domains) if (this.leases.get(d)?.owner === this.owner) this.leases.delete(d);
+    return Promise.resolve();
+  }
+
+  claim(domain: string, limit: number, now: number) {
+    const l = this.leases.get(domain);
+    if (!l || l.owner !== this.owner || l.expiresAt <= now) return Promise.resolve([]);
+    const rows = this.rows.filter((r) =>
+      r.status === "ready" && r.dueAt <= now && r.delivery.domain === domain
+    )
+      .slice(0, limit);
+    const token = ++this.token;
+    return Promise.resolve(rows.map((r) => {
+      r.status = "claimed";
+      r.delivery = { ...r.delivery, leaseToken: token, leaseExpiresAt: now + 120_000 };
+      return r.delivery;
+    }));
+  }
+
+  record(outcomes: readonly OutcomeRecord[]) {
+    const refused: number[] = [];
+    for (const o of outcomes) {
+      const r = this.rows.find((x) => x.delivery.id === o.delivery.id);
+      if (!r || r.status !== "claimed" || r.delivery.leaseToken !== o.delivery.leaseToken) {
+        refused.push(o.delivery.id);
+        continue;
+      }
+      this.recorded.push(o);
+      if (o.status === "deferred") {
+        r.status = "ready";
+        r.dueAt = o.nextAttemptAt!;
+      } else r.status = "done";
+    }
+    return Promise.resolve({ refused });
+  }
+
+  release(deliveries: readonly Delivery[], at: number) {
+    for (const d of deliveries) {
+      const r = this.rows.find((x) => x.delivery.id === d.id && x.status === "claimed");
+      if (r) {
+        r.status = "ready";
+        r.dueAt = at;
+        this.released.push(d.id);
+      }
+    }
+    return Promise.resolve();
+  }
+}

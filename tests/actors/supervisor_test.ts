@@ -1,0 +1,207 @@
+import assert from "node:assert/strict";
+import { type Actor, Supervisor } from "../../actors/supervisor.ts";
+import { DomainActor } from "../../actors/domain_actor.ts";
+import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
+import type { Delivery, LogEvent } from "../../actors/ports.ts";
+import { FakeClock } from "../_fakes/fake_clock.ts";
+import { FakeDeliverer, type Script, until } from "../_fakes/fake_deliverer.ts";
+import { MemoryQueue } from "../_fakes/memory_queue.ts";
+
+let nextId = 1;
+function deliveries(domain: string, n: number, clock: FakeClock, priority = 1): Delivery[] {
+  return Array.from({ length: n }, () => ({
+    id: nextId++,
+    outboxId: nextId,
+    recipient: `r${nextId}@${domain}`,
+    domain,
+    priority,
+    attempts: 0,
+    expiresAt: clock.now() + 86_400_000,
+    smtputf8: false,
+    leaseToken: 0,
+    leaseExpiresAt: 0,
+  }));
+}
+
+function setup(script: Script = {}, createActor?: (d: string) => Actor) {
+  const clock = new FakeClock();
+  const queue = new MemoryQueue();
+  const deliverer = new FakeDeliverer(script);
+  const events: LogEvent[] = [];
+  const batcher = new OutcomeBatcher((o) => queue.record(o));
+  const unlimited = { tryTake: () => ({ ok: true as const }), available: () => 1000 };
+  const factory = createActor ?? ((domain: string) =>
+    new DomainActor({
+      domain,
+      policy: {
+        messagesPerConnection: 100,
+        idleTimeoutMs: 5_000,
+        maxRecipientsPerTransaction: 50,
+        queueCapacity: 50,
+        leaseMarginMs: 1_000,
+      },
+      clock,
+      random: () => 0.5,
+      deliverer,
+      budget: unlimited,
+      concurrency: {
+        limit: () => 2,
+        unreachableUntil: () => undefined,
+        connected() {},
+        connectFailed() {},
+        success() {},
+        throttled() {},
+      },
+      planRetry: ({ now }) => ({ kind: "retry", at: now + 300_000 }),
+      record: (o) => batcher.record(o),
+      logger: { log: (e) => events.push(e) },
+    }));
+  const supervisor = new Supervisor({
+    queue,
+    clock,
+    logger: { log: (e) => events.push(e) },
+    createActor: factory,
+    options: {
+      actorIdleMs: 10_000,
+      drainMs: 5_000,
+      domainLeaseMs: 15_000,
+      restartBackoffMs: 1_000,
+    },
+  });
+  return { clock, queue, deliverer, events, supervisor };
+}
+
+Deno.test("Supervisor starts one actor per destination and every delivery ends delivered", async () => {
+  const t = setup();
+  t.queue.add([...deliveries("a.test", 120, t.clock), ...deliveries("b.test", 3, t.clock)]);
+  const stop = new AbortController();
+  const run = t.supervisor.run(stop.signal);
+  for (let i = 0; i < 200 && t.queue.recorded.length < 123; i++) {
+    await until(() => true);
+    await t.clock.advance(5);
+  }
+  assert.equal(t.queue.recorded.length, 123);
+  assert.ok(t.queue.recorded.every((o) => o.status === "delivered"));
+  assert.deepEqual(t.supervisor.snapshot().domains, ["a.test", "b.test"]);
+  assert.ok(t.deliverer.maxOpen <= 4, "two connections per destination at most");
+  stop.abort();
+  await run;
+  assert.equal(t.queue.leases.size, 0, "leases released on stop");
+});
+
+Deno.test("Supervisor never claims more than an actor can take (backpressure)", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const t = setup({
+    send: async (
+      _,
+      rs,
+    ) => (await gate, rs.map(() => ({ kind: "delivered" as const, code: 250, reply: "ok" }))),
+  });
+  t.queue.add(deliveries("a.test", 500, t.clock));
+  const now = t.clock.now();
+  await t.supervisor.pass(now);
+  await t.supervisor.pass(now);
+  const claimed = t.queue.rows.filter((r) => r.status === "claimed").length;
+  // The queue capacity (50) plus the one transaction each of the two connections has started.
+  assert.ok(claimed <= 52, `claimed ${claimed}, capacity 50 + 2 in flight`);
+  release();
+  // Drain what was claimed, then stop.
+  const stop = new AbortController();
+  stop.abort();
+  await t.supervisor.run(stop.signal);
+});
+
+Deno.test("Supervisor restarts a crashed actor after a pause and hands its queued work back", async () => {
+  let crashes = 0;
+  const t = setup({}, (domain) => {
+    let queued: Delivery[] = [];
+    let gotWork!: () => void;
+    const work = new Promise<void>((r) => (gotWork = r));
+    return {
+      domain,
+      demand: () => 10,
+      offer(ds) {
+        queued.push(...ds);
+        gotWork();
+        return [];
+      },
+      idle: () => queued.length === 0,
+      drain() {
+        const q = queued;
+        queued = [];
+        return q;
+      },
+      async run() {
+        await work;
+        crashes++;
+        throw new Error("boom");
+      },
+    };
+  });
+  t.queue.add(deliveries("a.test", 5, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.events.some((e) => e.event === "actor.crashed"));
+  await until(() => t.queue.released.length === 5, "queued work handed back");
+  const crashed = t.events.find((e) => e.event === "actor.crashed")!;
+  assert.equal(crashed.event === "actor.crashed" && crashed.restartAt - t.clock.now(), 1_000);
+  await t.supervisor.pass(t.clock.now());
+  assert.equal(crashes, 1, "not restarted before the pause ends");
+  await t.clock.advance(1_000);
+  await t.supervisor.pass(t.clock.now());
+  await until(() => crashes === 2, "second crash");
+  await until(() => t.events.filter((e) => e.event === "actor.crashed").length === 2);
+  const second = t.events.filter((e) => e.event === "actor.crashed")[1]!;
+  assert.equal(
+    second.event === "actor.crashed" && second.restartAt - t.clock.now(),
+    2_000,
+    "pause doubles",
+  );
+});
+
+Deno.test("Supervisor stops idle actors and releases their destination", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 2, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.queue.recorded.length === 2);
+  await t.clock.advance(5_000); // the connection's idle timeout
+  await until(() => t.supervisor.actor("a.test")!.idle(), "actor idle");
+  await t.supervisor.pass(t.clock.now());
+  assert.equal(t.supervisor.snapshot().actors, 1);
+  await t.clock.advance(10_000);
+  await t.supervisor.pass(t.clock.now());
+  assert.equal(t.supervisor.snapshot().actors, 0);
+  assert.equal(t.queue.leases.size, 0);
+});
+
+Deno.test("Supervisor stops sending for a destination whose lease another instance took", async () => {
+  const t = setup({ send: () => new Promise(() => {}) });
+  t.queue.add(deliveries("a.test", 3, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  assert.equal(t.supervisor.snapshot().actors, 1);
+  // Another instance takes over after our lease ran out.
+  t.queue.leases.set("a.test", { owner: "other", expiresAt: t.clock.now() + 60_000 });
+  await t.clock.advance(6_000);
+  await t.supervisor.pass(t.clock.now());
+  assert.equal(t.supervisor.snapshot().actors, 0);
+  assert.ok(t.events.some((e) => e.event === "domain.lost"));
+});
+
+Deno.test("Supervisor.drain() lets in-flight work finish within the deadline, then aborts it", async () => {
+  const t = setup({
+    send: (_, rs) =>
+      new Promise((resolve) =>
+        setTimeout(
+          () => resolve(rs.map(() => ({ kind: "delivered" as const, code: 250, reply: "ok" }))),
+          0,
+        )
+      ),
+  });
+  t.queue.add(deliveries("a.test", 60, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.deliverer.transactions.length > 0);
+  await t.supervisor.drain();
+  const claimed = t.queue.rows.filter((r) => r.status === "claimed").length;
+  assert.equal(claimed, 0, "nothing left on lease: sent or handed back");
+  assert.equal(t.deliverer.open, 0);
+});
