@@ -45,7 +45,7 @@ export class Poller {
 
   /** Polls until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
-    const { clock, minMs, maxMs } = this.options;
+    const { minMs, maxMs } = this.options;
     while (!signal.aborted) {
       let delay: number;
       try {

@@ -69,8 +69,9 @@ class PGliteDriver implements Driver {
     await conn.executeQuery({ sql: "ROLLBACK", parameters: [] } as unknown as CompiledQuery);
   }
 
-  async releaseConnection(conn: DatabaseConnection): Promise<void> {
+  releaseConnection(conn: DatabaseConnection): Promise<void> {
     (conn as PGliteConnection).release();
+    return Promise.resolve();
   }
 
   async destroy(): Promise<void> {

@@ -185,6 +185,8 @@ export async function claimDomain(
     locked AS (
       SELECT d.id FROM ferry.deliveries d JOIN cand ON cand.id = d.id
        WHERE d.${READY} AND d.next_attempt_at <= ${o.now}
+         AND NOT EXISTS (SELECT 1 FROM ferry.domain_suspensions s
+                          WHERE s.domain = ${o.domain} AND s.until > ${o.now})
          ${
     o.holder === undefined ? sql`` : sql`AND EXISTS (
            SELECT 1 FROM ferry.leases l

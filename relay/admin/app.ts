@@ -30,7 +30,7 @@ export function adminApp(deps: AdminDeps): Hono {
     (c) => deps.ready() ? c.json({ status: "ok" }) : c.json({ status: "starting" }, 503),
   );
 
-  app.use("/api/*", async (c, next) => {
+  app.use("/api/*", (c, next) => {
     if (!bearerMatches(c.req.header("authorization"), deps.token)) {
       return c.json({ error: "missing or wrong bearer token" }, 401, {
         "www-authenticate": "Bearer",

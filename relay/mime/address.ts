@@ -39,6 +39,7 @@ const MAX_LABEL = 63;
 // RFC 5322 atext, plus any non-ASCII character for RFC 6531's UTF8-non-ascii.
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFF]+$/;
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** Parses one address in header form and validates it for use on the SMTP envelope. */
@@ -83,6 +84,7 @@ export function validateAddress(address: string, name = "", input = address): Ad
       address: full,
       local,
       domain: domain.value,
+      // deno-lint-ignore no-control-regex -- an ASCII range, not control characters
       smtputf8: /[^\x00-\x7f]/.test(local),
     },
   };
@@ -114,6 +116,7 @@ export function toALabel(raw: string): { ok: true; value: string } | { ok: false
   if (trimmed.length > MAX_DOMAIN) {
     return { ok: false, reason: `domain is longer than ${MAX_DOMAIN} octets` };
   }
+  // deno-lint-ignore no-control-regex -- an ASCII range, not control characters
   const ascii = /^[\x00-\x7f]*$/.test(trimmed) ? trimmed.toLowerCase() : domainToASCII(trimmed);
   if (!ascii) return { ok: false, reason: `domain ${quote(raw)} is not a valid IDN` };
   if (ascii.length > MAX_DOMAIN) {
