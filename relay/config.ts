@@ -60,8 +60,61 @@ const queueSchema = z.strictObject({
   retention: duration.prefault("30d"),
 }).prefault({});
 
+const retrySchema = z.strictObject({
+  first: duration.optional(),
+  factor: z.number().min(1).optional(),
+  max: duration.optional(),
+  jitter: z.number().min(0).max(0.99).optional(),
+});
+
+/** A per-domain policy override (actors/policy.ts `DomainPolicyOverride`); every key optional. */
+const domainPolicySchema = z.strictObject({
+  maxConnections: z.number().int().positive().max(1000).optional(),
+  initialConnections: z.number().int().positive().optional(),
+  messagesPerConnection: z.number().int().positive().optional(),
+  idleTimeout: duration.optional(),
+  connectionRate: rate.nullable().optional(),
+  rates: z.array(rate).optional(),
+  tls: z.enum(["opportunistic", "required", "verified", "disabled"]).optional(),
+  retry: retrySchema.optional(),
+  maxRecipientsPerTransaction: z.number().int().positive().max(1000).optional(),
+  mxRollup: z.boolean().optional(),
+}).transform(({ idleTimeout, ...rest }) => ({
+  ...rest,
+  ...(idleTimeout !== undefined ? { idleTimeoutMs: idleTimeout } : {}),
+}));
+
+const deliverySchema = z.strictObject({
+  /** Lease on a destination shared by instances; a dead instance's destinations move after it. */
+  domainLease: duration.prefault("15s"),
+  /** Most destinations (actors) one instance serves at once. */
+  maxActors: z.number().int().positive().default(2000),
+  /** On SIGTERM, how long in-flight SMTP transactions may take before they are cut. */
+  drainTimeout: duration.prefault("30s"),
+  /** How long an address that bounced as unknown stays suppressed; null: for good. */
+  suppressFor: duration.nullable().prefault("180d"),
+  /** PEM file of extra trusted CAs for the `verified` TLS policy. */
+  caFile: z.string().optional(),
+}).prefault({});
+
+const dkimKeySchema = z.strictObject({
+  domain: z.string().min(1),
+  selector: z.string().min(1),
+  algorithm: z.enum(["rsa-sha256", "ed25519-sha256"]),
+  /** The PEM key itself, or `privateKeyFile` naming a file that holds it. */
+  privateKey: z.string().optional(),
+  privateKeyFile: z.string().optional(),
+  subdomains: z.boolean().optional(),
+}).refine((k) => (k.privateKey === undefined) !== (k.privateKeyFile === undefined), {
+  message: "set exactly one of privateKey and privateKeyFile",
+});
+
 export const fileSchema = z.strictObject({
   queue: queueSchema,
+  delivery: deliverySchema,
+  /** Per-domain policies keyed `domain`, `*.suffix` or `*`. */
+  domains: z.record(z.string(), domainPolicySchema).prefault({}),
+  dkim: z.array(dkimKeySchema).prefault([]),
 });
 
 export type FileConfig = z.output<typeof fileSchema>;
@@ -112,8 +165,17 @@ export function loadConfig(
       cause: err,
     });
   }
+  const dkim = file.dkim.map((k, i) => {
+    if (k.privateKey !== undefined) return k;
+    try {
+      return { ...k, privateKey: readFile(k.privateKeyFile!) };
+    } catch (err) {
+      throw new ConfigError(`FERRY_CONFIG key dkim.${i}.privateKeyFile`, `cannot read ${k.privateKeyFile}`, { cause: err });
+    }
+  });
   return {
     ...file,
+    dkim,
     databaseUrl,
     dataDir: env.FERRY_DATA_DIR || "./.ferry",
     admin,

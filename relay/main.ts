@@ -58,7 +58,7 @@ async function main(): Promise<number> {
   }, adminApp({ db: database.db, token, ready: () => ready }).fetch);
 
   const relay = await startRelay(
-    { database, config, clock: systemClock, logger, instance },
+    { database, config, clock: systemClock, random: Math.random, logger, instance },
     stop.signal,
   );
   ready = true;

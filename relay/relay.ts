@@ -12,22 +12,66 @@ import { ingestOutbox } from "../db/ingest.ts";
 import { listenForOutbox, setNotifyTrigger } from "../db/notify.ts";
 import { reapExpiredLeases } from "../db/queue.ts";
 import { purgeFinished } from "../db/retention.ts";
-import type { Logger } from "../actors/ports.ts";
+import type { Deliverer, Logger, Random } from "../actors/ports.ts";
 import { Poller } from "../actors/poller.ts";
+import { Supervisor } from "../actors/supervisor.ts";
+import { OutcomeBatcher } from "../actors/outcome_batcher.ts";
+import { createDomainActor } from "../actors/create_actor.ts";
+import { resolvePolicy } from "../actors/policy.ts";
+import { pgQueue } from "./pg_queue.ts";
+import { SmtpDeliverer } from "./smtp_deliverer.ts";
+import { MessageSource } from "./message_source.ts";
+import { loadMessage } from "../db/messages.ts";
+import { buildRouteTable, CachingResolver, createRouter, loadSystemNameServers, type Resolver, WireResolver } from "./dns/mod.ts";
+import { createDkimSigner } from "./dkim/mod.ts";
+import { BrokenTlsPeers } from "./tls/mod.ts";
 
 export interface RelayDeps {
   readonly database: Database;
-  readonly config: Pick<Config, "queue" | "databaseUrl">;
+  readonly config: Config;
   readonly clock: Clock;
+  readonly random: Random;
   readonly logger: Logger;
   readonly instance: string;
+  /** Replaces SMTP delivery (tests of the wiring); default: real SMTP. */
+  readonly deliverer?: Deliverer;
+  /** Replaces DNS (tests); default: the system's name servers. */
+  readonly resolver?: Resolver;
 }
 
 export interface RunningRelay {
-  /** Resolves when every loop has stopped after the signal aborted. */
+  /** Resolves when every loop has stopped after the signal aborted (actors drained). */
   readonly done: Promise<void>;
+  readonly supervisor: Supervisor;
   /** Polls the outbox now (an HTTP enqueue, a notification). */
   wake(): void;
+}
+
+/** The real Deliverer: DNS (or static routes), composition, DKIM, SMTP. */
+export async function smtpDeliverer(deps: RelayDeps): Promise<Deliverer> {
+  const { config, clock } = deps;
+  const routes = buildRouteTable(config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })));
+  if (!routes.ok) throw new Error(routes.reason);
+  const resolver = deps.resolver ??
+    new CachingResolver(new WireResolver({ clock, nameServers: await loadSystemNameServers() }), { clock });
+  const signer = config.dkim.length > 0
+    ? createDkimSigner({ keys: config.dkim.map((k) => ({ ...k, privateKey: k.privateKey! })), clock })
+    : undefined;
+  const caCerts = config.delivery.caFile ? [await Deno.readTextFile(config.delivery.caFile)] : undefined;
+  return new SmtpDeliverer({
+    clock,
+    router: createRouter({ resolver, random: deps.random, routes: routes.table }),
+    messages: new MessageSource({
+      load: (id) => loadMessage(deps.database.db, id),
+      clock,
+      messageIdDomain: config.hostname,
+      ...(signer ? { signer } : {}),
+    }),
+    heloName: config.hostname,
+    tlsPolicy: (domain) => resolvePolicy(domain, [], config.domains).tls,
+    brokenTls: new BrokenTlsPeers({ clock }),
+    ...(caCerts ? { caCerts } : {}),
+  });
 }
 
 export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<RunningRelay> {
@@ -53,6 +97,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         maxLifetimeMs: q.maxLifetime,
         limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
       });
+      if (r.queued > 0) supervisor.wake();
       if (r.rows > 0) {
         logger.log({
           event: "ingest.batch",
@@ -66,7 +111,39 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     },
   });
 
-  const loops: Promise<void>[] = [poller.run(signal)];
+  const queue = pgQueue({
+    db,
+    instance: deps.instance,
+    deliveryLeaseMs: q.leaseDuration,
+    domainLeaseMs: config.delivery.domainLease,
+    suppressForMs: config.delivery.suppressFor,
+  });
+  const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()));
+  const deliverer = deps.deliverer ?? await smtpDeliverer(deps);
+  const supervisor = new Supervisor({
+    queue,
+    clock,
+    logger,
+    createActor: (domain) =>
+      createDomainActor(domain, resolvePolicy(domain, [], config.domains), {
+        clock,
+        random: deps.random,
+        deliverer,
+        record: (o) => batcher.record(o),
+        logger,
+        leaseMarginMs: Math.min(10_000, q.leaseDuration / 4),
+      }),
+    options: {
+      maxActors: config.delivery.maxActors,
+      domainLeaseMs: config.delivery.domainLease,
+      drainMs: config.delivery.drainTimeout,
+    },
+  });
+
+  const loops: Promise<void>[] = [
+    poller.run(signal),
+    supervisor.run(signal).then(() => batcher.flush()).catch(failed("supervisor")),
+  ];
   if (database.kind === "postgres") {
     await setNotifyTrigger(db, q.notify);
     if (q.notify && config.databaseUrl) {
@@ -84,7 +161,14 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
   }, failed("retention")));
 
-  return { done: Promise.all(loops).then(() => {}), wake: () => poller.wake() };
+  return {
+    done: Promise.all(loops).then(() => {}),
+    supervisor,
+    wake: () => {
+      poller.wake();
+      supervisor.wake();
+    },
+  };
 }
 
 /** Runs `fn` every `ms` until the signal aborts; a failure is reported and the loop goes on. */

@@ -30,13 +30,14 @@ export function adminApp(deps: AdminDeps): Hono {
     (c) => deps.ready() ? c.json({ status: "ok" }) : c.json({ status: "starting" }, 503),
   );
 
-  app.use("/api/*", (c, next) => {
+  app.use("/api/*", async (c, next) => {
     if (!bearerMatches(c.req.header("authorization"), deps.token)) {
       return c.json({ error: "missing or wrong bearer token" }, 401, {
         "www-authenticate": "Bearer",
       });
     }
-    return next();
+    await next();
+    return undefined;
   });
 
   app.get("/api/v1/queue", async (c) => c.json({ counts: await countByStatus(deps.db) }));

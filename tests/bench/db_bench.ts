@@ -15,7 +15,7 @@ import { migrate } from "../../db/migrate.ts";
 import { claimDue, recordOutcomes } from "../../db/queue.ts";
 import { startRelay } from "../../relay/relay.ts";
 import { systemClock } from "../../relay/clock.ts";
-import { parseFileConfig } from "../../relay/config.ts";
+import { loadConfig } from "../../relay/config.ts";
 import { benchServer, report } from "./_env.ts";
 
 const server = await benchServer();
@@ -153,11 +153,16 @@ for (const notify of [false, true]) {
   const { database, url, drop } = await freshDb();
   const app = await openDatabase({ url, poolSize: 1 });
   const stop = new AbortController();
-  const queue = parseFileConfig(JSON.stringify({ queue: { notify } })).queue;
+  const config = loadConfig(
+    { DATABASE_URL: url, FERRY_CONFIG: "bench.json" },
+    () => JSON.stringify({ queue: { notify } }),
+    () => "bench.test",
+  );
   const relay = await startRelay({
     database,
-    config: { queue, databaseUrl: url },
+    config,
     clock: systemClock,
+    random: Math.random,
     logger: { log: () => {} },
     instance: "bench",
   }, stop.signal);

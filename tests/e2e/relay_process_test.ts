@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { freePort } from "../_support/postgres_cluster.ts";
 import { serverOnly, testDatabase } from "../_support/db.ts";
 import { insertOutbox } from "../_support/outbox.ts";
+import { startSmtpServer } from "../relay/smtp/_smtp_server.ts";
 
 const main = new URL("../../relay/main.ts", import.meta.url).pathname;
 
@@ -34,10 +35,13 @@ Deno.test("relay process refuses an invalid variable with a message naming it", 
 });
 
 Deno.test({
-  name: "relay process migrates, ingests a committed row, serves /healthz and stops on SIGTERM",
+  name:
+    "relay process migrates, delivers a committed row over SMTP, serves /healthz, stops on SIGTERM",
   ignore: serverOnly,
   sanitizeResources: false,
+  sanitizeOps: false,
   async fn() {
+    await using server = await startSmtpServer();
     await using t = await testDatabase();
     const port = freePort();
     const child = spawnRelay({
@@ -45,6 +49,7 @@ Deno.test({
       FERRY_ADMIN_LISTEN: `127.0.0.1:${port}`,
       FERRY_ADMIN_TOKEN: "e2e-token-0123456789",
       FERRY_HOSTNAME: "relay.test",
+      FERRY_ROUTES: `*=127.0.0.1:${server.port}`,
       PATH: Deno.env.get("PATH") ?? "",
     });
     try {
@@ -61,13 +66,15 @@ Deno.test({
       await health.body?.cancel();
       const id = await insertOutbox(t.db);
       let status: string | undefined;
-      for (let i = 0; i < 200 && !status; i++) {
+      for (let i = 0; i < 400 && status !== "delivered"; i++) {
         const row = await t.db.selectFrom("ferry.deliveries").select("status")
           .where("outbox_id", "=", id).executeTakeFirst();
         status = row?.status;
-        if (!status) await new Promise((r) => setTimeout(r, 25));
+        if (status !== "delivered") await new Promise((r) => setTimeout(r, 25));
       }
-      assert.equal(status, "queued");
+      assert.equal(status, "delivered");
+      assert.equal(server.messages.length, 1);
+      assert.deepEqual(server.messages[0]!.recipients, ["rcpt@example.test"]);
     } finally {
       child.kill("SIGTERM");
     }

@@ -1,0 +1,65 @@
+/**
+ * Builds a destination's actor from its resolved policy: the GCRA rate budgets, AIMD concurrency
+ * and the retry schedule, all on the injected clock and randomness.
+ *
+ * @module
+ */
+import { Aimd, DEFAULT_AIMD_CONFIG } from "./aimd.ts";
+import { planRetry } from "./backoff.ts";
+import { DomainActor } from "./domain_actor.ts";
+import type { DomainPolicy } from "./policy.ts";
+import type { Clock, Deliverer, Logger, OutcomeRecord, Random } from "./ports.ts";
+import { RateBudget } from "./rate_budget.ts";
+
+export interface ActorFactoryDeps {
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly deliverer: Deliverer;
+  readonly record: (outcome: OutcomeRecord) => Promise<boolean>;
+  readonly logger: Logger;
+  /** How long before a claim's lease ends it is no longer started. */
+  readonly leaseMarginMs?: number;
+}
+
+export function createDomainActor(domain: string, policy: DomainPolicy, deps: ActorFactoryDeps): DomainActor {
+  const aimd = new Aimd({
+    ...DEFAULT_AIMD_CONFIG,
+    initial: policy.initialConnections,
+    max: policy.maxConnections,
+  });
+  const budget = new RateBudget(policy.rates);
+  const connectionBudget = policy.connectionRate ? new RateBudget([policy.connectionRate]) : undefined;
+  return new DomainActor({
+    domain,
+    policy: {
+      messagesPerConnection: policy.messagesPerConnection,
+      idleTimeoutMs: policy.idleTimeoutMs,
+      maxRecipientsPerTransaction: policy.maxRecipientsPerTransaction,
+      // Enough for every connection to have work queued behind the one in flight.
+      queueCapacity: Math.max(50, policy.maxConnections * 20),
+      leaseMarginMs: deps.leaseMarginMs ?? 10_000,
+    },
+    clock: deps.clock,
+    random: deps.random,
+    deliverer: deps.deliverer,
+    budget,
+    ...(connectionBudget ? { connectionBudget } : {}),
+    concurrency: {
+      limit: (now) => aimd.limit(now),
+      unreachableUntil: (now) => {
+        const s = aimd.snapshot(now);
+        return s.unreachableUntil ?? undefined;
+      },
+      connected: (now) => void aimd.record({ kind: "connected" }, now),
+      connectFailed: (now) => void aimd.record({ kind: "connect_failed" }, now),
+      success: (now) => void aimd.record({ kind: "success" }, now),
+      throttled: (now) => void aimd.record({ kind: "throttled" }, now),
+    },
+    planRetry: (o) => {
+      const plan = planRetry({ ...o, policy: policy.retry, random: deps.random });
+      return plan.kind === "retry" ? { kind: "retry", at: plan.at } : { kind: "expire" };
+    },
+    record: deps.record,
+    logger: deps.logger,
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * Reading an outbox row's content for sending (the actors compose it once per message and reuse
+ * it for every recipient and retry).
+ *
+ * @module
+ */
+import type { Db } from "./client.ts";
+
+export interface MessageRow {
+  readonly id: number;
+  readonly fromAddress: string;
+  readonly to: readonly string[];
+  readonly cc: readonly string[];
+  readonly bcc: readonly string[];
+  readonly replyTo: string | null;
+  readonly subject: string | null;
+  readonly text: string | null;
+  readonly html: string | null;
+  readonly headers: Record<string, unknown> | null;
+  readonly raw: Uint8Array | null;
+  readonly createdAt: Date;
+  readonly metadata: Record<string, unknown> | null;
+}
+
+/** The row, or undefined when it is gone (purged). */
+export async function loadMessage(db: Db, outboxId: number): Promise<MessageRow | undefined> {
+  const r = await db.selectFrom("ferry.outbox").selectAll().where("id", "=", outboxId)
+    .executeTakeFirst();
+  if (!r) return undefined;
+  return {
+    id: Number(r.id),
+    fromAddress: r.from_address ?? "",
+    to: r.to_addresses ?? [],
+    cc: r.cc_addresses ?? [],
+    bcc: r.bcc_addresses ?? [],
+    replyTo: r.reply_to,
+    subject: r.subject,
+    text: r.text_body,
+    html: r.html_body,
+    headers: r.headers,
+    raw: r.raw_message === null ? null : new Uint8Array(r.raw_message),
+    createdAt: new Date(r.created_at),
+    metadata: r.metadata,
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * Composing the message to send from an outbox row, with nodemailer's MailComposer doing the
+ * MIME work: UTF-8 text, RFC 2047 encoded words in headers, quoted-printable or base64 bodies,
+ * multipart/alternative when there are both a text and an HTML body.
+ *
+ * Composition is deterministic: the Date comes from the row's creation time (or the injected
+ * clock), the Message-ID and MIME boundary from the row's id, so composing the same row again
+ * (a retry after a crash) gives the same bytes. Bcc addresses never reach the headers.
+ *
+ * A raw message (`raw_message`) passes through byte for byte.
+ *
+ * @module
+ */
+import MailComposer from "nodemailer/lib/mail-composer/index.js";
+import type { Clock } from "../clock.ts";
+import { type Mailbox, parseMailbox } from "./address.ts";
+import { analyseMessage, headerValues, type MessageNeeds } from "./message_bytes.ts";
+import { boundaryFor, messageIdFor, type OutboxId } from "./message_id.ts";
+
+/** The fields of a `ferry.outbox` row that make up the message. */
+export interface OutboxMessage {
+  readonly id: OutboxId;
+  readonly from: string;
+  readonly to?: readonly string[];
+  readonly cc?: readonly string[];
+  /** Only checked for SMTPUTF8 needs: Bcc never appears in the headers. */
+  readonly bcc?: readonly string[];
+  readonly replyTo?: string | null;
+  readonly subject?: string | null;
+  readonly text?: string | null;
+  readonly html?: string | null;
+  /** Extra header fields, name to value. */
+  readonly headers?: Readonly<Record<string, unknown>> | null;
+  /** A complete RFC 5322 message; when set, subject, bodies and headers must be empty. */
+  readonly raw?: Uint8Array | null;
+  /** The row's `created_at`: the Date header, and part of the Message-ID hash. */
+  readonly createdAt?: Date | number | null;
+}
+
+export interface ComposeOptions {
+  /** Right-hand side of generated Message-IDs, e.g. the relay's or the sender's domain. */
+  readonly messageIdDomain: string;
+  /** Used for the Date header when the row has no `createdAt`. */
+  readonly clock: Clock;
+}
+
+export interface ComposedMessage extends MessageNeeds {
+  readonly bytes: Uint8Array;
+  /** With angle brackets; undefined for a raw message without one. */
+  readonly messageId: string | undefined;
+}
+
+export type ComposeResult =
+  | { readonly kind: "composed"; readonly message: ComposedMessage }
+  /** The row cannot become a message; `reason` says which field and why (status `rejected`). */
+  | { readonly kind: "invalid"; readonly reason: string };
+
+/**
+ * Fields the relay writes itself from the row's columns (or must never write): an extra header
+ * of that name would contradict them. Message-ID is allowed, for applications that thread.
+ */
+const RESERVED = new Set([
+  "from",
+  "to",
+  "cc",
+  "bcc",
+  "reply-to",
+  "subject",
+  "date",
+  "mime-version",
+  "content-type",
+  "content-transfer-encoding",
+  "return-path",
+]);
+
+/** RFC 5322 §3.6.8: printable US-ASCII except ':'. */
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+const MSG_ID = /^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x5a\x5e-\x7e]+>$/;
+
+export async function composeMessage(
+  input: OutboxMessage,
+  options: ComposeOptions,
+): Promise<ComposeResult> {
+  if (input.raw) return passRaw(input);
+  const createdAt = input.createdAt == null ? options.clock.now() : +input.createdAt;
+  if (!Number.isFinite(createdAt)) return invalid("created_at is not a valid time");
+  const addresses = parseAddresses(input);
+  if (typeof addresses === "string") return invalid(addresses);
+  const extra = checkHeaders(input.headers);
+  if (typeof extra === "string") return invalid(extra);
+
+  const messageId = extra.messageId ?? messageIdFor(input.id, createdAt, options.messageIdDomain);
+  const composer = new MailComposer({
+    from: header(addresses.from),
+    to: addresses.to.map(header),
+    cc: addresses.cc.map(header),
+    replyTo: addresses.replyTo ? header(addresses.replyTo) : undefined,
+    subject: input.subject ?? undefined,
+    text: input.text ?? undefined,
+    html: input.html ?? undefined,
+    date: new Date(createdAt),
+    messageId,
+    baseBoundary: boundaryFor(input.id, createdAt, options.messageIdDomain),
+    newline: "\r\n",
+  });
+  const node = composer.compile();
+  // Added after compile() so the extra fields come after From/To/Subject/Date, for readers.
+  for (const [name, value] of extra.fields) node.addHeader(name, value);
+  const bytes = new Uint8Array(await node.build());
+  const needs = analyseMessage(bytes);
+  const utf8Address = Object.values(addresses).flat().some((m) => m?.smtputf8);
+  return {
+    kind: "composed",
+    message: { bytes, messageId, ...needs, needsSmtpUtf8: needs.needsSmtpUtf8 || utf8Address },
+  };
+}
+
+function passRaw(input: OutboxMessage): ComposeResult {
+  const mixed: string[] = (["subject", "text", "html"] as const).filter((k) => input[k] != null);
+  if (input.headers != null && Object.keys(input.headers).length > 0) mixed.push("headers");
+  if (mixed.length > 0) {
+    return invalid(`raw_message is set, so ${mixed.join(", ")} must be empty`);
+  }
+  const bytes = input.raw!;
+  const messageId = headerValues(bytes, "message-id")[0];
+  return { kind: "composed", message: { bytes, messageId, ...analyseMessage(bytes) } };
+}
+
+interface Addresses {
+  readonly from: Mailbox;
+  readonly to: readonly Mailbox[];
+  readonly cc: readonly Mailbox[];
+  readonly bcc: readonly Mailbox[];
+  readonly replyTo: Mailbox | undefined;
+}
+
+function parseAddresses(input: OutboxMessage): Addresses | string {
+  const one = (field: string, value: string): Mailbox | string => {
+    const parsed = parseMailbox(value);
+    return parsed.ok ? parsed.mailbox : `${field}: ${parsed.reason}`;
+  };
+  const list = (field: string, values: readonly string[] = []): Mailbox[] | string => {
+    const out: Mailbox[] = [];
+    for (const [i, value] of values.entries()) {
+      const m = one(`${field}[${i}]`, value);
+      if (typeof m === "string") return m;
+      out.push(m);
+    }
+    return out;
+  };
+  const from = one("from", input.from);
+  if (typeof from === "string") return from;
+  const to = list("to", input.to);
+  if (typeof to === "string") return to;
+  const cc = list("cc", input.cc);
+  if (typeof cc === "string") return cc;
+  const bcc = list("bcc", input.bcc);
+  if (typeof bcc === "string") return bcc;
+  const replyTo = input.replyTo ? one("reply_to", input.replyTo) : undefined;
+  if (typeof replyTo === "string") return replyTo;
+  return { from, to, cc, bcc, replyTo };
+}
+
+function checkHeaders(
+  headers: OutboxMessage["headers"],
+): { fields: [string, string][]; messageId: string | undefined } | string {
+  const fields: [string, string][] = [];
+  let messageId: string | undefined;
+  for (const [name, value] of Object.entries(headers ?? {})) {
+    const where = `headers[${JSON.stringify(name)}]`;
+    if (!FIELD_NAME.test(name)) {
+      return `${where}: a field name must be printable US-ASCII without ':' or spaces`;
+    }
+    if (typeof value !== "string") return `${where}: the value must be a string`;
+    if (/[\r\n\0]/.test(value)) {
+      return `${where}: the value must not contain CR, LF or NUL (header injection)`;
+    }
+    const lower = name.toLowerCase();
+    if (RESERVED.has(lower)) {
+      return `${where}: ${name} is written by the relay from the row's columns`;
+    }
+    if (lower === "message-id") {
+      if (!MSG_ID.test(value.trim())) return `${where}: must look like <id@domain>`;
+      messageId = value.trim();
+      continue;
+    }
+    fields.push([name, value]);
+  }
+  return { fields, messageId };
+}
+
+/** The form nodemailer takes: it encodes the display name (RFC 2047) and keeps the address. */
+function header(m: Mailbox): { name: string; address: string } {
+  return { name: m.name, address: m.address };
+}
+
+function invalid(reason: string): ComposeResult {
+  return { kind: "invalid", reason };
+}

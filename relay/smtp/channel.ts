@@ -1,0 +1,188 @@
+/**
+ * The byte channel under a session: reads whole replies and writes command lines and data, each
+ * within its phase's timeout on the injected clock, and feeds the transcript hook.
+ *
+ * Every failure (timeout, reset, end of stream, garbage) closes the stream, so a pending read or
+ * write ends and nothing leaks, and surfaces as a {@link SessionBrokenError}.
+ *
+ * @module
+ */
+import { type Clock, TimeoutError, withTimeout } from "../clock.ts";
+import type { ByteStream } from "../tls/mod.ts";
+import { MAX_REPLY_LINE, type Reply, ReplyAssembler } from "./reply.ts";
+import {
+  closedByPeer,
+  ioFailed,
+  protocolError,
+  SessionBrokenError,
+  timedOut,
+} from "./session_error.ts";
+import type { Phase, SmtpTimeouts } from "./timeouts.ts";
+import type { TraceHook } from "./trace.ts";
+
+const LF = 0x0a;
+const BUFFER_SIZE = 4 * MAX_REPLY_LINE;
+const encoder = new TextEncoder();
+
+/** Reads replies and writes commands on one stream. */
+export class Channel {
+  #stream: ByteStream;
+  readonly #clock: Clock;
+  readonly #timeouts: SmtpTimeouts;
+  readonly #trace: TraceHook | undefined;
+  readonly #decoder = new TextDecoder();
+  #buf = new Uint8Array(BUFFER_SIZE);
+  #start = 0;
+  #end = 0;
+  #assembler = new ReplyAssembler();
+  #closed = false;
+
+  constructor(stream: ByteStream, clock: Clock, timeouts: SmtpTimeouts, trace?: TraceHook) {
+    this.#stream = stream;
+    this.#clock = clock;
+    this.#timeouts = timeouts;
+    this.#trace = trace;
+  }
+
+  get clock(): Clock {
+    return this.#clock;
+  }
+
+  get timeouts(): SmtpTimeouts {
+    return this.#timeouts;
+  }
+
+  /** Whether the stream was closed (by us, after a failure, or by QUIT). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Bytes received but not yet consumed as a reply. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** The current stream, e.g. to hand it to a TLS upgrade. */
+  get stream(): ByteStream {
+    return this.#stream;
+  }
+
+  /** Swaps in the TLS stream after STARTTLS (RFC 3207 §4.2: nothing from before carries over). */
+  replaceStream(stream: ByteStream): void {
+    this.#stream = stream;
+    this.#start = this.#end = 0;
+    this.#assembler = new ReplyAssembler();
+  }
+
+  /** Reads one complete reply within the phase's timeout. */
+  async readReply(phase: Phase): Promise<Reply> {
+    const ready = this.#assembleBuffered(phase);
+    if (ready) return ready;
+    return await this.#guard(phase, async (signal) => {
+      for (;;) {
+        await this.#fill(phase, signal);
+        const reply = this.#assembleBuffered(phase);
+        if (reply) return reply;
+      }
+    });
+  }
+
+  /** Writes command lines (CRLF added) in one write, tracing `traced` in their place if given. */
+  async writeLines(
+    phase: Phase,
+    lines: readonly string[],
+    traced?: readonly string[],
+  ): Promise<void> {
+    for (const line of traced ?? lines) this.#emit("out", line);
+    await this.writeBytes(phase, encoder.encode(lines.map((l) => l + "\r\n").join("")));
+  }
+
+  /** Writes all of `bytes` within the phase's timeout. */
+  async writeBytes(phase: Phase, bytes: Uint8Array): Promise<void> {
+    await this.#guard(phase, async () => {
+      for (let off = 0; off < bytes.length;) off += await this.#stream.write(bytes.subarray(off));
+    });
+  }
+
+  /** Adds a remark of Ferry's own to the transcript. */
+  note(text: string): void {
+    this.#emit("note", text);
+  }
+
+  /** Closes the stream; safe to call more than once. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#stream.close();
+    } catch {
+      // Already closed by the peer or by a failed TLS upgrade.
+    }
+  }
+
+  /** Turns every way `work` can fail into a SessionBrokenError, closing the stream first. */
+  async #guard<T>(phase: Phase, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#closed) throw closedByPeer(phase);
+    const ms = this.#timeouts[phase];
+    try {
+      return await withTimeout(this.#clock, ms, phase, work);
+    } catch (err) {
+      this.close();
+      if (err instanceof SessionBrokenError) throw err;
+      if (err instanceof TimeoutError) throw timedOut(phase, ms);
+      throw ioFailed(phase, err);
+    }
+  }
+
+  async #fill(phase: Phase, signal: AbortSignal): Promise<void> {
+    if (this.#start > 0 && this.#end === this.#buf.length) {
+      this.#buf.copyWithin(0, this.#start, this.#end);
+      this.#end -= this.#start;
+      this.#start = 0;
+    }
+    const n = await this.#stream.read(this.#buf.subarray(this.#end));
+    if (signal.aborted) throw signal.reason;
+    if (n === null) throw closedByPeer(phase);
+    this.#end += n;
+  }
+
+  /** Feeds complete buffered lines to the assembler; returns a reply once one is complete. */
+  #assembleBuffered(phase: Phase): Reply | undefined {
+    for (;;) {
+      const lf = this.#buf.subarray(this.#start, this.#end).indexOf(LF);
+      if (lf < 0) {
+        if (this.#end - this.#start > MAX_REPLY_LINE + 2) {
+          this.close();
+          throw protocolError(phase, "a reply line has no end", this.#peek());
+        }
+        if (this.#start === this.#end) this.#start = this.#end = 0;
+        return undefined;
+      }
+      // Tolerate a bare LF as line end when reading (RFC 5321 §2.3.8 asks for CRLF, but
+      // being strict here protects nothing: replies are never forwarded).
+      const stop = lf > 0 && this.#buf[this.#start + lf - 1] === 0x0d ? lf - 1 : lf;
+      const line = this.#decoder.decode(this.#buf.subarray(this.#start, this.#start + stop));
+      this.#start += lf + 1;
+      this.#emit("in", line);
+      const step = this.#assembler.add(line);
+      if (step.kind === "reply") return step.reply;
+      if (step.kind === "garbage") {
+        this.close();
+        throw protocolError(phase, step.reason, step.line);
+      }
+    }
+  }
+
+  #peek(): string {
+    return this.#decoder.decode(this.#buf.subarray(this.#start, this.#start + 80));
+  }
+
+  #emit(direction: "in" | "out" | "note", line: string): void {
+    if (!this.#trace) return;
+    try {
+      this.#trace({ direction, line, at: this.#clock.now() });
+    } catch {
+      // A broken trace hook must not break delivery.
+    }
+  }
+}

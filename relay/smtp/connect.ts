@@ -1,0 +1,95 @@
+/**
+ * `connectSmtp()`: TCP connect (optionally implicit TLS, RFC 8314 §3.3, port 465), then the
+ * opening dialogue. Every way of not getting a session is a classified connection-scope failure.
+ *
+ * @module
+ */
+import { withTimeout } from "../clock.ts";
+import { type ByteStream, startTls as defaultStartTls } from "../tls/mod.ts";
+import { type OpenResult, openSession } from "./handshake.ts";
+import type { SessionOptions } from "./options.ts";
+import { localTransient } from "./outcome.ts";
+import { resolveTimeouts } from "./timeouts.ts";
+
+/** Opens a TCP connection; injectable for tests. */
+export type Connector = (host: string, port: number, signal: AbortSignal) => Promise<ByteStream>;
+
+/** Options of {@link connectSmtp}. */
+export interface ConnectOptions extends Omit<SessionOptions, "peerName"> {
+  /** The peer's name for TLS and messages; default: `host`. */
+  readonly peerName?: string;
+  /** The TCP connector; default `Deno.connect`. */
+  readonly connect?: Connector;
+}
+
+/** The default connector: `Deno.connect` over TCP. */
+export const denoConnect: Connector = async (host, port, signal) => {
+  const conn = await Deno.connect({ hostname: host, port, transport: "tcp", signal });
+  // Writes are already gathered (a pipelined group, 64 KiB data blocks); Nagle would only hold
+  // back the short last write of a message (the terminator) until the peer's delayed ACK.
+  conn.setNoDelay(true);
+  return conn;
+};
+
+/** Connects to `host:port` and runs the opening dialogue. */
+export async function connectSmtp(
+  host: string,
+  port: number,
+  options: ConnectOptions,
+): Promise<OpenResult> {
+  const peerName = options.peerName ?? host;
+  const timeouts = resolveTimeouts(options.timeouts);
+  const where = `${host}:${port}`;
+  let stream: ByteStream;
+  try {
+    stream = await withTimeout(
+      options.clock,
+      timeouts.connect,
+      `connect to ${where}`,
+      (signal) => (options.connect ?? denoConnect)(host, port, signal),
+    );
+  } catch (err) {
+    // RFC 3463 X.4.1 "No answer from host": refused, unreachable or timed out alike.
+    return {
+      kind: "failed",
+      failure: localTransient(
+        "connection",
+        451,
+        "4.4.1",
+        `cannot connect to ${where}: ${describe(err)}`,
+      ),
+    };
+  }
+  if (options.implicitTls) {
+    const verify = options.tlsPolicy === "verified";
+    try {
+      stream = await withTimeout(
+        options.clock,
+        timeouts.starttls,
+        `TLS with ${where}`,
+        (signal) =>
+          (options.startTls ?? defaultStartTls)(stream, {
+            hostname: peerName,
+            verify,
+            caCerts: options.caCerts,
+            signal,
+          }),
+      );
+    } catch (err) {
+      return {
+        kind: "failed",
+        failure: localTransient(
+          "connection",
+          451,
+          "4.7.5",
+          `TLS with ${where} failed: ${describe(err)}`,
+        ),
+      };
+    }
+  }
+  return await openSession(stream, { ...options, peerName, timeouts });
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

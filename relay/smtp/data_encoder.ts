@@ -1,0 +1,125 @@
+/**
+ * The message body on the wire (RFC 5321 §4.1.1.4, §4.5.2), made immune to SMTP smuggling.
+ *
+ * - Every line ends in CRLF: a bare LF or a bare CR becomes CRLF (RFC 5321 §2.3.8 forbids sending
+ *   them). Smuggling attacks (e.g. `\n.\n` or `\r\n.\r` read as end of data by a lenient
+ *   receiver) need a bare CR or LF to reach the peer; none ever does.
+ * - A line starting with "." gets a second "." (transparency, §4.5.2), so only the terminator
+ *   is a lone ".".
+ * - A final line without CRLF gets one before the terminator `.CRLF`.
+ *
+ * The encoder yields views into the caller's buffer wherever the input needs no change, so a
+ * well-formed 20 MB message is written without being copied; only the inserted "." and CRLF and
+ * short runs (see {@link ./data_writer.ts}) are copied.
+ *
+ * @module
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+const CRLF_BYTES = new Uint8Array([CR, LF]);
+const DOT_BYTES = new Uint8Array([DOT]);
+const TERMINATOR = new Uint8Array([DOT, CR, LF]);
+
+/** RFC 5321 §4.5.3.1.6: 1000 octets per text line including CRLF, so 998 of content. */
+export const MAX_LINE_LENGTH = 998;
+
+/** What the client must know about a message before it commits to sending it. */
+export interface MessageScan {
+  /**
+   * The size in octets after CRLF normalisation, before dot-stuffing: the value declared with
+   * SIZE= (RFC 1870 §3).
+   */
+  readonly size: number;
+  /** Some octet is >= 0x80, so the body needs 8BITMIME (RFC 6152). */
+  readonly eightBit: boolean;
+  /** Some octet in the header section is >= 0x80: UTF-8 headers need SMTPUTF8 (RFC 6532 §3). */
+  readonly eightBitHeaders: boolean;
+  /** The first line longer than {@link MAX_LINE_LENGTH} octets (1-based), if any. */
+  readonly longLine?: { readonly line: number; readonly length: number };
+}
+
+/** Scans a message once: size, 8-bit content, and the first over-long line. */
+export function scanMessage(message: Uint8Array, maxLineLength = MAX_LINE_LENGTH): MessageScan {
+  let size = 0;
+  let lineLength = 0;
+  let lineNo = 1;
+  let eightBit = false;
+  let eightBitHeaders = false;
+  let inHeaders = true;
+  let longLine: { line: number; length: number } | undefined;
+  const n = message.length;
+  const endLine = () => {
+    if (lineLength > maxLineLength && !longLine) longLine = { line: lineNo, length: lineLength };
+    // RFC 5322 §2.1: the header section ends at the first empty line.
+    if (lineLength === 0) inHeaders = false;
+    size += lineLength + 2;
+    lineLength = 0;
+    lineNo++;
+  };
+  for (let i = 0; i < n; i++) {
+    const b = message[i]!;
+    if (b === CR) {
+      if (message[i + 1] === LF) i++;
+      endLine();
+    } else if (b === LF) {
+      endLine();
+    } else {
+      lineLength++;
+      if (b >= 0x80) {
+        eightBit = true;
+        if (inHeaders) eightBitHeaders = true;
+      }
+    }
+  }
+  if (lineLength > 0) endLine();
+  return longLine
+    ? { size, eightBit, eightBitHeaders, longLine }
+    : { size, eightBit, eightBitHeaders };
+}
+
+/**
+ * Yields the DATA content of `message`: normalised, dot-stuffed and terminated by `.CRLF`.
+ * Chunks are views of `message` or shared constants: consumers must not modify them.
+ */
+export function* encodeData(message: Uint8Array): Generator<Uint8Array, void, undefined> {
+  const n = message.length;
+  // Cached positions of the next CR and LF, so the search stays linear however the input mixes
+  // line endings.
+  let nextCr = -1;
+  let nextLf = -1;
+  const nextBreak = (from: number): number => {
+    if (nextCr < from) nextCr = orEnd(message.indexOf(CR, from), n);
+    if (nextLf < from) nextLf = orEnd(message.indexOf(LF, from), n);
+    return Math.min(nextCr, nextLf);
+  };
+  let pos = 0; // start of the current line
+  let run = 0; // start of the bytes not yet yielded
+  while (pos < n) {
+    if (message[pos] === DOT) {
+      if (pos > run) yield message.subarray(run, pos);
+      yield DOT_BYTES;
+      run = pos; // the original "." follows the inserted one
+    }
+    const end = nextBreak(pos);
+    if (end === n) {
+      yield message.subarray(run, n);
+      yield CRLF_BYTES;
+      run = pos = n;
+    } else if (message[end] === CR && message[end + 1] === LF) {
+      pos = end + 2;
+    } else {
+      // A bare CR or LF: the line ends here, with a proper CRLF instead.
+      if (end > run) yield message.subarray(run, end);
+      yield CRLF_BYTES;
+      run = pos = end + 1;
+    }
+  }
+  if (run < n) yield message.subarray(run, n);
+  yield TERMINATOR;
+}
+
+function orEnd(index: number, end: number): number {
+  return index < 0 ? end : index;
+}

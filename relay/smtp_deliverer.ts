@@ -1,0 +1,179 @@
+/**
+ * The actors' Deliverer port over real SMTP: plan the route (static route, MX, implicit MX),
+ * try each target in order until one gives a session (the next MX on connection failure or a
+ * 4xx/5xx greeting, RFC 5321 §5.1), and adapt the SMTP client's per-recipient outcomes to the
+ * actors' results.
+ *
+ * @module
+ */
+import type {
+  ConnectResult,
+  Deliverer,
+  Delivery,
+  FailureResult,
+  RecipientResult,
+  Session,
+} from "../actors/ports.ts";
+import type { Clock } from "./clock.ts";
+import type { Router } from "./dns/route.ts";
+import { routeTargets } from "./dns/mod.ts";
+import {
+  type ConnectOptions,
+  connectSmtp,
+  describeOutcome,
+  type Failure,
+  type Outcome,
+  SmtpSession,
+} from "./smtp/mod.ts";
+import type { BrokenTlsPeers, TlsPolicy } from "./tls/mod.ts";
+import type { MessageSource } from "./message_source.ts";
+import type { SmtpTimeouts } from "./smtp/timeouts.ts";
+import type { TraceHook } from "./smtp/trace.ts";
+
+export interface SmtpDelivererOptions {
+  readonly clock: Clock;
+  readonly router: Router;
+  readonly messages: MessageSource;
+  readonly heloName: string;
+  readonly tlsPolicy: (domain: string) => TlsPolicy;
+  readonly brokenTls?: BrokenTlsPeers;
+  readonly timeouts?: Partial<SmtpTimeouts>;
+  readonly caCerts?: readonly string[];
+  readonly trace?: TraceHook;
+  /** The TCP connector (tests); default Deno.connect. */
+  readonly connect?: ConnectOptions["connect"];
+}
+
+export class SmtpDeliverer implements Deliverer {
+  constructor(readonly o: SmtpDelivererOptions) {}
+
+  async connect(destination: string, signal: AbortSignal): Promise<ConnectResult> {
+    const plan = await this.o.router.planRoute(destination, signal);
+    if (plan.kind !== "hosts") {
+      const code = plan.kind === "permanent" ? 550 : 451;
+      return {
+        kind: "failed",
+        result: {
+          kind: plan.kind,
+          scope: "connection",
+          code,
+          enhanced: plan.status,
+          reply: `${code} ${plan.status} ${plan.reason}`,
+        },
+      };
+    }
+    let last: FailureResult | undefined;
+    let lastHost: string | undefined;
+    for (const target of routeTargets(plan.hosts)) {
+      if (signal.aborted) break;
+      const opened = await connectSmtp(target.address, target.port, {
+        clock: this.o.clock,
+        heloName: this.o.heloName,
+        peerName: target.host,
+        tlsPolicy: this.o.tlsPolicy(destination),
+        ...(this.o.brokenTls ? { brokenTls: this.o.brokenTls } : {}),
+        ...(this.o.timeouts ? { timeouts: this.o.timeouts } : {}),
+        ...(this.o.caCerts ? { caCerts: this.o.caCerts } : {}),
+        ...(this.o.trace ? { trace: this.o.trace } : {}),
+        ...(this.o.connect ? { connect: this.o.connect } : {}),
+      });
+      if (opened.kind === "ready") {
+        return {
+          kind: "connected",
+          session: new SessionAdapter(opened.session, target.host, this.o.messages),
+        };
+      }
+      // Any failure to get a session (refused, timeout, 4xx/5xx greeting, TLS required but
+      // missing) moves on to the next host; only the last one's reason is kept.
+      last = toFailure(opened.failure);
+      lastHost = target.host;
+    }
+    return {
+      kind: "failed",
+      result: last && last.kind === "transient" ? last : {
+        kind: "transient",
+        scope: "connection",
+        code: last?.code ?? 451,
+        ...(last?.enhanced ? { enhanced: last.enhanced } : {}),
+        reply: last?.reply ?? `451 4.4.1 no host of ${destination} could be reached`,
+      },
+      ...(lastHost ? { mxHost: lastHost } : {}),
+    };
+  }
+}
+
+class SessionAdapter implements Session {
+  constructor(
+    readonly smtp: SmtpSession,
+    readonly mxHost: string,
+    readonly messages: MessageSource,
+  ) {}
+
+  get tls(): boolean {
+    return this.smtp.tls;
+  }
+
+  get usable(): boolean {
+    return this.smtp.usable;
+  }
+
+  async send(
+    outboxId: number,
+    recipients: readonly Delivery[],
+    signal: AbortSignal,
+  ): Promise<RecipientResult[]> {
+    const message = await this.messages.get(outboxId);
+    if (message.kind === "invalid") {
+      return recipients.map(() => ({
+        kind: "permanent",
+        scope: "message",
+        code: 554,
+        enhanced: "5.6.0",
+        reply: `554 5.6.0 ${message.reason}`,
+      }));
+    }
+    // The client has no signal of its own: closing the connection ends a transaction at once.
+    const onAbort = () => this.smtp.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const outcomes = await this.smtp.send({
+        mailFrom: message.sender,
+        recipients: recipients.map((r) => r.recipient),
+        message: message.bytes,
+        ...(recipients.some((r) => r.smtputf8) ? { smtputf8: true } : {}),
+      });
+      return outcomes.map((o) => toResult(o.outcome));
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.smtp.quit();
+    } catch {
+      this.smtp.close();
+    }
+  }
+}
+
+function toResult(o: Outcome): RecipientResult {
+  if (o.kind === "delivered") return { kind: "delivered", code: o.code, reply: describeOutcome(o) };
+  return toFailure(o);
+}
+
+function toFailure(o: Failure): FailureResult {
+  const base = {
+    scope: o.scope,
+    code: o.code,
+    reply: describeOutcome(o),
+    ...(o.enhanced ? { enhanced: o.enhanced } : {}),
+  };
+  return o.kind === "transient"
+    ? {
+      kind: "transient",
+      ...base,
+      ...(o.retryAfterMs !== undefined ? { retryAfterMs: o.retryAfterMs } : {}),
+    }
+    : { kind: "permanent", ...base };
+}

@@ -1,0 +1,116 @@
+/**
+ * An in-memory {@link Resolver} for routing logic: a zone of names, each with MX/A/AAAA
+ * records. A name absent from the zone is NXDOMAIN; a present name without records of the asked
+ * type is NODATA. `fail()` makes a name (and type) answer a transient error, the ambiguous
+ * `notfound` of `Deno.resolveDns`, or hang until the caller's signal aborts.
+ *
+ * @module
+ */
+import {
+  type DnsAnswer,
+  type MxRecord,
+  normalizeName,
+  type RecordType,
+  type RecordTypes,
+  type Resolver,
+} from "../../relay/dns/resolver.ts";
+
+export interface FakeZoneEntry {
+  /** Exchange `"."` (or `""`) is the null MX. */
+  readonly mx?: readonly MxRecord[];
+  readonly a?: readonly string[];
+  readonly aaaa?: readonly string[];
+  /** TTL of this name's records, seconds (default: the resolver's). */
+  readonly ttl?: number;
+}
+
+export type FakeFailure = "error" | "notfound" | "hang";
+
+export class FakeResolver implements Resolver {
+  /** Every question asked, in order. */
+  readonly queries: { readonly name: string; readonly type: RecordType }[] = [];
+  readonly #zone = new Map<string, FakeZoneEntry>();
+  readonly #failures = new Map<string, FakeFailure>();
+  readonly #ttl: number;
+  readonly #negativeTtl: number;
+
+  constructor(
+    zone: Readonly<Record<string, FakeZoneEntry>> = {},
+    options: { readonly ttl?: number; readonly negativeTtl?: number } = {},
+  ) {
+    for (const [name, entry] of Object.entries(zone)) this.set(name, entry);
+    this.#ttl = options.ttl ?? 300;
+    this.#negativeTtl = options.negativeTtl ?? 60;
+  }
+
+  /** Adds or replaces a name. */
+  set(name: string, entry: FakeZoneEntry): this {
+    this.#zone.set(normalizeName(name), entry);
+    return this;
+  }
+
+  /** Removes a name: it becomes NXDOMAIN. */
+  delete(name: string): this {
+    this.#zone.delete(normalizeName(name));
+    return this;
+  }
+
+  /** Makes lookups of `name` (of one type, or all) fail in the given way. */
+  fail(name: string, failure: FakeFailure, type: RecordType | "*" = "*"): this {
+    this.#failures.set(`${type} ${normalizeName(name)}`, failure);
+    return this;
+  }
+
+  /** Undoes every `fail()`. */
+  heal(): this {
+    this.#failures.clear();
+    return this;
+  }
+
+  count(name: string, type?: RecordType): number {
+    const n = normalizeName(name);
+    return this.queries.filter((q) => q.name === n && (!type || q.type === type)).length;
+  }
+
+  resolve<T extends RecordType>(
+    rawName: string,
+    type: T,
+    signal?: AbortSignal,
+  ): Promise<DnsAnswer<RecordTypes[T]>> {
+    signal?.throwIfAborted();
+    const name = normalizeName(rawName);
+    this.queries.push({ name, type });
+    const failure = this.#failures.get(`${type} ${name}`) ?? this.#failures.get(`* ${name}`);
+    if (failure === "hang") {
+      return new Promise((_, reject) => {
+        signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+    }
+    if (failure === "error") {
+      return Promise.resolve({ kind: "error", reason: `SERVFAIL for ${type} ${name}` });
+    }
+    if (failure === "notfound") {
+      return Promise.resolve({ kind: "notfound", ttl: this.#negativeTtl });
+    }
+    const entry = this.#zone.get(name);
+    if (!entry) return Promise.resolve({ kind: "nxdomain", ttl: this.#negativeTtl });
+    const records = recordsOf(entry, type) as readonly RecordTypes[T][];
+    if (records.length === 0) return Promise.resolve({ kind: "nodata", ttl: this.#negativeTtl });
+    return Promise.resolve({ kind: "records", records, ttl: entry.ttl ?? this.#ttl });
+  }
+}
+
+function recordsOf(entry: FakeZoneEntry, type: RecordType): readonly unknown[] {
+  switch (type) {
+    case "MX":
+      return (entry.mx ?? []).map((r) => ({
+        preference: r.preference,
+        exchange: r.exchange === "." ? "" : normalizeName(r.exchange),
+      }));
+    case "A":
+      return entry.a ?? [];
+    case "AAAA":
+      // The canonical RFC 5952 form, as real resolvers return it.
+      return (entry.aaaa ?? []).map((ip) => new URL(`http://[${ip}]/`).hostname.slice(1, -1));
+  }
+}

@@ -1,0 +1,297 @@
+/**
+ * Real Postfix peers for tests and benchmarks, from Debian's `postfix` package:
+ *
+ * - {@link startPostfix}: a private Postfix instance as receiving MX for the domain `mx.test` on
+ *   a free 127.0.0.1 port, with STARTTLS on the given certificate and SMTPUTF8, delivering every
+ *   recipient into one Maildir under a temp dir, so a test can read the bytes back.
+ * - {@link startSmtpSink}: Postfix's `smtp-sink` benchmark server, and {@link smtpSourceRate}:
+ *   its `smtp-source` client as the reference rate.
+ *
+ * Everything runs as children of the test process with its own config dir, and is stopped and
+ * removed by `stop()`; no system daemon is touched. Tests skip themselves when
+ * {@link hasPostfix} is false.
+ *
+ * @module
+ */
+
+const POSTFIX = "/usr/sbin/postfix";
+const MASTER = "/usr/lib/postfix/sbin/master";
+const SMTP_SINK = "/usr/sbin/smtp-sink";
+const SMTP_SOURCE = "/usr/sbin/smtp-source";
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether Postfix (server, smtp-sink and smtp-source) is installed and can be run privately:
+ * a private instance needs root (its daemons switch to the `postfix` user), as on CI.
+ */
+export const hasPostfix = exists(POSTFIX) && exists(MASTER) && exists(SMTP_SINK) &&
+  exists(SMTP_SOURCE) && Deno.uid() === 0;
+
+/** A free TCP port on 127.0.0.1 (bound then released: a tiny race, retried by the callers). */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/** Options of {@link startPostfix}. */
+export interface PostfixOptions {
+  /** PEM files for STARTTLS; without them Postfix does not offer STARTTLS. */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string };
+}
+
+/** A running private Postfix. */
+export interface PostfixMx extends AsyncDisposable {
+  readonly hostname: "127.0.0.1";
+  readonly port: number;
+  /** The virtual mailbox domain it accepts mail for. */
+  readonly domain: "mx.test";
+  /** Waits (bounded) until `count` messages were delivered; returns them oldest first. */
+  delivered(count: number): Promise<Uint8Array[]>;
+  /** Postfix's own log, for failure messages. */
+  log(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Starts a private Postfix MX. */
+export async function startPostfix(options: PostfixOptions = {}): Promise<PostfixMx> {
+  const dir = await Deno.makeTempDir({ prefix: "ferry-postfix-" });
+  // Postfix daemons run as user postfix and must reach the config, certificates and mail dirs.
+  await Deno.chmod(dir, 0o755);
+  const uid = await idOf("-u", "postfix");
+  const gid = await idOf("-g", "postfix");
+  for (const sub of ["etc", "queue", "data", "mail"]) await Deno.mkdir(`${dir}/${sub}`);
+  await Deno.chown(`${dir}/mail`, uid, gid);
+  const port = freePort();
+  await Deno.writeTextFile(`${dir}/etc/main.cf`, mainCf(dir, uid, gid, options));
+  await Deno.writeTextFile(`${dir}/etc/master.cf`, masterCf(port));
+  await run(POSTFIX, ["-c", `${dir}/etc`, "set-permissions", "create-missing"]);
+  await run(POSTFIX, ["-c", `${dir}/etc`, "check"]);
+  // master -d stays in the foreground as our child, so stopping it is a signal we own.
+  const master = new Deno.Command(MASTER, {
+    args: ["-d", "-c", `${dir}/etc`],
+    env: { MAIL_CONFIG: `${dir}/etc` },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      master.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await master.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    await untilListening(port);
+  } catch (err) {
+    const log = await Deno.readTextFile(`${dir}/maillog`).catch(() => "(no log)");
+    await stop();
+    throw new Error(`Cannot start Postfix on port ${port}: ${err}\n${log}`);
+  }
+  const inbox = `${dir}/mail/inbox/new`;
+  const readLog = () => Deno.readTextFile(`${dir}/maillog`).catch(() => "(no log)");
+  return {
+    hostname: "127.0.0.1",
+    port,
+    domain: "mx.test",
+    async delivered(count: number) {
+      // Postfix delivers asynchronously (smtpd -> cleanup -> qmgr -> virtual): poll the Maildir,
+      // bounded, for an external daemon's work rather than for time.
+      for (let i = 0; i < 600; i++) {
+        const names = exists(inbox) ? [...Deno.readDirSync(inbox)].map((e) => e.name) : [];
+        if (names.length >= count) {
+          // Maildir names start with the delivery time in seconds, then a unique part.
+          const files = await Promise.all(
+            names.map(async (n) => ({ n, st: await Deno.stat(`${inbox}/${n}`) })),
+          );
+          files.sort((a, b) =>
+            (a.st.mtime?.getTime() ?? 0) - (b.st.mtime?.getTime() ?? 0) || a.n.localeCompare(b.n)
+          );
+          return await Promise.all(files.map((f) => Deno.readFile(`${inbox}/${f.n}`)));
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error(`Cannot find ${count} delivered messages in ${inbox}\n${await readLog()}`);
+    },
+    log: readLog,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+function mainCf(dir: string, uid: number, gid: number, options: PostfixOptions): string {
+  const tls = options.tls
+    ? [
+      `smtpd_tls_cert_file = ${options.tls.certFile}`,
+      `smtpd_tls_key_file = ${options.tls.keyFile}`,
+      "smtpd_tls_security_level = may",
+      "smtpd_tls_received_header = yes",
+    ]
+    : ["smtpd_tls_security_level = none"];
+  return [
+    "compatibility_level = 3.6",
+    `queue_directory = ${dir}/queue`,
+    `data_directory = ${dir}/data`,
+    "meta_directory = /etc/postfix",
+    "mail_owner = postfix",
+    "setgid_group = postdrop",
+    "myhostname = mx.test",
+    "mydestination =",
+    "inet_interfaces = 127.0.0.1",
+    "inet_protocols = ipv4",
+    "mynetworks = 127.0.0.0/8",
+    "alias_maps =",
+    "alias_database =",
+    "relay_domains =",
+    // Every recipient at mx.test goes to one Maildir (trailing slash = Maildir format).
+    "virtual_mailbox_domains = mx.test",
+    `virtual_mailbox_base = ${dir}/mail`,
+    "virtual_mailbox_maps = static:inbox/",
+    `virtual_uid_maps = static:${uid}`,
+    `virtual_gid_maps = static:${gid}`,
+    "virtual_minimum_uid = 1",
+    "virtual_mailbox_limit = 0",
+    "message_size_limit = 60000000",
+    "smtputf8_enable = yes",
+    // Keep the message as sent: no header rewriting or added Message-ID/Date for our client.
+    "local_header_rewrite_clients =",
+    "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination",
+    // Postfix only logs to files under maillog_file_prefixes (default /var, /dev/stdout).
+    `maillog_file_prefixes = ${dir}`,
+    `maillog_file = ${dir}/maillog`,
+    "biff = no",
+    ...tls,
+    "",
+  ].join("\n");
+}
+
+function masterCf(port: number): string {
+  const services = [
+    `127.0.0.1:${port} inet n - n - - smtpd`,
+    "cleanup unix n - n - 0 cleanup",
+    "qmgr unix n - n 300 1 qmgr",
+    "tlsmgr unix - - n 1000? 1 tlsmgr",
+    "rewrite unix - - n - - trivial-rewrite",
+    "bounce unix - - n - 0 bounce",
+    "defer unix - - n - 0 bounce",
+    "trace unix - - n - 0 bounce",
+    "verify unix - - n - 1 verify",
+    "flush unix n - n 1000? 0 flush",
+    "proxymap unix - - n - - proxymap",
+    "smtp unix - - n - - smtp",
+    "error unix - - n - - error",
+    "retry unix - - n - - error",
+    "discard unix - - n - - discard",
+    "virtual unix - n n - - virtual",
+    "anvil unix - - n - 1 anvil",
+    "scache unix - - n - 1 scache",
+    "postlog unix-dgram n - n - 1 postlogd",
+  ];
+  return services.join("\n") + "\n";
+}
+
+/** A running smtp-sink. */
+export interface SmtpSink extends AsyncDisposable {
+  readonly hostname: "127.0.0.1";
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Starts Postfix's `smtp-sink` (PIPELINING, 8BITMIME; discards everything) on a free port. */
+export async function startSmtpSink(): Promise<SmtpSink> {
+  const port = freePort();
+  const child = new Deno.Command(SMTP_SINK, {
+    // -u: drop privileges (refused as root otherwise); backlog 256 for 8+ parallel clients.
+    args: ["-u", "postfix", `127.0.0.1:${port}`, "256"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await child.status;
+  };
+  try {
+    await untilListening(port);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { hostname: "127.0.0.1", port, stop, [Symbol.asyncDispose]: stop };
+}
+
+/**
+ * Runs `smtp-source` against `port`: `messages` messages with `size` octets of body over
+ * `sessions` parallel sessions, each session reusing its connection. Resolves to messages per second.
+ */
+export async function smtpSourceRate(
+  port: number,
+  options: { messages: number; size: number; sessions: number },
+): Promise<number> {
+  const started = performance.now();
+  await run(SMTP_SOURCE, [
+    "-s",
+    String(options.sessions),
+    "-m",
+    String(options.messages),
+    // -d: do not disconnect after each message (one connection per session, reused).
+    "-d",
+    "-l",
+    String(options.size),
+    "-f",
+    "bench@ferry.test",
+    "-t",
+    "sink@mx.test",
+    `127.0.0.1:${port}`,
+  ]);
+  return options.messages / ((performance.now() - started) / 1000);
+}
+
+async function untilListening(port: number): Promise<void> {
+  // A freshly spawned daemon needs a moment to bind: poll its port, bounded (about 10 s).
+  for (let i = 0; i < 200; i++) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  throw new Error(`Cannot reach 127.0.0.1:${port} after 10 s`);
+}
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+    .output();
+  if (!out.success) {
+    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+    throw new Error(`Cannot run ${cmd} ${args.join(" ")}: exit ${out.code}: ${text}`);
+  }
+}
+
+async function idOf(flag: "-u" | "-g", user: string): Promise<number> {
+  const out = await new Deno.Command("id", { args: [flag, user], stdout: "piped", stderr: "null" })
+    .output();
+  const id = Number(new TextDecoder().decode(out.stdout).trim());
+  if (!out.success || !Number.isInteger(id)) {
+    throw new Error(`Cannot find the uid/gid of '${user}'`);
+  }
+  return id;
+}

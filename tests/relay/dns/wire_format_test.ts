@@ -1,0 +1,135 @@
+import assert from "node:assert/strict";
+import {
+  decodeMessage,
+  DnsFormatError,
+  encodeName,
+  encodeQuery,
+  formatIpv6,
+  TYPE_CODE,
+} from "../../../relay/dns/wire_format.ts";
+
+Deno.test("encodeQuery() writes one question with RD set and an EDNS(0) OPT record", () => {
+  const query = encodeQuery(0xbeef, "Example.com.", TYPE_CODE.MX);
+  const message = decodeMessage(query);
+  assert.equal(message.id, 0xbeef);
+  assert.equal(message.isResponse, false);
+  assert.deepEqual(message.questions, [{ name: "example.com", type: TYPE_CODE.MX }]);
+  assert.equal(query[2], 0x01); // RD
+  const view = new DataView(query.buffer);
+  assert.equal(view.getUint16(10), 1); // ARCOUNT
+  assert.equal(view.getUint16(query.length - 10), TYPE_CODE.OPT);
+  assert.equal(view.getUint16(query.length - 8), 1232);
+});
+
+Deno.test("encodeName() refuses labels and names DNS cannot carry", () => {
+  assert.throws(() => encodeName(`${"a".repeat(64)}.com`), /must be 1-63 printable ASCII octets/);
+  assert.throws(() => encodeName("a..com"), /label "" must be/);
+  assert.throws(() => encodeName("bad name.com"), /label "bad name"/);
+  assert.throws(() => encodeName(Array(60).fill("abcd").join(".")), /must be <= 255 octets/);
+  assert.deepEqual([...encodeName("")], [0]);
+});
+
+Deno.test("decodeMessage() follows compression pointers and refuses pointer loops", () => {
+  // Header (1 question, 1 answer) + question "a.test" MX + answer owner pointer -> 12,
+  // MX 10 "mx" + pointer to "test" at offset 14.
+  const ok = Uint8Array.from([
+    0,
+    1,
+    0x81,
+    0x80,
+    0,
+    1,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    1,
+    97,
+    4,
+    116,
+    101,
+    115,
+    116,
+    0,
+    0,
+    15,
+    0,
+    1,
+    0xc0,
+    12,
+    0,
+    15,
+    0,
+    1,
+    0,
+    0,
+    0,
+    60,
+    0,
+    7,
+    0,
+    10,
+    2,
+    109,
+    120,
+    0xc0,
+    14,
+  ]);
+  const message = decodeMessage(ok);
+  assert.deepEqual(message.answers, [{
+    name: "a.test",
+    type: TYPE_CODE.MX,
+    ttl: 60,
+    data: { kind: "mx", preference: 10, exchange: "mx.test" },
+  }]);
+  const loop = Uint8Array.from([0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1]);
+  assert.throws(() => decodeMessage(loop), DnsFormatError);
+});
+
+Deno.test("decodeMessage() refuses truncated messages and reads a huge TTL as 0", () => {
+  assert.throws(() => decodeMessage(new Uint8Array(5)), /under 12/);
+  const cut = encodeQuery(1, "example.com", TYPE_CODE.A).subarray(0, 20);
+  assert.throws(() => decodeMessage(cut), DnsFormatError);
+  const huge = Uint8Array.from([
+    0,
+    1,
+    0x81,
+    0x80,
+    0,
+    0,
+    0,
+    1,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    1,
+    0,
+    1,
+    0x80,
+    0,
+    0,
+    0,
+    0,
+    4,
+    192,
+    0,
+    2,
+    1,
+  ]);
+  assert.equal(decodeMessage(huge).answers[0]?.ttl, 0);
+});
+
+Deno.test("formatIpv6() writes RFC 5952 canonical text", () => {
+  const ip = (...groups: number[]) => Uint8Array.from(groups.flatMap((g) => [g >> 8, g & 0xff]));
+  assert.equal(formatIpv6(ip(0, 0, 0, 0, 0, 0, 0, 1)), "::1");
+  assert.equal(formatIpv6(ip(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x25)), "2001:db8::25");
+  assert.equal(formatIpv6(ip(0x2001, 0xdb8, 0, 1, 0, 0, 0, 1)), "2001:db8:0:1::1");
+  assert.equal(formatIpv6(ip(0x2001, 0xdb8, 0, 0, 1, 0, 0, 1)), "2001:db8::1:0:0:1");
+  assert.equal(formatIpv6(ip(0x2001, 0xdb8, 1, 1, 1, 1, 0, 1)), "2001:db8:1:1:1:1:0:1");
+  assert.equal(formatIpv6(ip(0, 0, 0, 0, 0, 0, 0, 0)), "::");
+});

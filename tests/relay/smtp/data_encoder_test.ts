@@ -1,0 +1,124 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { encodeData, scanMessage, writeChunks } from "../../../relay/smtp/mod.ts";
+import { unstuff } from "../../_fakes/scripted_smtp_peer.ts";
+import { decoder, encoder } from "./_helpers.ts";
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+function encode(message: Uint8Array): Uint8Array {
+  const chunks = [...encodeData(message)];
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
+
+/** The reference: every CRLF, bare CR and bare LF becomes CRLF; a last line gets its CRLF. */
+function normalise(message: Uint8Array): Uint8Array {
+  const text = decoder.decode(message.length ? latin1(message) : new Uint8Array(0));
+  const lines = text.replace(/\r\n|\r|\n/g, "\n");
+  const done = lines === "" || lines.endsWith("\n") ? lines : lines + "\n";
+  return unlatin1(done.replace(/\n/g, "\r\n"));
+}
+
+// Byte-transparent string round trip for the reference implementation.
+function latin1(bytes: Uint8Array): Uint8Array {
+  return encoder.encode([...bytes].map((b) => String.fromCharCode(b)).join(""));
+}
+function unlatin1(text: string): Uint8Array {
+  return Uint8Array.from([...text].map((c) => c.charCodeAt(0)));
+}
+
+const messageArb = fc.oneof(
+  fc.array(fc.constantFrom(CR, LF, 0x2e, 0x61, 0x20, 0xc3, 0xbc), { maxLength: 200 }).map((a) =>
+    Uint8Array.from(a)
+  ),
+  fc.uint8Array({ maxLength: 300 }),
+);
+
+Deno.test("encodeData() then undoing dot-stuffing gives the CRLF-normalised message", () => {
+  fc.assert(
+    fc.property(messageArb, (message) => {
+      const wire = encode(message);
+      assert.deepEqual(wire.subarray(wire.length - 3), encoder.encode(".\r\n"));
+      const content = wire.subarray(0, wire.length - 3);
+      assert.deepEqual(unstuff(content), normalise(message));
+      assert.equal(scanMessage(message).size, normalise(message).length);
+    }),
+    { numRuns: 3_000 },
+  );
+});
+
+Deno.test("encodeData() never emits a bare CR or LF, nor a lone '.' line before the end", () => {
+  fc.assert(
+    fc.property(messageArb, (message) => {
+      const wire = encode(message);
+      for (let i = 0; i < wire.length; i++) {
+        if (wire[i] === CR) assert.equal(wire[i + 1], LF, `bare CR at ${i}`);
+        if (wire[i] === LF) assert.equal(wire[i - 1], CR, `bare LF at ${i}`);
+      }
+      const text = decoder.decode(latin1(wire));
+      const end = text.length - 3;
+      assert.equal(text.indexOf("\r\n.\r\n"), text.length === 3 ? -1 : end - 2);
+      if (text.length > 3) assert.ok(!text.startsWith(".\r\n"));
+    }),
+    { numRuns: 3_000 },
+  );
+});
+
+Deno.test("encodeData() handles the smuggling sequences of CVE-2023-51764 and friends", () => {
+  for (
+    const evil of [
+      "a\n.\nMAIL FROM:<x>\n",
+      "a\r\n.\rMAIL",
+      "a\r.\r\nMAIL",
+      "a\n.\r\nMAIL",
+      "a\r\n.\nMAIL",
+    ]
+  ) {
+    const wire = decoder.decode(encode(encoder.encode(evil)));
+    assert.equal(wire.indexOf("\r\n.\r\n"), wire.length - 5, JSON.stringify(wire));
+    assert.match(wire, /\r\n\.\.(\r\n)?MAIL|\r\n\.\.\r\n/);
+  }
+});
+
+Deno.test("encodeData() yields the caller's bytes without copying a well-formed message", () => {
+  const message = encoder.encode("Subject: x\r\n\r\n" + "line\r\n".repeat(10_000));
+  const chunks = [...encodeData(message)];
+  assert.equal(chunks.length, 2);
+  assert.equal(chunks[0]!.buffer, message.buffer);
+  assert.equal(chunks[0]!.length, message.length);
+  assert.equal(decoder.decode(chunks[1]), ".\r\n");
+});
+
+Deno.test("scanMessage() finds the first long line, 8-bit content and 8-bit headers", () => {
+  const scan = scanMessage(
+    encoder.encode(`Subject: ok\r\n\r\n${"a".repeat(998)}\r\n${"b".repeat(999)}\r\nü\r\n`),
+  );
+  assert.deepEqual(scan.longLine, { line: 4, length: 999 });
+  assert.equal(scan.eightBit, true);
+  assert.equal(scan.eightBitHeaders, false);
+  assert.equal(scanMessage(encoder.encode("Subject: ü\r\n\r\nx")).eightBitHeaders, true);
+});
+
+Deno.test("writeChunks() gathers short chunks and passes long ones through in order", async () => {
+  const writes: Uint8Array[] = [];
+  const big = new Uint8Array(3 * 1024 * 1024).fill(0x61);
+  const total = await writeChunks([
+    encoder.encode("ab"),
+    encoder.encode("cd"),
+    big,
+    encoder.encode("ef"),
+  ], (b) => {
+    writes.push(b.slice());
+    return Promise.resolve();
+  });
+  assert.equal(total, big.length + 6);
+  assert.deepEqual(writes.map((w) => w.length), [4, 1024 * 1024, 1024 * 1024, 1024 * 1024, 2]);
+  assert.equal(decoder.decode(writes[0]), "abcd");
+});
