@@ -250,6 +250,29 @@ export class Aimd {
     return limitOf(this.#state, now);
   }
 
+  /** The end of the unreachable period in force at `now`, if any. */
+  unreachableUntil(now: number): number | undefined {
+    const s = this.#state;
+    return s.kind === "unreachable" && now < s.until ? s.until : undefined;
+  }
+
+  // One method per event, the shape of domain_actor.ts's `Concurrency` port.
+  success(now: number): void {
+    this.record({ kind: "success" }, now);
+  }
+
+  connected(now: number): void {
+    this.record({ kind: "connected" }, now);
+  }
+
+  throttled(now: number): void {
+    this.record({ kind: "throttled" }, now);
+  }
+
+  connectFailed(now: number): void {
+    this.record({ kind: "connect_failed" }, now);
+  }
+
   snapshot(now: number): AimdSnapshot {
     return aimdSnapshot(this.#state, now, this.config);
   }

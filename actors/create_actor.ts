@@ -21,14 +21,20 @@ export interface ActorFactoryDeps {
   readonly leaseMarginMs?: number;
 }
 
-export function createDomainActor(domain: string, policy: DomainPolicy, deps: ActorFactoryDeps): DomainActor {
+export function createDomainActor(
+  domain: string,
+  policy: DomainPolicy,
+  deps: ActorFactoryDeps,
+): DomainActor {
   const aimd = new Aimd({
     ...DEFAULT_AIMD_CONFIG,
     initial: policy.initialConnections,
     max: policy.maxConnections,
   });
   const budget = new RateBudget(policy.rates);
-  const connectionBudget = policy.connectionRate ? new RateBudget([policy.connectionRate]) : undefined;
+  const connectionBudget = policy.connectionRate
+    ? new RateBudget([policy.connectionRate])
+    : undefined;
   return new DomainActor({
     domain,
     policy: {
@@ -44,17 +50,7 @@ export function createDomainActor(domain: string, policy: DomainPolicy, deps: Ac
     deliverer: deps.deliverer,
     budget,
     ...(connectionBudget ? { connectionBudget } : {}),
-    concurrency: {
-      limit: (now) => aimd.limit(now),
-      unreachableUntil: (now) => {
-        const s = aimd.snapshot(now);
-        return s.unreachableUntil ?? undefined;
-      },
-      connected: (now) => void aimd.record({ kind: "connected" }, now),
-      connectFailed: (now) => void aimd.record({ kind: "connect_failed" }, now),
-      success: (now) => void aimd.record({ kind: "success" }, now),
-      throttled: (now) => void aimd.record({ kind: "throttled" }, now),
-    },
+    concurrency: aimd,
     planRetry: (o) => {
       const plan = planRetry({ ...o, policy: policy.retry, random: deps.random });
       return plan.kind === "retry" ? { kind: "retry", at: plan.at } : { kind: "expire" };

@@ -41,7 +41,8 @@ export interface ActorPolicy {
 /** Message-rate budget (GCRA, actors/rate_budget.ts). */
 export interface Budget {
   tryTake(now: number, n: number): { ok: true } | { ok: false; retryAt: number };
-  available(now: number): number;
+  /** What could be taken by `now + withinMs` (default: right now). */
+  available(now: number, options?: { withinMs?: number }): number;
 }
 
 /** Adaptive concurrency and reachability (actors/aimd.ts). */
@@ -109,7 +110,9 @@ export class DomainActor implements Actor {
   demand(now: number): number {
     if (this.#blockedUntil(now) > now) return 0;
     const queued = this.#jobs.size;
-    const soon = this.#d.budget.available(now) + this.#d.concurrency.limit(now) * 2;
+    // What the budget lets through in the next two seconds, plus a transaction per connection.
+    const soon = this.#d.budget.available(now, { withinMs: 2_000 }) +
+      this.#d.concurrency.limit(now) * 2;
     return Math.max(0, Math.min(this.#d.policy.queueCapacity - queued, soon - queued));
   }
 

@@ -11,8 +11,9 @@
  * receivers measure, "never more than `count` in any window of `perMs`", at the price of sending
  * evenly spaced rather than in clumps; raise `burst` only where the receiver tolerates clumps.
  *
- * Times are milliseconds supplied by the caller (`now`), so the budget is pure arithmetic: no
- * clock, no timers, trivially testable and cheap to snapshot for the admin API.
+ * Times are whole milliseconds supplied by the caller (`now`, as `Clock.now()` gives them), so
+ * the budget is pure arithmetic: no clock, no timers, trivially testable and cheap to snapshot
+ * for the admin API.
  *
  * @module
  */
@@ -103,7 +104,13 @@ export class RateBudget {
   tryTake(now: number, n = 1): TakeResult {
     const at = this.whenAvailable(now, n);
     if (at > now) return { ok: false, retryAt: at };
-    for (const c of this.#cells) c.tat = Math.max(c.tat, now) + n * c.interval;
+    for (const c of this.#cells) {
+      // Callers act on whole milliseconds, so a take up to 1 ms after the TAT is on time: book
+      // it at the TAT. Booking it at `now` would lose the fraction on every cell of a rate
+      // like 3/s (333.3 ms apart) and drift below the rate. The window bound still holds for
+      // whole-ms times: the booked times form a conforming GCRA sequence less than 1 ms earlier.
+      c.tat = (c.tat > now - 1 ? c.tat : now) + n * c.interval;
+    }
     return { ok: true };
   }
 
