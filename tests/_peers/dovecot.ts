@@ -1,0 +1,333 @@
+/**
+ * A private Dovecot POP3 server for tests: its own config, TLS certificate, passwd-file and
+ * Maildir under a temp dir, listening on free 127.0.0.1 ports for POP3 (110-style, STLS offered)
+ * and POP3S (995-style, implicit TLS). Never touches the system's Dovecot.
+ *
+ * ```ts ignore
+ * await using dovecot = await startDovecot();
+ * await dovecot.deliver("a.eml", bytes);
+ * ```
+ *
+ * Tests needing it skip themselves with `ignore: !dovecotAvailable`.
+ *
+ * @module
+ */
+
+export const DOVECOT_BIN = "/usr/sbin/dovecot";
+const DOVEADM_BIN = "/usr/bin/doveadm";
+const SETSID_BIN = "/usr/bin/setsid";
+
+/** Whether Debian's Dovecot is installed here (`dovecot-core`, `dovecot-pop3d`). */
+export const dovecotAvailable: boolean = exists(DOVECOT_BIN);
+
+function exists(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+export interface DovecotPeer {
+  readonly host: "127.0.0.1";
+  /** Plain POP3 port (STLS and APOP offered). */
+  readonly pop3Port: number;
+  /** POP3 over TLS port. */
+  readonly pop3sPort: number;
+  /** The CA that signed the server certificate (PEM), for `caCerts`. */
+  readonly caCert: string;
+  readonly user: string;
+  readonly password: string;
+  /** The user's Maildir. */
+  readonly maildir: string;
+  /** Drops a message into the Maildir's `new/`, as a local delivery agent would. */
+  deliver(name: string, message: Uint8Array | string): Promise<void>;
+  /** How many messages the Maildir holds (new + cur). */
+  count(): Promise<number>;
+  /** Disconnects the user's open sessions from the server side (`doveadm kick`). */
+  kick(): Promise<void>;
+  /** Stops the server and removes its directory. Idempotent. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface StartDovecotOptions {
+  readonly user?: string;
+  readonly password?: string;
+}
+
+interface Accounts {
+  readonly internalUser: string;
+  readonly loginUser: string;
+  readonly mailUid: number;
+  readonly mailGid: number;
+}
+
+/** Starts a private Dovecot; resolves once its POP3 port accepts connections. */
+export async function startDovecot(options: StartDovecotOptions = {}): Promise<DovecotPeer> {
+  const user = options.user ?? "bounces";
+  const password = options.password ?? "s3cret-Pa55";
+  const dir = await Deno.makeTempDir({ prefix: "ferry-dovecot-" });
+  // Mail processes run as an unprivileged user: it must traverse the temp dir.
+  await Deno.chmod(dir, 0o755);
+  const accounts = await chooseAccounts();
+  const tls = await certificates(dir);
+  const maildir = `${dir}/mail/${user}`;
+  for (const sub of ["", "/new", "/cur", "/tmp"]) {
+    await Deno.mkdir(`${maildir}${sub}`, { recursive: true, mode: 0o700 });
+  }
+  await Deno.mkdir(`${dir}/home/${user}`, { recursive: true, mode: 0o700 });
+  if (Deno.uid() === 0) {
+    for (const path of [`${dir}/mail`, maildir, `${maildir}/new`, `${maildir}/cur`]) {
+      await Deno.chown(path, accounts.mailUid, accounts.mailGid);
+    }
+    await Deno.chown(`${maildir}/tmp`, accounts.mailUid, accounts.mailGid);
+    await Deno.chown(`${dir}/home`, accounts.mailUid, accounts.mailGid);
+    await Deno.chown(`${dir}/home/${user}`, accounts.mailUid, accounts.mailGid);
+  }
+  // scheme=PLAIN: APOP needs the plaintext secret on the server side (RFC 1939 §7).
+  await Deno.writeTextFile(`${dir}/passwd`, `${user}:{PLAIN}${password}::::::\n`);
+  const [pop3Port, pop3sPort] = await freePorts(2);
+  const conf = `${dir}/dovecot.conf`;
+  await Deno.writeTextFile(conf, config(dir, accounts, tls, pop3Port!, pop3sPort!));
+
+  // In a session of its own (setsid execs, so the pid stays the master's): stopping kills the
+  // whole group at once. A graceful SIGTERM costs a fixed second in Dovecot's master (it sleeps
+  // while its log process drains), multiplied by every test that starts a server.
+  const grouped = exists(SETSID_BIN);
+  const child = new Deno.Command(grouped ? SETSID_BIN : DOVECOT_BIN, {
+    args: [...(grouped ? [DOVECOT_BIN] : []), "-F", "-c", conf],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      if (grouped) Deno.kill(-child.pid, "SIGKILL");
+      else child.kill("SIGTERM");
+    } catch {
+      // Already exited: its status below says how.
+    }
+    await child.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => undefined);
+  };
+  try {
+    await waitForPort(pop3Port!, child.status, `${dir}/dovecot.log`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+
+  let seq = 0;
+  return {
+    host: "127.0.0.1",
+    pop3Port: pop3Port!,
+    pop3sPort: pop3sPort!,
+    caCert: tls.caCert,
+    user,
+    password,
+    maildir,
+    async deliver(name, message) {
+      // Maildir delivery: write in tmp/, then rename into new/ (atomic for the reader).
+      const file = `${name.replace(/[^A-Za-z0-9._-]/g, "_")}.${++seq}.ferry-test`;
+      const tmp = `${maildir}/tmp/${file}`;
+      if (typeof message === "string") await Deno.writeTextFile(tmp, message);
+      else await Deno.writeFile(tmp, message);
+      if (Deno.uid() === 0) await Deno.chown(tmp, accounts.mailUid, accounts.mailGid);
+      await Deno.rename(tmp, `${maildir}/new/${file}`);
+    },
+    async count() {
+      let n = 0;
+      for (const sub of ["new", "cur"]) {
+        for await (const entry of Deno.readDir(`${maildir}/${sub}`)) if (entry.isFile) n++;
+      }
+      return n;
+    },
+    async kick() {
+      await run(DOVEADM_BIN, ["-c", conf, "kick", user]);
+    },
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+function config(
+  dir: string,
+  accounts: Accounts,
+  tls: { certFile: string; keyFile: string },
+  pop3Port: number,
+  pop3sPort: number,
+): string {
+  return `# Generated by tests/_peers/dovecot.ts: a throwaway POP3 server.
+protocols = pop3
+listen = 127.0.0.1
+base_dir = ${dir}/run
+state_dir = ${dir}/state
+log_path = ${dir}/dovecot.log
+default_internal_user = ${accounts.internalUser}
+default_login_user = ${accounts.loginUser}
+first_valid_uid = ${Math.min(accounts.mailUid, 500)}
+ssl = yes
+ssl_cert = <${tls.certFile}
+ssl_key = <${tls.keyFile}
+ssl_min_protocol = TLSv1.2
+# The client under test refuses plaintext passwords by itself; the server must not hide that.
+disable_plaintext_auth = no
+auth_mechanisms = plain apop
+auth_failure_delay = 0
+mail_location = maildir:${dir}/mail/%u
+pop3_uidl_format = %08Xu%08Xv
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u ${dir}/passwd
+}
+userdb {
+  driver = static
+  args = uid=${accounts.mailUid} gid=${accounts.mailGid} home=${dir}/home/%u
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = ${pop3Port}
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = ${pop3sPort}
+    ssl = yes
+  }
+}
+`;
+}
+
+/** As root (CI): Debian's `dovecot`/`dovenull` and `nobody` for mail. Otherwise: ourselves. */
+async function chooseAccounts(): Promise<Accounts> {
+  if (Deno.uid() !== 0) {
+    const me = (await run("id", ["-un"])).trim();
+    return { internalUser: me, loginUser: me, mailUid: Deno.uid()!, mailGid: Deno.gid()! };
+  }
+  const passwd = await Deno.readTextFile("/etc/passwd");
+  const entry = (name: string) => passwd.split("\n").find((l) => l.startsWith(`${name}:`));
+  const nobody = entry("nobody")?.split(":");
+  return {
+    internalUser: entry("dovecot") ? "dovecot" : "nobody",
+    loginUser: entry("dovenull") ? "dovenull" : "nobody",
+    mailUid: Number(nobody?.[2] ?? 65534),
+    mailGid: Number(nobody?.[3] ?? 65534),
+  };
+}
+
+interface TlsFiles {
+  readonly caCert: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+/** A CA and a leaf for 127.0.0.1 (rustls rejects a CA certificate used as the server's own). */
+async function certificates(dir: string): Promise<TlsFiles> {
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await run("openssl", [
+    "req",
+    "-x509",
+    ...ec,
+    "-keyout",
+    `${dir}/ca.key`,
+    "-out",
+    `${dir}/ca.pem`,
+    "-days",
+    "2",
+    "-subj",
+    "/CN=Ferry test CA",
+  ]);
+  await run("openssl", [
+    "req",
+    ...ec,
+    "-keyout",
+    `${dir}/key.pem`,
+    "-out",
+    `${dir}/req.csr`,
+    "-subj",
+    "/CN=127.0.0.1",
+  ]);
+  await Deno.writeTextFile(
+    `${dir}/leaf.ext`,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=critical,CA:FALSE\n" +
+      "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+  );
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/req.csr`,
+    "-CA",
+    `${dir}/ca.pem`,
+    "-CAkey",
+    `${dir}/ca.key`,
+    "-CAcreateserial",
+    "-out",
+    `${dir}/cert.pem`,
+    "-days",
+    "2",
+    "-extfile",
+    `${dir}/leaf.ext`,
+  ]);
+  return {
+    caCert: await Deno.readTextFile(`${dir}/ca.pem`),
+    certFile: `${dir}/cert.pem`,
+    keyFile: `${dir}/key.pem`,
+  };
+}
+
+async function run(cmd: string, args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdin: "null" }).output();
+  if (!out.success) {
+    throw new Error(
+      `Cannot run ${cmd} ${args[0]} as it exited with ${out.code}: ${
+        new TextDecoder().decode(out.stderr).trim()
+      }`,
+    );
+  }
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** Ports the kernel just handed out on 127.0.0.1 (bound on port 0, read, released). */
+async function freePorts(n: number): Promise<number[]> {
+  const listeners = Array.from(
+    { length: n },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return await Promise.resolve(ports);
+}
+
+/**
+ * Polls the port until Dovecot accepts (bounded: ~10 s), failing early if the master exits.
+ * Real waiting is right here: this is an external process starting, not time under test.
+ */
+async function waitForPort(
+  port: number,
+  exited: Promise<Deno.CommandStatus>,
+  logFile: string,
+): Promise<void> {
+  let status: Deno.CommandStatus | undefined;
+  exited.then((s) => status = s);
+  for (let attempt = 0; attempt < 500; attempt++) {
+    if (status) break;
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      conn.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+  const log = await Deno.readTextFile(logFile).catch(() => "(no log)");
+  throw new Error(
+    `Cannot start Dovecot as ${
+      status ? `it exited with ${status.code}` : "its POP3 port never opened"
+    }: ${log.trim().split("\n").slice(-5).join(" | ")}`,
+  );
+}
