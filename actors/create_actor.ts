@@ -9,7 +9,7 @@ import { planRetry } from "./backoff.ts";
 import { DomainActor } from "./domain_actor.ts";
 import type { DomainPolicy } from "./policy.ts";
 import type { Clock, Deliverer, Logger, OutcomeRecord, Random } from "./ports.ts";
-import { RateBudget } from "./rate_budget.ts";
+import { type Rate, RateBudget } from "./rate_budget.ts";
 
 export interface ActorFactoryDeps {
   readonly clock: Clock;
@@ -31,9 +31,9 @@ export function createDomainActor(
     initial: policy.initialConnections,
     max: policy.maxConnections,
   });
-  const budget = new RateBudget(policy.rates);
+  const budget = new RateBudget(policy.rates.map(withMargin));
   const connectionBudget = policy.connectionRate
-    ? new RateBudget([policy.connectionRate])
+    ? new RateBudget([withMargin(policy.connectionRate)])
     : undefined;
   return new DomainActor({
     domain,
@@ -58,4 +58,16 @@ export function createDomainActor(
     record: deps.record,
     logger: deps.logger,
   });
+}
+
+/**
+ * The budget spaces sends 2% wider than the configured rate: a receiver counts arrivals, and
+ * network and scheduling jitter can bring two sends spaced exactly at the limit closer together
+ * on arrival. With the margin, "100/s" configured is never more than 100 in any second the
+ * receiver measures (tests/e2e/rate_limit_at_receiver_test.ts).
+ */
+export const RATE_MARGIN = 1.02;
+
+function withMargin(rate: Rate): Rate {
+  return { ...rate, perMs: rate.perMs * RATE_MARGIN };
 }

@@ -27,11 +27,19 @@ export interface TestRelay extends AsyncDisposable {
 
 export const T0 = Date.UTC(2030, 2, 1, 10);
 
-export async function startTestRelay(
-  o: { routes: string; config?: Record<string, unknown> },
-): Promise<TestRelay> {
-  const t = await testDatabase();
-  const clock = new FakeClock(T0);
+export interface TestRelayOptions {
+  readonly routes: string;
+  readonly config?: Record<string, unknown>;
+  /** Run as a second instance on `peer`'s database (its own connections) and clock. */
+  readonly peer?: TestRelay;
+  readonly instance?: string;
+}
+
+export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
+  const t = o.peer?.t ?? await testDatabase();
+  // A peer's extra handle is closed together with the peer's database.
+  const database = o.peer ? await t.reopen() : t;
+  const clock = o.peer?.clock ?? new FakeClock(T0);
   const events: LogEvent[] = [];
   const config = loadConfig(
     { FERRY_ROUTES: o.routes, FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "test.json" },
@@ -40,12 +48,12 @@ export async function startTestRelay(
   );
   const stop = new AbortController();
   const relay = await startRelay({
-    database: t,
+    database,
     config,
     clock,
     random: () => 0.5,
     logger: { log: (e) => events.push(e) },
-    instance: "e2e",
+    instance: o.instance ?? "e2e",
   }, stop.signal);
   const yieldIo = () => new Promise((r) => setTimeout(r, 1));
   return {
@@ -75,7 +83,7 @@ export async function startTestRelay(
         await clock.advance(1000);
       }
       await finished;
-      await t[Symbol.asyncDispose]();
+      if (!o.peer) await t[Symbol.asyncDispose]();
     },
   };
 }
