@@ -23,8 +23,10 @@ Deno.test({
       },
     });
     clockNow = () => r.clock.now();
-    for (let i = 0; i < 60; i++) await enqueue(r, { to: [`u${i}@limited.test`] });
-    await r.pumpUntil(() => server.messages.length === 60, "60 deliveries", 10, 5_000);
+    for (let i = 0; i < 30; i++) await enqueue(r, { to: [`u${i}@limited.test`] });
+    // Small steps: fake time must not race ahead of the real socket I/O of a transaction in
+    // flight, or arrival times would bunch up by an artefact of the test.
+    await r.pumpUntil(() => server.messages.length === 30, "30 deliveries", 1, 20_000);
     seen.sort((a, b) => a - b);
     let worst = 0;
     for (let i = 0; i < seen.length; i++) {
@@ -35,6 +37,6 @@ Deno.test({
       `most transactions in any 1 s window: ${worst}; span ${(seen.at(-1)! - seen[0]!) / 1000} s`,
     );
     assert.ok(worst <= 10, `${worst} in one second`);
-    assert.ok(seen.at(-1)! - seen[0]! >= 5_900, "60 messages at 10/s take at least 5.9 s");
+    assert.ok(seen.at(-1)! - seen[0]! >= 2_900, "30 messages at 10/s take at least 2.9 s");
   },
 });
