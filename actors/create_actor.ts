@@ -21,7 +21,9 @@ export interface ActorFactoryDeps {
   readonly leaseMarginMs?: number;
 }
 
+/** The actor of destination `key` (a domain or an MX group), routed through `domain`. */
 export function createDomainActor(
+  key: string,
   domain: string,
   policy: DomainPolicy,
   deps: ActorFactoryDeps,
@@ -36,7 +38,8 @@ export function createDomainActor(
     ? new RateBudget([withMargin(policy.connectionRate)])
     : undefined;
   return new DomainActor({
-    domain,
+    domain: key,
+    connectTo: domain,
     policy: {
       messagesPerConnection: policy.messagesPerConnection,
       idleTimeoutMs: policy.idleTimeoutMs,

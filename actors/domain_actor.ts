@@ -62,7 +62,10 @@ export type PlanRetry = (
 ) => { kind: "retry"; at: number } | { kind: "expire" };
 
 export interface DomainActorDeps {
+  /** The destination's name: a domain, or an MX group's key. */
   readonly domain: string;
+  /** The domain whose route the connections use (a member of the group); default `domain`. */
+  readonly connectTo?: string;
   readonly policy: ActorPolicy;
   readonly clock: Clock;
   readonly random: Random;
@@ -202,7 +205,7 @@ export class DomainActor implements Actor {
   async #worker(stop: AbortSignal, kill: AbortSignal): Promise<void> {
     this.#connections++;
     try {
-      const result = await this.#d.deliverer.connect(this.domain, kill);
+      const result = await this.#d.deliverer.connect(this.#d.connectTo ?? this.domain, kill);
       if (result.kind === "failed") return await this.#connectFailed(result);
       this.#connectFailures = 0;
       this.#d.concurrency.connected(this.#d.clock.now());

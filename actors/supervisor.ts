@@ -4,6 +4,10 @@
  * each actor only as many deliveries as it can start soon (its `demand`): a throttled, suspended
  * or unreachable destination leaves its rows queued in PostgreSQL instead of sitting on leases.
  *
+ * MX rollup (KumoMTA's term): destinations whose mail goes to the same MX hosts share one actor,
+ * so their connections and rates are counted together, as the receiving hosts see them. The
+ * `destinationOf` port maps a domain to its group key; leases and claims stay per domain.
+ *
  * It restarts an actor that crashed (after a growing pause, its unsent claims handed back at
  * once), stops actors that went idle (so memory stays flat however many destinations there are),
  * and on stop drains: no new transactions, in-flight ones get `drainMs` to finish, everything
@@ -58,6 +62,11 @@ export const DEFAULT_SUPERVISOR_OPTIONS: SupervisorOptions = {
 };
 
 interface Running {
+  readonly key: string;
+  /** Member domains whose leases this instance holds. */
+  readonly domains: Set<string>;
+  /** Rotates which member is claimed for first. */
+  turn: number;
   readonly actor: Actor;
   readonly stop: AbortController;
   readonly kill: AbortController;
@@ -69,7 +78,13 @@ export interface SupervisorDeps {
   readonly queue: Queue;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly createActor: (domain: string) => Actor;
+  /**
+   * Creates the actor of a destination. `key` names it (a domain, or an MX group); `domain` is
+   * the first member, whose policy and route it uses.
+   */
+  readonly createActor: (key: string, domain: string) => Actor;
+  /** The destination (actor key) of a domain; default: the domain itself (no rollup). */
+  readonly destinationOf?: (domain: string) => Promise<string>;
   readonly options?: Partial<SupervisorOptions>;
 }
 
@@ -82,7 +97,10 @@ export interface SupervisorSnapshot {
 export class Supervisor {
   readonly options: SupervisorOptions;
   readonly #deps: SupervisorDeps;
+  /** Actors by destination key. */
   readonly #running = new Map<string, Running>();
+  /** Held domains and the key of the actor serving each. */
+  readonly #domainKey = new Map<string, string>();
   readonly #crashes = new Map<string, { crashes: number; restartAt: number }>();
   #cursor = "";
   #nextRenew = 0;
@@ -93,9 +111,15 @@ export class Supervisor {
     this.options = { ...DEFAULT_SUPERVISOR_OPTIONS, ...deps.options };
   }
 
-  /** The actor of a destination, if one runs (admin API, operator commands). */
+  /** The actor serving a domain, if one runs (admin API, operator commands). */
   actor(domain: string): Actor | undefined {
-    return this.#running.get(domain)?.actor;
+    const key = this.#domainKey.get(domain) ?? domain;
+    return this.#running.get(key)?.actor;
+  }
+
+  /** Domains served by the actor `key`. */
+  membersOf(key: string): string[] {
+    return [...(this.#running.get(key)?.domains ?? [])].sort();
   }
 
   actors(): Actor[] {
@@ -105,7 +129,7 @@ export class Supervisor {
   snapshot(): SupervisorSnapshot {
     return {
       actors: this.#running.size,
-      domains: [...this.#running.keys()].sort(),
+      domains: [...this.#domainKey.keys()].sort(),
       crashed: [...this.#crashes].map(([domain, c]) => ({ domain, ...c })),
     };
   }
@@ -149,14 +173,17 @@ export class Supervisor {
   }
 
   async #renew(now: number): Promise<void> {
-    const held = [...this.#running.keys()];
+    const held = [...this.#domainKey.keys()];
     if (held.length === 0) return;
     const kept = new Set(await this.#deps.queue.renewDomains(held, now));
     for (const domain of held) {
       if (kept.has(domain)) continue;
-      // Another instance may own it now: stop sending for it at once.
+      // Another instance may own it now: stop sending for it at once. The actor may hold this
+      // domain's work mixed with its group's, so the whole actor stops; the other members are
+      // picked up again by the next discovery.
       this.#deps.logger.log({ event: "domain.lost", domain });
-      await this.#stopActor(domain, "lease lost", true);
+      const key = this.#domainKey.get(domain);
+      if (key !== undefined) await this.#stopActor(key, "lease lost", domain);
     }
   }
 
@@ -170,38 +197,76 @@ export class Supervisor {
     });
     this.#cursor = cursor;
     const wanted = domains.filter((d) =>
-      !this.#running.has(d) && (this.#crashes.get(d)?.restartAt ?? 0) <= now
+      !this.#domainKey.has(d) && (this.#crashes.get(d)?.restartAt ?? 0) <= now
     )
       .slice(0, room);
     if (wanted.length === 0) return;
-    for (const domain of await this.#deps.queue.acquireDomains(wanted, now)) this.#start(domain);
+    const granted = await this.#deps.queue.acquireDomains(wanted, now);
+    const keys = await Promise.all(granted.map((d) => this.#destinationOf(d)));
+    for (const [i, domain] of granted.entries()) this.#attach(domain, keys[i]!);
   }
 
-  #start(domain: string): void {
-    const actor = this.#deps.createActor(domain);
+  async #destinationOf(domain: string): Promise<string> {
+    if (!this.#deps.destinationOf) return domain;
+    try {
+      return await this.#deps.destinationOf(domain);
+    } catch {
+      return domain; // no rollup when the grouping cannot be worked out
+    }
+  }
+
+  #attach(domain: string, key: string): void {
+    this.#domainKey.set(domain, key);
+    const running = this.#running.get(key);
+    if (running) {
+      running.domains.add(domain);
+      return;
+    }
+    const actor = this.#deps.createActor(key, domain);
     const stop = new AbortController();
     const kill = new AbortController();
     const done = actor.run(stop.signal, kill.signal).then(
       () => {},
-      (err) => this.#crashed(domain, err),
+      (err) => this.#crashed(key, err),
     );
-    this.#running.set(domain, { actor, stop, kill, done, idleSince: undefined });
-    this.#deps.logger.log({ event: "actor.started", domain });
+    this.#running.set(key, {
+      key,
+      domains: new Set([domain]),
+      turn: 0,
+      actor,
+      stop,
+      kill,
+      done,
+      idleSince: undefined,
+    });
+    this.#deps.logger.log({ event: "actor.started", domain: key });
   }
 
-  async #crashed(domain: string, err: unknown): Promise<void> {
-    const running = this.#running.get(domain);
-    this.#running.delete(domain);
+  /** Forgets the actor `key` and its member domains; returns the members. */
+  #detach(key: string): string[] {
+    const r = this.#running.get(key);
+    this.#running.delete(key);
+    const members = [...(r?.domains ?? [])];
+    for (const d of members) this.#domainKey.delete(d);
+    return members;
+  }
+
+  async #crashed(key: string, err: unknown): Promise<void> {
+    const running = this.#running.get(key);
+    const members = this.#detach(key);
     const now = this.#deps.clock.now();
-    const crashes = (this.#crashes.get(domain)?.crashes ?? 0) + 1;
-    const restartAt = now + this.options.restartBackoffMs * 2 ** Math.min(crashes - 1, 6);
-    this.#crashes.set(domain, { crashes, restartAt });
-    this.#deps.logger.log({ event: "actor.crashed", domain, error: message(err), restartAt });
+    let restartAt = now;
+    for (const d of members) {
+      const crashes = (this.#crashes.get(d)?.crashes ?? 0) + 1;
+      restartAt = now + this.options.restartBackoffMs * 2 ** Math.min(crashes - 1, 6);
+      this.#crashes.set(d, { crashes, restartAt });
+    }
+    this.#deps.logger.log({ event: "actor.crashed", domain: key, error: message(err), restartAt });
     // Queued work goes back at once; in-flight claims come back when their lease ends.
     const queued = running?.actor.drain() ?? [];
     try {
       await this.#deps.queue.release(queued, now, now);
-      await this.#deps.queue.releaseDomains([domain]);
+      await this.#deps.queue.releaseDomains(members);
     } catch (e) {
       this.#deps.logger.log({ event: "loop.failed", loop: "supervisor.crash", error: message(e) });
     }
@@ -209,45 +274,58 @@ export class Supervisor {
 
   async #feed(now: number): Promise<number> {
     let moved = 0;
-    for (const [domain, r] of this.#running) {
-      const want = r.actor.demand(now);
+    for (const r of [...this.#running.values()]) {
+      let want = r.actor.demand(now);
       if (want <= 0) continue;
-      const claimed = await this.#deps.queue.claim(domain, want, now);
-      if (claimed.length === 0) continue;
-      const overflow = r.actor.offer(claimed);
-      if (overflow.length > 0) await this.#deps.queue.release(overflow, now, now);
-      moved += claimed.length - overflow.length;
-      r.idleSince = undefined;
+      // Members take turns being claimed for first, so one busy domain cannot starve the
+      // others of its group.
+      const members = [...r.domains];
+      r.turn = (r.turn + 1) % Math.max(1, members.length);
+      for (let i = 0; i < members.length && want > 0; i++) {
+        const domain = members[(r.turn + i) % members.length]!;
+        const claimed = await this.#deps.queue.claim(domain, want, now);
+        if (claimed.length === 0) continue;
+        const overflow = r.actor.offer(claimed);
+        if (overflow.length > 0) await this.#deps.queue.release(overflow, now, now);
+        moved += claimed.length - overflow.length;
+        want -= claimed.length - overflow.length;
+        r.idleSince = undefined;
+        if (overflow.length > 0) break;
+      }
     }
     return moved;
   }
 
   async #retire(now: number): Promise<void> {
-    for (const [domain, r] of [...this.#running]) {
+    for (const [key, r] of [...this.#running]) {
       if (!r.actor.idle()) {
         r.idleSince = undefined;
         continue;
       }
       r.idleSince ??= now;
       if (now - r.idleSince >= this.options.actorIdleMs) {
-        await this.#stopActor(domain, "idle", false);
-        this.#crashes.delete(domain);
+        for (const d of r.domains) this.#crashes.delete(d);
+        await this.#stopActor(key, "idle");
       }
     }
   }
 
-  async #stopActor(domain: string, reason: string, hard: boolean): Promise<void> {
-    const r = this.#running.get(domain);
+  /**
+   * Stops the actor `key`. With `lost` (a domain whose lease was taken over) the stop is hard:
+   * in-flight transactions are aborted, and the lost lease is not released (it is not ours).
+   */
+  async #stopActor(key: string, reason: string, lost?: string): Promise<void> {
+    const r = this.#running.get(key);
     if (!r) return;
-    this.#running.delete(domain);
+    const members = this.#detach(key);
     r.stop.abort();
-    if (hard) r.kill.abort();
+    if (lost !== undefined) r.kill.abort();
     await r.done;
     const queued = r.actor.drain();
     const now = this.#deps.clock.now();
     if (queued.length > 0) await this.#deps.queue.release(queued, now, now);
-    if (!hard) await this.#deps.queue.releaseDomains([domain]);
-    this.#deps.logger.log({ event: "actor.stopped", domain, reason });
+    await this.#deps.queue.releaseDomains(members.filter((d) => d !== lost));
+    this.#deps.logger.log({ event: "actor.stopped", domain: key, reason });
   }
 
   /** Graceful stop: in-flight transactions get `drainMs`, then are aborted; queued work goes back. */
@@ -264,11 +342,13 @@ export class Supervisor {
     await timer;
     const now = this.#deps.clock.now();
     const queued = all.flatMap((r) => r.actor.drain());
-    const domains = [...this.#running.keys()];
+    const keys = [...this.#running.keys()];
+    const domains = [...this.#domainKey.keys()];
     this.#running.clear();
+    this.#domainKey.clear();
     await this.#deps.queue.release(queued, now, now);
     await this.#deps.queue.releaseDomains(domains);
-    for (const d of domains) {
+    for (const d of keys) {
       this.#deps.logger.log({ event: "actor.stopped", domain: d, reason: "shutdown" });
     }
   }

@@ -22,8 +22,16 @@ import { pgQueue } from "./pg_queue.ts";
 import { SmtpDeliverer } from "./smtp_deliverer.ts";
 import { MessageSource } from "./message_source.ts";
 import { loadMessage } from "../db/messages.ts";
-import { buildRouteTable, CachingResolver, createRouter, loadSystemNameServers, type Resolver, WireResolver } from "./dns/mod.ts";
+import {
+  buildRouteTable,
+  CachingResolver,
+  createRouter,
+  loadSystemNameServers,
+  type Resolver,
+  WireResolver,
+} from "./dns/mod.ts";
 import { createDkimSigner } from "./dkim/mod.ts";
+import type { Router } from "./dns/route.ts";
 import { BrokenTlsPeers } from "./tls/mod.ts";
 
 export interface RelayDeps {
@@ -47,20 +55,32 @@ export interface RunningRelay {
   wake(): void;
 }
 
-/** The real Deliverer: DNS (or static routes), composition, DKIM, SMTP. */
-export async function smtpDeliverer(deps: RelayDeps): Promise<Deliverer> {
+/** The real Deliverer (DNS or static routes, composition, DKIM, SMTP) and its router. */
+export async function smtpDeliverer(
+  deps: RelayDeps,
+): Promise<{ deliverer: Deliverer; router: Router }> {
   const { config, clock } = deps;
-  const routes = buildRouteTable(config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })));
+  const routes = buildRouteTable(
+    config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })),
+  );
   if (!routes.ok) throw new Error(routes.reason);
   const resolver = deps.resolver ??
-    new CachingResolver(new WireResolver({ clock, nameServers: await loadSystemNameServers() }), { clock });
+    new CachingResolver(new WireResolver({ clock, nameServers: await loadSystemNameServers() }), {
+      clock,
+    });
   const signer = config.dkim.length > 0
-    ? createDkimSigner({ keys: config.dkim.map((k) => ({ ...k, privateKey: k.privateKey! })), clock })
+    ? createDkimSigner({
+      keys: config.dkim.map((k) => ({ ...k, privateKey: k.privateKey! })),
+      clock,
+    })
     : undefined;
-  const caCerts = config.delivery.caFile ? [await Deno.readTextFile(config.delivery.caFile)] : undefined;
-  return new SmtpDeliverer({
+  const caCerts = config.delivery.caFile
+    ? [await Deno.readTextFile(config.delivery.caFile)]
+    : undefined;
+  const router = createRouter({ resolver, random: deps.random, routes: routes.table });
+  const deliverer = new SmtpDeliverer({
     clock,
-    router: createRouter({ resolver, random: deps.random, routes: routes.table }),
+    router,
     messages: new MessageSource({
       load: (id) => loadMessage(deps.database.db, id),
       clock,
@@ -72,6 +92,26 @@ export async function smtpDeliverer(deps: RelayDeps): Promise<Deliverer> {
     brokenTls: new BrokenTlsPeers({ clock }),
     ...(caCerts ? { caCerts } : {}),
   });
+  return { deliverer, router };
+}
+
+/**
+ * MX rollup: domains routed by MX records to the same set of hosts share one actor, keyed by
+ * those hosts, when their policy allows it. Static routes and implicit MX stay per domain.
+ */
+export function rollupKey(router: Router, overrides: Config["domains"]) {
+  return async (domain: string): Promise<string> => {
+    if (!resolvePolicy(domain, [], overrides).mxRollup) return domain;
+    const plan = await router.planRoute(domain);
+    if (plan.kind !== "hosts" || plan.via !== "mx") return domain;
+    const names = [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort();
+    return resolvePolicy(domain, names, overrides).mxRollup ? `mx:${names.join(",")}` : domain;
+  };
+}
+
+/** The MX hosts named by a rollup key (`mx:a,b`), for the providers' MX-suffix policies. */
+function mxHostsOf(key: string): string[] {
+  return key.startsWith("mx:") ? key.slice(3).split(",") : [];
 }
 
 export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<RunningRelay> {
@@ -119,13 +159,15 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     suppressForMs: config.delivery.suppressFor,
   });
   const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()));
-  const deliverer = deps.deliverer ?? await smtpDeliverer(deps);
+  const real = deps.deliverer ? undefined : await smtpDeliverer(deps);
+  const deliverer = deps.deliverer ?? real!.deliverer;
   const supervisor = new Supervisor({
     queue,
     clock,
     logger,
-    createActor: (domain) =>
-      createDomainActor(domain, resolvePolicy(domain, [], config.domains), {
+    ...(real ? { destinationOf: rollupKey(real.router, config.domains) } : {}),
+    createActor: (key, domain) =>
+      createDomainActor(key, domain, resolvePolicy(domain, mxHostsOf(key), config.domains), {
         clock,
         random: deps.random,
         deliverer,

@@ -205,3 +205,63 @@ Deno.test("Supervisor.drain() lets in-flight work finish within the deadline, th
   assert.equal(claimed, 0, "nothing left on lease: sent or handed back");
   assert.equal(t.deliverer.open, 0);
 });
+
+Deno.test("Supervisor rolls destinations with the same MX group into one actor", async () => {
+  const created: string[] = [];
+  const clock = new FakeClock();
+  const queue = new MemoryQueue();
+  const deliverer = new FakeDeliverer();
+  const batcher = new OutcomeBatcher((o) => queue.record(o));
+  const connectedTo: string[] = [];
+  const supervisor = new Supervisor({
+    queue,
+    clock,
+    logger: { log: () => {} },
+    destinationOf: (d) => Promise.resolve(d === "solo.test" ? d : "mx:shared.test"),
+    createActor: (key, domain) => {
+      created.push(`${key} via ${domain}`);
+      return new DomainActor({
+        domain: key,
+        connectTo: domain,
+        policy: {
+          messagesPerConnection: 100,
+          idleTimeoutMs: 5_000,
+          maxRecipientsPerTransaction: 50,
+          queueCapacity: 50,
+          leaseMarginMs: 1_000,
+        },
+        clock,
+        random: () => 0.5,
+        deliverer: { connect: (d, s) => (connectedTo.push(d), deliverer.connect(d, s)) },
+        budget: { tryTake: () => ({ ok: true }), available: () => 1000 },
+        concurrency: {
+          limit: () => 1,
+          unreachableUntil: () => undefined,
+          connected() {},
+          connectFailed() {},
+          success() {},
+          throttled() {},
+        },
+        planRetry: ({ now }) => ({ kind: "retry", at: now + 300_000 }),
+        record: (o) => batcher.record(o),
+        logger: { log: () => {} },
+      });
+    },
+  });
+  queue.add([
+    ...deliveries("a.test", 3, clock),
+    ...deliveries("b.test", 3, clock),
+    ...deliveries("solo.test", 1, clock),
+  ]);
+  for (let i = 0; i < 50 && queue.recorded.length < 7; i++) {
+    await supervisor.pass(clock.now());
+    await until(() => true);
+  }
+  assert.equal(queue.recorded.length, 7);
+  assert.deepEqual(created.sort(), ["mx:shared.test via a.test", "solo.test via solo.test"]);
+  assert.deepEqual(supervisor.membersOf("mx:shared.test"), ["a.test", "b.test"]);
+  assert.equal(supervisor.actor("b.test"), supervisor.actor("a.test"));
+  assert.ok(deliverer.maxOpen <= 2, "one connection for the group, one for solo");
+  assert.ok(connectedTo.every((d) => d === "a.test" || d === "solo.test"));
+  await supervisor.drain();
+});
