@@ -116,6 +116,11 @@ export interface Queue {
   releaseDomains(domains: readonly string[]): Promise<void>;
   /** Claims up to `limit` due deliveries of a destination this instance holds. */
   claim(domain: string, limit: number, now: number): Promise<Delivery[]>;
+  /** `claim` for many destinations at once (one round trip). */
+  claimMany(
+    requests: readonly { domain: string; limit: number }[],
+    now: number,
+  ): Promise<Delivery[]>;
   /** Writes outcomes; returns the ids refused (lease lost). */
   record(outcomes: readonly OutcomeRecord[], now: number): Promise<{ refused: number[] }>;
   /** Hands claims back unattempted, due again at `at`. */

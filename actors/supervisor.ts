@@ -273,26 +273,40 @@ export class Supervisor {
   }
 
   async #feed(now: number): Promise<number> {
-    let moved = 0;
-    for (const r of [...this.#running.values()]) {
-      let want = r.actor.demand(now);
+    // One claim statement for every actor with room, each member domain asked for its share.
+    const requests: { domain: string; limit: number }[] = [];
+    for (const r of this.#running.values()) {
+      const want = r.actor.demand(now);
       if (want <= 0) continue;
-      // Members take turns being claimed for first, so one busy domain cannot starve the
-      // others of its group.
       const members = [...r.domains];
-      r.turn = (r.turn + 1) % Math.max(1, members.length);
-      for (let i = 0; i < members.length && want > 0; i++) {
-        const domain = members[(r.turn + i) % members.length]!;
-        const claimed = await this.#deps.queue.claim(domain, want, now);
-        if (claimed.length === 0) continue;
-        const overflow = r.actor.offer(claimed);
-        if (overflow.length > 0) await this.#deps.queue.release(overflow, now, now);
-        moved += claimed.length - overflow.length;
-        want -= claimed.length - overflow.length;
-        r.idleSince = undefined;
-        if (overflow.length > 0) break;
-      }
+      // Members take turns getting the larger share, so no domain of a group starves.
+      r.turn = (r.turn + 1) % members.length;
+      const share = Math.floor(want / members.length);
+      const extra = want % members.length;
+      members.forEach((domain, i) => {
+        const limit = share + (((i - r.turn + members.length) % members.length) < extra ? 1 : 0);
+        if (limit > 0) requests.push({ domain, limit });
+      });
     }
+    if (requests.length === 0) return 0;
+    const claimed = await this.#deps.queue.claimMany(requests, now);
+    const byKey = new Map<string, Delivery[]>();
+    for (const d of claimed) {
+      const key = this.#domainKey.get(d.domain) ?? d.domain;
+      const list = byKey.get(key);
+      if (list) list.push(d);
+      else byKey.set(key, [d]);
+    }
+    let moved = 0;
+    const overflow: Delivery[] = [];
+    for (const [key, ds] of byKey) {
+      const r = this.#running.get(key);
+      const rest = r ? r.actor.offer(ds) : ds;
+      overflow.push(...rest);
+      moved += ds.length - rest.length;
+      if (r) r.idleSince = undefined;
+    }
+    if (overflow.length > 0) await this.#deps.queue.release(overflow, now, now);
     return moved;
   }
 

@@ -172,32 +172,56 @@ export async function claimDomain(
     readonly holder?: string;
   },
 ): Promise<ClaimedDelivery[]> {
-  positive("limit", o.limit);
+  return await claimDomains(db, { ...o, requests: [{ domain: o.domain, limit: o.limit }] });
+}
+
+/**
+ * Claims due deliveries for many domains in one statement: up to `limit` rows of each requested
+ * domain, highest priority and oldest first, skipping suspended domains and, with `holder`,
+ * domains whose lease that owner does not hold. One round trip however many destinations the
+ * supervisor feeds in a pass.
+ */
+export async function claimDomains(
+  db: Db,
+  o: Omit<ClaimOptions, "limit"> & {
+    readonly requests: readonly { readonly domain: string; readonly limit: number }[];
+    readonly holder?: string;
+  },
+): Promise<ClaimedDelivery[]> {
   positive("leaseMs", o.leaseMs);
+  const requests = o.requests.filter((r) => r.limit > 0);
+  if (requests.length === 0) return [];
+  const lim = sql`req.lim`;
   const { rows } = await sql<ClaimRow>`
-    WITH cand AS (
-      SELECT * FROM (
-        ${dueInDomain(sql`${o.domain}::text`, 0, o.now, o.limit)}
-        UNION ALL ${dueInDomain(sql`${o.domain}::text`, 1, o.now, o.limit)}
-        UNION ALL ${dueInDomain(sql`${o.domain}::text`, 2, o.now, o.limit)}
-      ) u ORDER BY priority, next_attempt_at, id LIMIT ${o.limit}
+    WITH req AS (
+      SELECT * FROM unnest(${requests.map((r) => r.domain)}::text[],
+                           ${requests.map((r) => Math.floor(r.limit))}::int[]) AS r(domain, lim)
+       WHERE NOT EXISTS (SELECT 1 FROM ferry.domain_suspensions s
+                          WHERE s.domain = r.domain AND s.until > ${o.now})
+         ${
+    o.holder === undefined ? sql`` : sql`AND EXISTS (
+           SELECT 1 FROM ferry.leases l
+            WHERE l.name = 'domain:' || r.domain AND l.owner = ${o.holder}
+              AND l.expires_at > ${o.now})`
+  }
+    ),
+    cand AS (
+      SELECT c.id FROM req CROSS JOIN LATERAL (
+        SELECT * FROM (
+          ${dueInDomain(sql`req.domain`, 0, o.now, lim)}
+          UNION ALL ${dueInDomain(sql`req.domain`, 1, o.now, lim)}
+          UNION ALL ${dueInDomain(sql`req.domain`, 2, o.now, lim)}
+        ) u ORDER BY priority, next_attempt_at, id LIMIT req.lim
+      ) c
     ),
     locked AS (
       SELECT d.id FROM ferry.deliveries d JOIN cand ON cand.id = d.id
        WHERE d.${READY} AND d.next_attempt_at <= ${o.now}
-         AND NOT EXISTS (SELECT 1 FROM ferry.domain_suspensions s
-                          WHERE s.domain = ${o.domain} AND s.until > ${o.now})
-         ${
-    o.holder === undefined ? sql`` : sql`AND EXISTS (
-           SELECT 1 FROM ferry.leases l
-            WHERE l.name = ${"domain:" + o.domain} AND l.owner = ${o.holder}
-              AND l.expires_at > ${o.now})`
-  }
-       ORDER BY d.priority, d.next_attempt_at, d.id
+       ORDER BY d.id
          FOR UPDATE OF d SKIP LOCKED
     ),
     ${leaseUpdate(o)}
-    SELECT * FROM upd`.execute(db);
+    SELECT * FROM upd ORDER BY priority, id`.execute(db);
   return rows.map(toClaimed);
 }
 
@@ -243,14 +267,19 @@ export async function readyDomains(
   };
 }
 
-function dueInDomain(domain: ReturnType<typeof sql>, priority: number, now: Date, limit: number) {
+function dueInDomain(
+  domain: ReturnType<typeof sql>,
+  priority: number,
+  now: Date,
+  limit: number | ReturnType<typeof sql>,
+) {
   return sql`(SELECT id, priority, next_attempt_at FROM ferry.deliveries
                WHERE domain = ${domain} AND status IN ('queued', 'deferred')
                  AND priority = ${sql.lit(priority)} AND next_attempt_at <= ${now}
                ORDER BY next_attempt_at, id LIMIT ${limit})`;
 }
 
-function leaseUpdate(o: ClaimOptions) {
+function leaseUpdate(o: Omit<ClaimOptions, "limit">) {
   return sql`
     fence AS (SELECT nextval('ferry.fence') AS token),
     upd AS (

@@ -9,6 +9,7 @@ import type { Db } from "../db/client.ts";
 import { acquireLeases, domainLease, releaseLeases, renewLeases } from "../db/leases.ts";
 import {
   claimDomain,
+  claimDomains,
   type ClaimedDelivery,
   readyDomains,
   recordOutcomes,
@@ -45,6 +46,14 @@ export function pgQueue(o: PgQueueOptions): Queue {
         owner,
         holder: owner,
         limit,
+        now: new Date(now),
+        leaseMs: o.deliveryLeaseMs,
+      })).map(toDelivery),
+    claimMany: async (requests, now) =>
+      (await claimDomains(db, {
+        requests,
+        owner,
+        holder: owner,
         now: new Date(now),
         leaseMs: o.deliveryLeaseMs,
       })).map(toDelivery),

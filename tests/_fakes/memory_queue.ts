@@ -74,6 +74,12 @@ export class MemoryQueue implements Queue {
     }));
   }
 
+  async claimMany(requests: readonly { domain: string; limit: number }[], now: number) {
+    const out: Delivery[] = [];
+    for (const r of requests) out.push(...await this.claim(r.domain, r.limit, now));
+    return out;
+  }
+
   record(outcomes: readonly OutcomeRecord[]) {
     const refused: number[] = [];
     for (const o of outcomes) {

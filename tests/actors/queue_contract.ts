@@ -46,6 +46,21 @@ export function queueContract(
     assert.deepEqual(await q.claim("a.test", 10, T0), []);
   });
 
+  test("claimMany() claims for several held destinations in one call, each up to its limit", async (f) => {
+    await f.add("a.test", 3, T0);
+    await f.add("b.test", 3, T0);
+    await f.add("c.test", 3, T0);
+    const q = await f.queue("i1");
+    await q.acquireDomains(["a.test", "b.test"], T0);
+    const got = await q.claimMany([
+      { domain: "a.test", limit: 2 },
+      { domain: "b.test", limit: 5 },
+      { domain: "c.test", limit: 5 },
+    ], T0);
+    const count = (d: string) => got.filter((x) => x.domain === d).length;
+    assert.deepEqual([count("a.test"), count("b.test"), count("c.test")], [2, 3, 0]);
+  });
+
   test("another instance can neither take a held destination nor claim for it", async (f) => {
     await f.add("a.test", 2, T0);
     const q1 = await f.queue("i1");
