@@ -131,8 +131,10 @@ export class DomainActor implements Actor {
     return this.#jobs.size === 0 && this.#inFlight === 0 && this.#connections === 0;
   }
 
-  drain(): Delivery[] {
-    return this.#jobs.drain();
+  drain(domain?: string): Delivery[] {
+    return domain === undefined
+      ? this.#jobs.drain()
+      : this.#jobs.drainWhere((d) => d.domain === domain);
   }
 
   /** Operator suspend: no new transactions until `until`; queued work is returned by drain(). */

@@ -67,6 +67,28 @@ export class JobQueue {
     return undefined;
   }
 
+  /** Removes and returns the queued deliveries that match. */
+  drainWhere(match: (d: Delivery) => boolean): Delivery[] {
+    const out: Delivery[] = [];
+    for (const lane of this.#lanes) {
+      const kept: Job[] = [];
+      for (const job of lane) {
+        const gone = job.deliveries.filter(match);
+        out.push(...gone);
+        if (gone.length < job.deliveries.length) {
+          kept.push(
+            gone.length === 0
+              ? job
+              : { ...job, deliveries: job.deliveries.filter((d) => !match(d)) },
+          );
+        }
+      }
+      lane.splice(0, lane.length, ...kept);
+    }
+    this.#size -= out.length;
+    return out;
+  }
+
   /** Removes and returns every queued delivery. */
   drain(): Delivery[] {
     const all = this.#lanes.flatMap((lane) => lane.flatMap((j) => j.deliveries));

@@ -26,8 +26,10 @@ export interface Actor {
   offer(deliveries: readonly Delivery[]): Delivery[];
   /** True when nothing is queued or in flight. */
   idle(): boolean;
-  /** Removes and returns everything queued and not yet started. */
-  drain(): Delivery[];
+  /** Removes and returns everything queued and not yet started (of one member domain). */
+  drain(domain?: string): Delivery[];
+  /** Live state for operators (admin API). */
+  snapshot?(now: number): object;
   /** Runs until `stop` aborts and in-flight work ends; `kill` aborts in-flight work. */
   run(stop: AbortSignal, kill: AbortSignal): Promise<void>;
 }
@@ -124,6 +126,27 @@ export class Supervisor {
 
   actors(): Actor[] {
     return [...this.#running.values()].map((r) => r.actor);
+  }
+
+  /** Every running actor's live state, with the domains it serves. */
+  describe(now: number): { key: string; domains: string[]; state: object | undefined }[] {
+    return [...this.#running.values()].map((r) => ({
+      key: r.key,
+      domains: [...r.domains].sort(),
+      state: r.actor.snapshot?.(now),
+    }));
+  }
+
+  /**
+   * Hands a domain's queued, not yet started work back to the queue, due at `at` (operator
+   * suspend: the suspension itself lives in the database, where claims skip it).
+   */
+  async handBack(domain: string, at: number): Promise<number> {
+    const actor = this.actor(domain);
+    if (!actor) return 0;
+    const queued = actor.drain(domain);
+    if (queued.length > 0) await this.#deps.queue.release(queued, at, this.#deps.clock.now());
+    return queued.length;
   }
 
   snapshot(): SupervisorSnapshot {

@@ -265,3 +265,28 @@ Deno.test("Supervisor rolls destinations with the same MX group into one actor",
   assert.ok(connectedTo.every((d) => d === "a.test" || d === "solo.test"));
   await supervisor.drain();
 });
+
+Deno.test("Supervisor.handBack() returns one domain's queued work to the queue, due later", async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const t = setup({
+    send: async (
+      _,
+      rs,
+    ) => (await gate, rs.map(() => ({ kind: "delivered" as const, code: 250, reply: "ok" }))),
+  });
+  t.queue.add(deliveries("a.test", 20, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.deliverer.transactions.length === 2, "two transactions in flight");
+  const until_ = t.clock.now() + 3_600_000;
+  const handed = await t.supervisor.handBack("a.test", until_);
+  assert.equal(handed, 18, "everything but the two in flight");
+  const ready = t.queue.rows.filter((r) => r.status === "ready");
+  assert.equal(ready.length, 18);
+  assert.ok(ready.every((r) => r.dueAt === until_));
+  const described = t.supervisor.describe(t.clock.now());
+  assert.deepEqual(described.map((d) => d.domains), [["a.test"]]);
+  assert.equal((described[0]!.state as { inFlight: number }).inFlight, 2);
+  release();
+  await t.supervisor.drain();
+});
