@@ -42,6 +42,7 @@ export class FakeDeliverer implements Deliverer {
     }
     this.open++;
     this.maxOpen = Math.max(this.maxOpen, this.open);
+    // deno-lint-ignore no-this-alias -- the session object's getters need the deliverer
     const fake = this;
     let usable = true;
     let closed = false;
