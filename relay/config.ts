@@ -170,7 +170,11 @@ export function loadConfig(
     try {
       return { ...k, privateKey: readFile(k.privateKeyFile!) };
     } catch (err) {
-      throw new ConfigError(`FERRY_CONFIG key dkim.${i}.privateKeyFile`, `cannot read ${k.privateKeyFile}`, { cause: err });
+      throw new ConfigError(
+        `FERRY_CONFIG key dkim.${i}.privateKeyFile`,
+        `cannot read ${k.privateKeyFile}`,
+        { cause: err },
+      );
     }
   });
   return {
