@@ -3,22 +3,25 @@
  * within its phase's timeout on the injected clock, and feeds the transcript hook.
  *
  * Every failure (timeout, reset, end of stream, garbage) closes the stream, so a pending read or
- * write ends and nothing leaks, and surfaces as a {@link SessionBrokenError}.
+ * write ends and nothing leaks, and surfaces as a {@link SessionBrokenError}. Deadlines run on
+ * one reusable timer (see {@link ./watchdog.ts}); the session calls {@link Channel.idle} after
+ * each of its operations so that an idle connection holds no timer.
  *
  * @module
  */
-import { type Clock, TimeoutError, withTimeout } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import type { ByteStream } from "../tls/mod.ts";
 import { MAX_REPLY_LINE, type Reply, ReplyAssembler } from "./reply.ts";
 import {
   closedByPeer,
+  closedLocally,
   ioFailed,
   protocolError,
   SessionBrokenError,
-  timedOut,
 } from "./session_error.ts";
 import type { Phase, SmtpTimeouts } from "./timeouts.ts";
 import type { TraceHook } from "./trace.ts";
+import { CLOSED, Watchdog } from "./watchdog.ts";
 
 const LF = 0x0a;
 const BUFFER_SIZE = 4 * MAX_REPLY_LINE;
@@ -36,12 +39,14 @@ export class Channel {
   #end = 0;
   #assembler = new ReplyAssembler();
   #closed = false;
+  readonly #watchdog: Watchdog;
 
   constructor(stream: ByteStream, clock: Clock, timeouts: SmtpTimeouts, trace?: TraceHook) {
     this.#stream = stream;
     this.#clock = clock;
     this.#timeouts = timeouts;
     this.#trace = trace;
+    this.#watchdog = new Watchdog(clock, Math.min(...Object.values(timeouts)));
   }
 
   get clock(): Clock {
@@ -76,11 +81,17 @@ export class Channel {
 
   /** Reads one complete reply within the phase's timeout. */
   async readReply(phase: Phase): Promise<Reply> {
-    const ready = this.#assembleBuffered(phase);
+    let ready: Reply | undefined;
+    try {
+      ready = this.#assembleBuffered(phase);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
     if (ready) return ready;
-    return await this.#guard(phase, async (signal) => {
+    return await this.#guard(phase, async () => {
       for (;;) {
-        await this.#fill(phase, signal);
+        await this.#fill(phase);
         const reply = this.#assembleBuffered(phase);
         if (reply) return reply;
       }
@@ -100,8 +111,16 @@ export class Channel {
   /** Writes all of `bytes` within the phase's timeout. */
   async writeBytes(phase: Phase, bytes: Uint8Array): Promise<void> {
     await this.#guard(phase, async () => {
-      for (let off = 0; off < bytes.length;) off += await this.#stream.write(bytes.subarray(off));
+      for (let off = 0; off < bytes.length;) {
+        off += await this.#stream.write(bytes.subarray(off));
+        if (this.#closed) throw closedByPeer(phase);
+      }
     });
+  }
+
+  /** Nothing is in flight until the next read or write: stops the deadline timer meanwhile. */
+  idle(): void {
+    this.#watchdog.stop();
   }
 
   /** Adds a remark of Ferry's own to the transcript. */
@@ -113,6 +132,7 @@ export class Channel {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watchdog.close();
     try {
       this.#stream.close();
     } catch {
@@ -120,39 +140,50 @@ export class Channel {
     }
   }
 
-  /** Turns every way `work` can fail into a SessionBrokenError, closing the stream first. */
-  async #guard<T>(phase: Phase, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` within the phase's timeout and turns every way it can fail into a
+   * SessionBrokenError, closing the stream first. A timeout rejects at once; closing the stream
+   * then ends the pending read or write, whose own failure nobody awaits any more.
+   */
+  async #guard<T>(phase: Phase, work: () => Promise<T>): Promise<T> {
     if (this.#closed) throw closedByPeer(phase);
-    const ms = this.#timeouts[phase];
+    const deadline = this.#watchdog.arm(phase, this.#timeouts[phase]);
     try {
-      return await withTimeout(this.#clock, ms, phase, work);
+      return await Promise.race([work(), this.#watchdog.expired]);
     } catch (err) {
       this.close();
       if (err instanceof SessionBrokenError) throw err;
-      if (err instanceof TimeoutError) throw timedOut(phase, ms);
+      // Another operation failed and closed the channel while this one was pending.
+      if (err === CLOSED) throw closedLocally(phase);
       throw ioFailed(phase, err);
+    } finally {
+      this.#watchdog.disarm(deadline);
     }
   }
 
-  async #fill(phase: Phase, signal: AbortSignal): Promise<void> {
+  async #fill(phase: Phase): Promise<void> {
     if (this.#start > 0 && this.#end === this.#buf.length) {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;
       this.#start = 0;
     }
     const n = await this.#stream.read(this.#buf.subarray(this.#end));
-    if (signal.aborted) throw signal.reason;
+    // Timed out (or closed by a concurrent failure) meanwhile: the bytes belong to nobody.
+    if (this.#closed) throw closedByPeer(phase);
     if (n === null) throw closedByPeer(phase);
     this.#end += n;
   }
 
-  /** Feeds complete buffered lines to the assembler; returns a reply once one is complete. */
+  /**
+   * Feeds complete buffered lines to the assembler; returns a reply once one is complete. Throws
+   * on garbage without closing: the caller closes, after its own error has won any race with
+   * the rejection that closing gives to concurrent operations.
+   */
   #assembleBuffered(phase: Phase): Reply | undefined {
     for (;;) {
       const lf = this.#buf.subarray(this.#start, this.#end).indexOf(LF);
       if (lf < 0) {
         if (this.#end - this.#start > MAX_REPLY_LINE + 2) {
-          this.close();
           throw protocolError(phase, "a reply line has no end", this.#peek());
         }
         if (this.#start === this.#end) this.#start = this.#end = 0;
@@ -166,10 +197,7 @@ export class Channel {
       this.#emit("in", line);
       const step = this.#assembler.add(line);
       if (step.kind === "reply") return step.reply;
-      if (step.kind === "garbage") {
-        this.close();
-        throw protocolError(phase, step.reason, step.line);
-      }
+      if (step.kind === "garbage") throw protocolError(phase, step.reason, step.line);
     }
   }
 

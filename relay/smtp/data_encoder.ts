@@ -15,6 +15,8 @@
  * @module
  */
 
+import { isAscii } from "node:buffer";
+
 const CR = 0x0d;
 const LF = 0x0a;
 const DOT = 0x2e;
@@ -40,40 +42,27 @@ export interface MessageScan {
   readonly longLine?: { readonly line: number; readonly length: number };
 }
 
-/** Scans a message once: size, 8-bit content, and the first over-long line. */
+/**
+ * Scans a message once: size, 8-bit content, and the first over-long line. 8-bit octets are
+ * found with `isAscii` (native) over the header section and the body, not octet by octet.
+ */
 export function scanMessage(message: Uint8Array, maxLineLength = MAX_LINE_LENGTH): MessageScan {
-  let size = 0;
-  let lineLength = 0;
-  let lineNo = 1;
-  let eightBit = false;
-  let eightBitHeaders = false;
-  let inHeaders = true;
-  let longLine: { line: number; length: number } | undefined;
   const n = message.length;
-  const endLine = () => {
-    if (lineLength > maxLineLength && !longLine) longLine = { line: lineNo, length: lineLength };
-    // RFC 5322 §2.1: the header section ends at the first empty line.
-    if (lineLength === 0) inHeaders = false;
-    size += lineLength + 2;
-    lineLength = 0;
-    lineNo++;
-  };
-  for (let i = 0; i < n; i++) {
-    const b = message[i]!;
-    if (b === CR) {
-      if (message[i + 1] === LF) i++;
-      endLine();
-    } else if (b === LF) {
-      endLine();
-    } else {
-      lineLength++;
-      if (b >= 0x80) {
-        eightBit = true;
-        if (inHeaders) eightBitHeaders = true;
-      }
-    }
+  let size = 0;
+  let lineNo = 1;
+  let headerEnd = n; // RFC 5322 §2.1: the header section ends at the first empty line.
+  let longLine: { line: number; length: number } | undefined;
+  for (let pos = 0; pos < n; lineNo++) {
+    const end = lineEnd(message, pos);
+    const length = end - pos;
+    if (length > maxLineLength && !longLine) longLine = { line: lineNo, length };
+    if (length === 0 && headerEnd === n) headerEnd = pos;
+    size += length + 2;
+    pos = message[end] === CR && message[end + 1] === LF ? end + 2 : end + 1;
   }
-  if (lineLength > 0) endLine();
+  // Line breaks are ASCII, so checking whole ranges gives the same answer as checking lines.
+  const eightBitHeaders = !isAscii(message.subarray(0, headerEnd));
+  const eightBit = eightBitHeaders || !isAscii(message.subarray(headerEnd));
   return longLine
     ? { size, eightBit, eightBitHeaders, longLine }
     : { size, eightBit, eightBitHeaders };
@@ -85,15 +74,6 @@ export function scanMessage(message: Uint8Array, maxLineLength = MAX_LINE_LENGTH
  */
 export function* encodeData(message: Uint8Array): Generator<Uint8Array, void, undefined> {
   const n = message.length;
-  // Cached positions of the next CR and LF, so the search stays linear however the input mixes
-  // line endings.
-  let nextCr = -1;
-  let nextLf = -1;
-  const nextBreak = (from: number): number => {
-    if (nextCr < from) nextCr = orEnd(message.indexOf(CR, from), n);
-    if (nextLf < from) nextLf = orEnd(message.indexOf(LF, from), n);
-    return Math.min(nextCr, nextLf);
-  };
   let pos = 0; // start of the current line
   let run = 0; // start of the bytes not yet yielded
   while (pos < n) {
@@ -102,7 +82,7 @@ export function* encodeData(message: Uint8Array): Generator<Uint8Array, void, un
       yield DOT_BYTES;
       run = pos; // the original "." follows the inserted one
     }
-    const end = nextBreak(pos);
+    const end = lineEnd(message, pos);
     if (end === n) {
       yield message.subarray(run, n);
       yield CRLF_BYTES;
@@ -120,6 +100,18 @@ export function* encodeData(message: Uint8Array): Generator<Uint8Array, void, un
   yield TERMINATOR;
 }
 
-function orEnd(index: number, end: number): number {
-  return index < 0 ? end : index;
+/**
+ * The position of the next CR or LF at or after `from`, or the message's length when there is
+ * none. A plain loop: `indexOf` costs more per call than it saves on lines of typical length,
+ * and would need one search for CR and one for LF.
+ */
+function lineEnd(message: Uint8Array, from: number): number {
+  const n = message.length;
+  let i = from;
+  for (; i < n; i++) {
+    const b = message[i]!;
+    // CR (0x0d) and LF (0x0a) are below every printable octet: one comparison for most octets.
+    if (b <= CR && (b === CR || b === LF)) break;
+  }
+  return i;
 }

@@ -51,7 +51,10 @@ export async function openSession(
   );
   try {
     const outcome = await handshake(channel, options);
-    if (outcome.kind === "ready") return outcome;
+    if (outcome.kind === "ready") {
+      channel.idle();
+      return outcome;
+    }
     await quitQuietly(channel);
     return outcome;
   } catch (err) {

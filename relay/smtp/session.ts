@@ -111,6 +111,7 @@ export class SmtpSession implements AsyncDisposable {
       }));
     } finally {
       this.#busy = false;
+      this.#channel.idle();
     }
   }
 
@@ -137,6 +138,7 @@ export class SmtpSession implements AsyncDisposable {
       throw err;
     } finally {
       this.#busy = false;
+      this.#channel.idle();
     }
   }
 

@@ -32,6 +32,13 @@ export function closedByPeer(phase: Phase): SessionBrokenError {
   );
 }
 
+/** Ferry closed the connection (after another failure, or on request) during an operation. */
+export function closedLocally(phase: Phase): SessionBrokenError {
+  return new SessionBrokenError(
+    localTransient("connection", 451, "4.4.2", `connection closed by Ferry in phase '${phase}'`),
+  );
+}
+
 /** Reading or writing failed (reset, broken pipe...). */
 export function ioFailed(phase: Phase, cause: unknown): SessionBrokenError {
   const why = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);

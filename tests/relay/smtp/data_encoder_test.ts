@@ -106,6 +106,63 @@ Deno.test("scanMessage() finds the first long line, 8-bit content and 8-bit head
   assert.equal(scanMessage(encoder.encode("Subject: ü\r\n\r\nx")).eightBitHeaders, true);
 });
 
+/** The scan octet by octet, as RFC 5321 §2.3.8 and RFC 5322 §2.1 describe it: the reference. */
+function referenceScan(message: Uint8Array, maxLineLength = 998) {
+  let size = 0;
+  let lineLength = 0;
+  let lineNo = 1;
+  let eightBit = false;
+  let eightBitHeaders = false;
+  let inHeaders = true;
+  let longLine: { line: number; length: number } | undefined;
+  const endLine = () => {
+    if (lineLength > maxLineLength && !longLine) longLine = { line: lineNo, length: lineLength };
+    if (lineLength === 0) inHeaders = false;
+    size += lineLength + 2;
+    lineLength = 0;
+    lineNo++;
+  };
+  for (let i = 0; i < message.length; i++) {
+    const b = message[i]!;
+    if (b === CR) {
+      if (message[i + 1] === LF) i++;
+      endLine();
+    } else if (b === LF) {
+      endLine();
+    } else {
+      lineLength++;
+      if (b >= 0x80) {
+        eightBit = true;
+        if (inHeaders) eightBitHeaders = true;
+      }
+    }
+  }
+  if (lineLength > 0) endLine();
+  return longLine
+    ? { size, eightBit, eightBitHeaders, longLine }
+    : { size, eightBit, eightBitHeaders };
+}
+
+Deno.test("scanMessage() agrees with an octet-by-octet scan", () => {
+  const withHeaders = fc.tuple(messageArb, messageArb).map(([head, body]) => {
+    const out = new Uint8Array(head.length + 2 + body.length);
+    out.set(head);
+    out.set([CR, LF], head.length);
+    out.set(body, head.length + 2);
+    return out;
+  });
+  fc.assert(
+    fc.property(fc.oneof(messageArb, withHeaders), fc.integer({ min: 0, max: 8 }), (m, offset) => {
+      // A view at an odd offset of a larger buffer, as a caller's subarray would be.
+      const backing = new Uint8Array(offset + m.length);
+      backing.set(m, offset);
+      const view = backing.subarray(offset);
+      assert.deepEqual(scanMessage(view, 20), referenceScan(m, 20));
+    }),
+    { numRuns: 3_000 },
+  );
+});
+
 Deno.test("writeChunks() gathers short chunks and passes long ones through in order", async () => {
   const writes: Uint8Array[] = [];
   const big = new Uint8Array(3 * 1024 * 1024).fill(0x61);
@@ -121,4 +178,18 @@ Deno.test("writeChunks() gathers short chunks and passes long ones through in or
   assert.equal(total, big.length + 6);
   assert.deepEqual(writes.map((w) => w.length), [4, 1024 * 1024, 1024 * 1024, 1024 * 1024, 2]);
   assert.equal(decoder.decode(writes[0]), "abcd");
+});
+
+Deno.test("writeChunks() sends a message of up to 64 KiB and its terminator in one write", async () => {
+  for (const size of [2 * 1024, 50 * 1024]) {
+    const message = encoder.encode("Subject: x\r\n\r\n" + "y".repeat(size - 17) + "\r\n");
+    const writes: Uint8Array[] = [];
+    const total = await writeChunks(encodeData(message), (b) => {
+      writes.push(b.slice());
+      return Promise.resolve();
+    });
+    assert.equal(total, message.length + 3);
+    assert.equal(writes.length, 1, `${size} octets`);
+    assert.equal(decoder.decode(writes[0]), decoder.decode(message) + ".\r\n");
+  }
 });

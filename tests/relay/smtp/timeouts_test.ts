@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { connectSmtp, DEFAULT_TIMEOUTS, type Outcome } from "../../../relay/smtp/mod.ts";
-import { type PeerLink, startScriptedPeer } from "../../_fakes/scripted_smtp_peer.ts";
-import { drive, encoder, simpleMessage, testOptions } from "./_helpers.ts";
+import { esmtp, type PeerLink, startScriptedPeer } from "../../_fakes/scripted_smtp_peer.ts";
+import { drive, encoder, only, simpleMessage, testOptions } from "./_helpers.ts";
 
 const STEP = 5_000;
 const envelope = {
@@ -160,4 +160,53 @@ Deno.test("SmtpSession.quit() gives up after 30 seconds without a 221 and closes
   await drive(options.clock, opened.session.quit(), 1_000);
   assert.equal(options.clock.now() - start, DEFAULT_TIMEOUTS.quit);
   assert.equal(opened.session.usable, false);
+});
+
+Deno.test("SmtpSession.send() times each reply on its own, not the whole transaction", async () => {
+  const options = testOptions({ timeouts: { connect: 3_600_000 } });
+  const clock = options.clock;
+  const MINUTE = 60_000;
+  // Every reply comes a little before its own phase's timeout: 14 minutes in all.
+  await using peer = startScriptedPeer(async (link) => {
+    await link.reply("220 peer.test ESMTP");
+    for (;;) {
+      const line = await link.readLine();
+      if (line === null) return;
+      const verb = line.split(/[ :]/)[0];
+      if (verb === "EHLO") await link.reply("250-peer.test", "250-PIPELINING", "250 8BITMIME");
+      else if (verb === "MAIL" || verb === "RCPT") {
+        await clock.sleep(4 * MINUTE);
+        await link.reply("250 Ok");
+      } else if (verb === "DATA") {
+        await clock.sleep(1.5 * MINUTE);
+        await link.reply("354 Go ahead");
+        await link.readData();
+        await clock.sleep(9 * MINUTE);
+        await link.reply("250 Queued");
+      } else if (verb === "QUIT") return await link.reply("221 Bye");
+    }
+  });
+  const opened = await connectSmtp("127.0.0.1", peer.port, options);
+  if (opened.kind !== "ready") return assert.fail("expected a session");
+  const start = clock.now();
+  const outcomes = await drive(clock, opened.session.send(envelope), STEP);
+  assert.equal(outcomes[0]!.outcome.kind, "delivered", JSON.stringify(outcomes));
+  assert.ok(clock.now() - start >= 18.5 * MINUTE);
+  await opened.session.quit();
+});
+
+Deno.test("SmtpSession holds no timer between its operations", async () => {
+  await using peer = startScriptedPeer(esmtp());
+  const options = testOptions();
+  const opened = await connectSmtp("127.0.0.1", peer.port, options);
+  if (opened.kind !== "ready") return assert.fail("expected a session");
+  assert.equal(options.clock.pending, 0, "after the opening dialogue");
+  for (let i = 0; i < 3; i++) {
+    assert.equal(only(await opened.session.send(envelope)).kind, "delivered");
+    assert.equal(options.clock.pending, 0, `after transaction ${i + 1}`);
+  }
+  assert.equal(await opened.session.reset(), undefined);
+  assert.equal(options.clock.pending, 0, "after RSET");
+  await opened.session.quit();
+  assert.equal(options.clock.pending, 0, "after QUIT");
 });
