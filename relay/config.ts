@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { parseDuration, parseRate } from "./units.ts";
+import { bounceConfigSchema } from "./bounce/config.ts";
 
 /** A bad configuration value; `key` names the variable or JSON path. */
 export class ConfigError extends Error {
@@ -115,6 +116,8 @@ export const fileSchema = z.strictObject({
   /** Per-domain policies keyed `domain`, `*.suffix` or `*`. */
   domains: z.record(z.string(), domainPolicySchema).prefault({}),
   dkim: z.array(dkimKeySchema).prefault([]),
+  /** The bounce mailbox (POP3) and VERP return paths; absent: no bounce processing, no VERP. */
+  bounce: bounceConfigSchema.optional(),
 });
 
 export type FileConfig = z.output<typeof fileSchema>;

@@ -33,6 +33,7 @@ import {
 import { createDkimSigner } from "./dkim/mod.ts";
 import type { Router } from "./dns/route.ts";
 import { BrokenTlsPeers } from "./tls/mod.ts";
+import { startBounceLoop, verpSender } from "./bounce_wiring.ts";
 
 export interface RelayDeps {
   readonly database: Database;
@@ -78,6 +79,7 @@ export async function smtpDeliverer(
     ? [await Deno.readTextFile(config.delivery.caFile)]
     : undefined;
   const router = createRouter({ resolver, random: deps.random, routes: routes.table });
+  const envelopeSender = verpSender(config);
   const deliverer = new SmtpDeliverer({
     clock,
     router,
@@ -91,6 +93,7 @@ export async function smtpDeliverer(
     tlsPolicy: (domain) => resolvePolicy(domain, [], config.domains).tls,
     brokenTls: new BrokenTlsPeers({ clock }),
     ...(caCerts ? { caCerts } : {}),
+    ...(envelopeSender ? { envelopeSender } : {}),
   });
   return { deliverer, router };
 }
@@ -198,6 +201,10 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     const n = await reapExpiredLeases(db, { now: new Date(clock.now()) });
     if (n > 0) logger.log({ event: "lease.reaped", deliveries: n });
   }, failed("reaper")));
+  loops.push(
+    startBounceLoop({ config, database, clock, logger, signal, instance: deps.instance })
+      .catch(failed("bounce")),
+  );
   loops.push(every(clock, 3_600_000, signal, async () => {
     const r = await purgeFinished(db, { before: new Date(clock.now() - q.retention) });
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });

@@ -4,6 +4,10 @@
  * 4xx/5xx greeting, RFC 5321 §5.1), and adapt the SMTP client's per-recipient outcomes to the
  * actors' results.
  *
+ * The envelope sender is the From address, or, with `envelopeSender` (VERP), one per delivery:
+ * recipients that need different senders go in separate transactions on the same connection,
+ * since MAIL FROM is per transaction (RFC 5321 §3.3).
+ *
  * @module
  */
 import type {
@@ -42,6 +46,11 @@ export interface SmtpDelivererOptions {
   readonly trace?: TraceHook;
   /** The TCP connector (tests); default Deno.connect. */
   readonly connect?: ConnectOptions["connect"];
+  /**
+   * The MAIL FROM for one delivery (VERP: `encodeVerp(delivery.id, key)`); default: the message's
+   * From address for every recipient.
+   */
+  readonly envelopeSender?: (delivery: Delivery) => string;
 }
 
 export class SmtpDeliverer implements Deliverer {
@@ -80,7 +89,12 @@ export class SmtpDeliverer implements Deliverer {
       if (opened.kind === "ready") {
         return {
           kind: "connected",
-          session: new SessionAdapter(opened.session, target.host, this.o.messages),
+          session: new SessionAdapter(
+            opened.session,
+            target.host,
+            this.o.messages,
+            this.o.envelopeSender,
+          ),
         };
       }
       // Any failure to get a session (refused, timeout, 4xx/5xx greeting, TLS required but
@@ -107,6 +121,7 @@ class SessionAdapter implements Session {
     readonly smtp: SmtpSession,
     readonly mxHost: string,
     readonly messages: MessageSource,
+    readonly envelopeSender?: (delivery: Delivery) => string,
   ) {}
 
   get tls(): boolean {
@@ -136,13 +151,19 @@ class SessionAdapter implements Session {
     const onAbort = () => this.smtp.close();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
-      const outcomes = await this.smtp.send({
-        mailFrom: message.sender,
-        recipients: recipients.map((r) => r.recipient),
-        message: message.bytes,
-        ...(recipients.some((r) => r.smtputf8) ? { smtputf8: true } : {}),
-      });
-      return outcomes.map((o) => toResult(o.outcome));
+      const results: RecipientResult[] = new Array(recipients.length);
+      for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
+        // After a broken connection or an abort, the session answers every later transaction
+        // at once with a connection-scope transient failure: nothing is sent, nothing lost.
+        const outcomes = await this.smtp.send({
+          mailFrom: group.sender,
+          recipients: group.indices.map((i) => recipients[i]!.recipient),
+          message: message.bytes,
+          ...(group.indices.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+        });
+        outcomes.forEach((o, k) => results[group.indices[k]!] = toResult(o.outcome));
+      }
+      return results;
     } finally {
       signal.removeEventListener("abort", onAbort);
     }
@@ -155,6 +176,22 @@ class SessionAdapter implements Session {
       this.smtp.close();
     }
   }
+}
+
+/** Recipients grouped by envelope sender, in first-seen order; one group without VERP. */
+function bySender(
+  recipients: readonly Delivery[],
+  from: string,
+  envelopeSender: ((delivery: Delivery) => string) | undefined,
+): { sender: string; indices: number[] }[] {
+  const groups = new Map<string, number[]>();
+  recipients.forEach((r, i) => {
+    const sender = envelopeSender ? envelopeSender(r) : from;
+    const group = groups.get(sender);
+    if (group) group.push(i);
+    else groups.set(sender, [i]);
+  });
+  return [...groups].map(([sender, indices]) => ({ sender, indices }));
 }
 
 function toResult(o: Outcome): RecipientResult {

@@ -6,6 +6,8 @@
  * @module
  */
 import { up as initial } from "./0001_initial.ts";
+import { up as webhooks } from "./0002_webhooks.ts";
+import { up as bounces } from "./0003_bounces.ts";
 
 export interface Migration {
   readonly version: number;
@@ -15,4 +17,6 @@ export interface Migration {
 
 export const migrations: readonly Migration[] = [
   { version: 1, name: "initial", up: initial },
+  { version: 2, name: "webhooks", up: webhooks },
+  { version: 3, name: "bounces", up: bounces },
 ];

@@ -1,25 +1,58 @@
 /**
- * The admin HTTP API (Hono). `GET /healthz` is open; everything under `/api/` needs the bearer
- * token. One error boundary turns every failure into `{ "error": "..." }`.
+ * The admin HTTP API (Hono). Open: `/healthz`, `/metrics` (Prometheus scrapers rarely carry a
+ * token; it holds counts, no addresses), and the two pages `/dashboard` and `/docs`, which are
+ * static and fetch their data from the API with the token. Everything under `/api/` needs the
+ * bearer token. One error boundary turns every failure into `{ "error": "..." }`.
  *
  * @module
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { Db } from "../../db/client.ts";
-import { countByStatus } from "../../db/queue.ts";
+import { systemClock } from "../clock.ts";
+import { DEFAULT_LIMITS } from "../../db/validate.ts";
+import { DEFAULT_MAX_LIFETIME_MS } from "../../db/ingest.ts";
+import { createMetrics } from "../metrics/metrics.ts";
+import { ApiRoutes, RequestError } from "./api_route.ts";
 import { bearerMatches } from "./auth.ts";
+import { bulkRoutes } from "./bulk_routes.ts";
+import { dashboardPage } from "./dashboard_page.ts";
+import type { AdminContext, AdminDeps } from "./deps.ts";
+import { docsPage } from "./docs_page.ts";
+import { domainRoutes } from "./domain_routes.ts";
+import { eventRoutes } from "./event_routes.ts";
+import { messageRoutes } from "./message_routes.ts";
+import { openApiDocument } from "./openapi.ts";
+import { suppressionRoutes } from "./suppression_routes.ts";
 
-export interface AdminDeps {
-  readonly db: Db;
-  readonly token: string;
-  /** Whether the relay is ready (migrated, loops running). */
-  readonly ready: () => boolean;
-}
+export type { AdminDeps } from "./deps.ts";
+
+const API = "/api/v1";
+const VERSION = "1.0.0";
 
 export function adminApp(deps: AdminDeps): Hono {
+  const clock = deps.clock ?? systemClock;
+  const ctx: AdminContext = {
+    db: deps.db,
+    clock,
+    domains: deps.domains,
+    hooks: deps.hooks ?? {},
+    alerts: deps.alerts,
+    limits: deps.limits ?? DEFAULT_LIMITS,
+    maxLifetimeMs: deps.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS,
+    eventPollMs: deps.eventPollMs ?? 1000,
+    now: () => new Date(clock.now()),
+  };
+  const metrics = deps.metrics ?? createMetrics({ db: deps.db, clock });
+
   const app = new Hono();
   app.onError((err, c) => {
+    if (err instanceof RequestError) {
+      return c.json({
+        error: err.message,
+        ...(err.field ? { field: err.field } : {}),
+        ...(err.issues ? { issues: err.issues } : {}),
+      }, err.status);
+    }
     if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
     return c.json({ error: "internal error" }, 500);
   });
@@ -29,6 +62,11 @@ export function adminApp(deps: AdminDeps): Hono {
     "/healthz",
     (c) => deps.ready() ? c.json({ status: "ok" }) : c.json({ status: "starting" }, 503),
   );
+  app.get("/metrics", async (c) =>
+    c.body(await metrics.render(), 200, {
+      "content-type": metrics.contentType,
+    }));
+  app.get("/dashboard", (c) => c.html(dashboardPage()));
 
   app.use("/api/*", async (c, next) => {
     if (!bearerMatches(c.req.header("authorization"), deps.token)) {
@@ -40,6 +78,18 @@ export function adminApp(deps: AdminDeps): Hono {
     return undefined;
   });
 
-  app.get("/api/v1/queue", async (c) => c.json({ counts: await countByStatus(deps.db) }));
+  const api = new Hono();
+  const routes = new ApiRoutes(api, API);
+  domainRoutes(routes, ctx);
+  messageRoutes(routes, ctx);
+  bulkRoutes(routes, ctx);
+  suppressionRoutes(routes, ctx);
+  eventRoutes(routes, ctx);
+
+  let doc: Record<string, unknown> | undefined;
+  const openApi = () => doc ??= openApiDocument(routes, VERSION);
+  api.get("/openapi.json", (c) => c.json(openApi()));
+  app.get("/docs", (c) => c.html(docsPage(openApi())));
+  app.route(API, api);
   return app;
 }

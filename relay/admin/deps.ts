@@ -1,0 +1,49 @@
+/**
+ * What the admin app is built from. Everything but the database, the token and readiness is
+ * optional, so tests and a bare relay build it from three values.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { Db } from "../../db/client.ts";
+import type { ValidationLimits } from "../../db/validate.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { ActiveAlert } from "../metrics/alerts.ts";
+import type { AdminHooks, DomainStateProvider } from "./domain_state.ts";
+
+export interface AdminDeps {
+  readonly db: Db;
+  /** The bearer token `/api/*` requires. */
+  readonly token: string;
+  /** Whether the relay is ready (migrated, loops running): `/healthz` says 503 until then. */
+  readonly ready: () => boolean;
+  /** Defaults to the system clock. */
+  readonly clock?: Clock;
+  /** Live actor state; without it, domains show what the database knows. */
+  readonly domains?: DomainStateProvider;
+  /** Lets the running relay react at once to operator actions. */
+  readonly hooks?: AdminHooks;
+  /** Served at `/metrics`; defaults to a registry with the database gauges only. */
+  readonly metrics?: Metrics;
+  /** The alert monitor, for `GET /api/v1/alerts` and the dashboard. */
+  readonly alerts?: { active(): readonly ActiveAlert[] };
+  /** Limits `POST /api/v1/messages` checks up front (those of ingestion: config `queue`). */
+  readonly limits?: ValidationLimits;
+  /** Lifetime given to a bounced/expired/cancelled delivery an operator retries (default 5d). */
+  readonly maxLifetimeMs?: number;
+  /** How often the event stream polls `ferry.events` (default 1000 ms). */
+  readonly eventPollMs?: number;
+}
+
+/** The deps with defaults filled in, as the route modules use them. */
+export interface AdminContext {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly domains?: DomainStateProvider;
+  readonly hooks: AdminHooks;
+  readonly alerts?: { active(): readonly ActiveAlert[] };
+  readonly limits: ValidationLimits;
+  readonly maxLifetimeMs: number;
+  readonly eventPollMs: number;
+  readonly now: () => Date;
+}

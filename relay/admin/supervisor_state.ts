@@ -1,0 +1,88 @@
+/**
+ * An adapter from the actors' supervisor (`Supervisor.describe(now)`: every running actor with
+ * the domains it serves and its snapshot) to the {@link DomainStateProvider} port. Typed
+ * structurally, so relay/admin does not depend on actors/.
+ *
+ * It also remembers since when each destination has been unreachable: actors report until when
+ * they back off (`unreachableUntil`), the alert rule needs how long the outage has lasted.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { DomainStateProvider, LiveDomainState } from "./domain_state.ts";
+
+/** What `Supervisor.describe(now)` returns per actor. */
+export interface ActorDescription {
+  readonly key: string;
+  readonly domains: readonly string[];
+  readonly state: object | undefined;
+}
+
+/** The fields of a domain actor's snapshot this adapter reads (all optional). */
+interface Snapshot {
+  readonly queued?: number;
+  readonly inFlight?: number;
+  readonly connections?: number;
+  readonly connectionLimit?: number;
+  readonly budgetAvailable?: number;
+  readonly unreachableUntil?: number | null;
+  readonly suspendedUntil?: number | null;
+  readonly lastReply?: string | null;
+}
+
+export function supervisorDomainState(o: {
+  readonly describe: (now: number) => readonly ActorDescription[];
+  readonly clock: Clock;
+  /** The configured rate of a destination, shown beside its budget (`"100/m"`). */
+  readonly rateOf?: (domain: string) => string | undefined;
+}): DomainStateProvider {
+  const downSince = new Map<string, number>();
+  return {
+    domainState(domain?: string): LiveDomainState[] {
+      const now = o.clock.now();
+      const out: LiveDomainState[] = [];
+      const seen = new Set<string>();
+      for (const actor of o.describe(now)) {
+        const s = (actor.state ?? {}) as Snapshot;
+        const down = (s.unreachableUntil ?? 0) > now;
+        for (const d of actor.domains) {
+          seen.add(d);
+          if (down && !downSince.has(d)) downSince.set(d, now);
+          if (!down) downSince.delete(d);
+          if (domain !== undefined && d !== domain) continue;
+          out.push({
+            domain: d,
+            state: (s.suspendedUntil ?? 0) > now
+              ? "suspended"
+              : down
+              ? "unreachable"
+              : (s.inFlight ?? 0) > 0
+              ? "sending"
+              : (s.queued ?? 0) > 0
+              ? "queued"
+              : "idle",
+            inFlight: (s.inFlight ?? 0) + (s.queued ?? 0),
+            connections: s.connections ?? 0,
+            connectionLimit: s.connectionLimit ?? null,
+            rateBudget: s.budgetAvailable === undefined ? null : {
+              available: Math.floor(s.budgetAvailable),
+              rate: o.rateOf?.(d) ?? null,
+            },
+            actor: actor.domains.length > 1 ? actor.key : null,
+            backoffUntil: down ? new Date(s.unreachableUntil!) : null,
+            unreachableSince: down ? new Date(downSince.get(d)!) : null,
+            lastReply: s.lastReply ? { code: replyCode(s.lastReply), text: s.lastReply } : null,
+          });
+        }
+      }
+      // Actors that stopped take their outage with them.
+      for (const d of downSince.keys()) if (!seen.has(d)) downSince.delete(d);
+      return out;
+    },
+  };
+}
+
+function replyCode(reply: string): number | null {
+  const m = /^([2-5]\d\d)\b/.exec(reply);
+  return m ? Number(m[1]) : null;
+}

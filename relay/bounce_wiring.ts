@@ -1,0 +1,104 @@
+/**
+ * The relay's side of bounce processing (issue 6): the POP3 poller writing through the
+ * database sink, and VERP return paths for outgoing mail. Both come from the optional `bounce`
+ * section of the config; without it there is no loop and the envelope sender stays the From
+ * address.
+ *
+ * ```ts ignore
+ * new SmtpDeliverer({ ..., envelopeSender: verpSender(config) });
+ * loops.push(startBounceLoop({ config, database, clock, logger, signal }));
+ * ```
+ *
+ * @module
+ */
+import type { Delivery, Logger } from "../actors/ports.ts";
+import type { Database } from "../db/client.ts";
+import type { Clock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import {
+  type BounceEvent,
+  type BounceLog,
+  bounceLoopOptions,
+  type BounceSink,
+  encodeVerp,
+  runBounceLoop,
+  verpKeyFromConfig,
+} from "./bounce/mod.ts";
+import type { Pop3Trace } from "./pop3/mod.ts";
+import { PgBounceSink } from "./bounce_sink.ts";
+import type { SuppressionPolicy } from "./bounce_plan.ts";
+
+export interface BounceLoopDeps {
+  readonly config: Config;
+  readonly database: Database;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Stops the loop; an in-flight poll is dropped without QUIT, so nothing is deleted. */
+  readonly signal: AbortSignal;
+  /** Written into the event rows the bounces add. */
+  readonly instance?: string;
+  /** Every bounce event (per message, per poll); failed polls also go to `logger`. */
+  readonly log?: BounceLog;
+  /** POP3 transcripts, with PASS and APOP redacted. */
+  readonly trace?: Pop3Trace;
+  /** Replaces the database sink (tests: a crash right after the commit). */
+  readonly sink?: BounceSink;
+}
+
+/**
+ * Polls the bounce mailbox until `signal` aborts; resolves then, or at once when the config has
+ * no `bounce` section. The POP3 server's certificate is checked against the system's CAs plus
+ * `delivery.caFile`. Failed polls are logged as `loop.failed` (loop `bounce`) and retried at
+ * the next interval.
+ */
+export async function startBounceLoop(deps: BounceLoopDeps): Promise<void> {
+  const { config, clock, logger, signal } = deps;
+  const bounce = config.bounce;
+  if (!bounce || signal.aborted) return;
+  const caCerts = config.delivery.caFile
+    ? [await Deno.readTextFile(config.delivery.caFile)]
+    : undefined;
+  const sink = deps.sink ?? new PgBounceSink(deps.database.db, {
+    suppression: suppressionPolicy(config),
+    ...(deps.instance ? { instance: deps.instance } : {}),
+  });
+  const log = (event: BounceEvent) => {
+    deps.log?.(event);
+    const report = event.kind === "bounce.poll_finished" ? event.report : undefined;
+    if (report?.kind === "failed") {
+      logger.log({
+        event: "loop.failed",
+        loop: "bounce",
+        error: `${event.mailbox} at ${report.stage}: ${report.reason}`,
+      });
+    }
+  };
+  await runBounceLoop(bounceLoopOptions(bounce, {
+    clock,
+    sink,
+    signal,
+    log,
+    ...(deps.trace ? { trace: deps.trace } : {}),
+    ...(caCerts ? { caCerts } : {}),
+  }));
+}
+
+/**
+ * The envelope sender per delivery when VERP is configured (`<prefix>+<id>-<tag>@<domain>`,
+ * where id is the delivery's id), for `SmtpDelivererOptions.envelopeSender`; undefined without
+ * a `bounce` section (the sender is then the From address).
+ */
+export function verpSender(config: Config): ((delivery: Delivery) => string) | undefined {
+  if (!config.bounce) return undefined;
+  const key = verpKeyFromConfig(config.bounce);
+  return (delivery) => encodeVerp(delivery.id, key);
+}
+
+/**
+ * How long bounces and complaints suppress an address: `delivery.suppressFor`, the same as a
+ * synchronous "user unknown", so both paths agree.
+ */
+export function suppressionPolicy(config: Config): SuppressionPolicy {
+  const ms = config.delivery.suppressFor;
+  return { hardBounceMs: ms, complaintMs: ms };
+}

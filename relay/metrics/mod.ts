@@ -1,0 +1,16 @@
+/**
+ * Prometheus metrics and alerts.
+ *
+ * @module
+ */
+export { createMetrics, type Metrics, type MetricsOptions, type OutcomeKind } from "./metrics.ts";
+export { type AlertsConfig, alertsSchema } from "./alert_config.ts";
+export {
+  type ActiveAlert,
+  type Alert,
+  type AlertEvent,
+  type AlertInputs,
+  type AlertName,
+  evaluateAlerts,
+} from "./alerts.ts";
+export { type AlertMonitor, type AlertMonitorDeps, createAlertMonitor } from "./alert_monitor.ts";

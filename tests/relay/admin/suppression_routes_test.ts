@@ -1,0 +1,41 @@
+import assert from "node:assert/strict";
+import { ingestOutbox } from "../../../db/ingest.ts";
+import { insertOutbox } from "../../_support/outbox.ts";
+import { fixture } from "./_helpers.ts";
+
+Deno.test("/api/v1/suppressions lists, adds and removes, and ingestion honours it", async () => {
+  await using f = await fixture();
+  for (const address of ["Zed@Example.test", "amy@example.test", "bob@other.test"]) {
+    const res = await f.call("POST", "/api/v1/suppressions", { address, reason: "complained" });
+    assert.equal(res.status, 201);
+  }
+  const page1 = await (await f.call("GET", "/api/v1/suppressions?limit=2")).json();
+  assert.deepEqual(page1.suppressions.map((s: { address: string }) => s.address), [
+    "amy@example.test",
+    "bob@other.test",
+  ]);
+  const page2 = await (await f.call("GET", `/api/v1/suppressions?cursor=${page1.next_cursor}`))
+    .json();
+  assert.deepEqual(page2.suppressions.map((s: { address: string }) => s.address), [
+    "zed@example.test",
+  ]);
+  assert.equal(page2.next_cursor, null);
+  const prefixed = await (await f.call("GET", "/api/v1/suppressions?prefix=B")).json();
+  assert.equal(prefixed.suppressions.length, 1);
+  assert.equal(prefixed.suppressions[0].source, "manual");
+
+  const now = new Date(f.clock.now());
+  await insertOutbox(f.db, {
+    to_addresses: ["zed@example.test", "new@example.test"],
+    send_at: now,
+  });
+  const r = await ingestOutbox(f.db, { now });
+  assert.equal(r.suppressed, 1);
+
+  const removed = await f.call("DELETE", "/api/v1/suppressions/ZED%40example.test");
+  assert.deepEqual(await removed.json(), { address: "zed@example.test", removed: true });
+  assert.equal((await f.call("DELETE", "/api/v1/suppressions/zed@example.test")).status, 404);
+  const bad = await f.call("POST", "/api/v1/suppressions", { address: "nobody", reason: "x" });
+  assert.equal(bad.status, 400);
+  assert.equal((await bad.json()).field, "address");
+});
