@@ -1,0 +1,111 @@
+/**
+ * A CPU profile of a running Deno process through its inspector (started with
+ * `--inspect=127.0.0.1:0`, which prints "Debugger listening on ws://..."): the V8 sampling
+ * profiler over the Chrome DevTools Protocol for a while, summarised as self time per function
+ * and per source file. Deno has no `--cpu-prof`; this is the same profile.
+ *
+ * @module
+ */
+
+export interface ProfileEntry {
+  /** `function (file:line)`, or a file for the per-file summary. */
+  readonly name: string;
+  /** Share of all samples, in percent. */
+  readonly selfPct: number;
+}
+
+export interface ProfileSummary {
+  readonly seconds: number;
+  readonly samples: number;
+  readonly functions: readonly ProfileEntry[];
+  readonly files: readonly ProfileEntry[];
+}
+
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  startTime: number;
+  endTime: number;
+}
+
+/** The inspector's WebSocket URL from a line of the process's stderr, if the line has it. */
+export function inspectorUrl(line: string): string | undefined {
+  return /Debugger listening on (ws:\/\/\S+)/.exec(line)?.[1];
+}
+
+/** Samples the process behind `wsUrl` for `ms` of real time and summarises the profile. */
+export async function profileCpu(wsUrl: string, ms: number, top = 15): Promise<ProfileSummary> {
+  const ws = new WebSocket(wsUrl);
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => resolve();
+    ws.onerror = () => reject(new Error(`Cannot connect to the inspector at ${wsUrl}`));
+  });
+  let nextId = 0;
+  const pending = new Map<number, (result: unknown) => void>();
+  ws.onmessage = (e) => {
+    const msg = JSON.parse(String(e.data));
+    if (typeof msg.id === "number") pending.get(msg.id)?.(msg.result ?? msg.error);
+  };
+  const call = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<unknown>((resolve) => {
+      const id = ++nextId;
+      pending.set(id, resolve);
+      ws.send(JSON.stringify({ id, method, params }));
+    });
+  try {
+    await call("Profiler.enable");
+    await call("Profiler.setSamplingInterval", { interval: 1000 });
+    await call("Profiler.start");
+    await new Promise((r) => setTimeout(r, ms));
+    const { profile } = await call("Profiler.stop") as { profile: Profile };
+    await call("Profiler.disable");
+    return summarise(profile, top);
+  } finally {
+    const closed = new Promise((r) => (ws.onclose = r));
+    ws.close();
+    await closed;
+  }
+}
+
+function summarise(profile: Profile, top: number): ProfileSummary {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const fns = new Map<string, number>();
+  const files = new Map<string, number>();
+  for (const id of profile.samples) {
+    const f = byId.get(id);
+    if (!f) continue;
+    const file = shortUrl(f.url) || `(${f.functionName || "native"})`;
+    const fn = `${f.functionName || "(anonymous)"} (${file}:${f.lineNumber + 1})`;
+    fns.set(fn, (fns.get(fn) ?? 0) + 1);
+    files.set(file, (files.get(file) ?? 0) + 1);
+  }
+  const total = profile.samples.length || 1;
+  const rank = (m: Map<string, number>) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, top)
+      .map(([name, n]) => ({ name, selfPct: Number((100 * n / total).toFixed(1)) }));
+  return {
+    seconds: Number(((profile.endTime - profile.startTime) / 1e6).toFixed(1)),
+    samples: profile.samples.length,
+    functions: rank(fns),
+    files: rank(files),
+  };
+}
+
+/** `file:///work/main/relay/smtp/channel.ts` → `relay/smtp/channel.ts`; npm paths shortened. */
+function shortUrl(url: string): string {
+  const npm = /\/npm\/[^/]+\/(.+)$/.exec(url);
+  if (npm) return `npm:${npm[1]}`;
+  const repo = new URL("../../", import.meta.url).href;
+  return url.startsWith(repo) ? url.slice(repo.length) : url;
+}
