@@ -40,7 +40,7 @@ export interface BounceMessageRow {
 /** What one matched outcome does to its delivery. */
 export interface BounceAction {
   readonly deliveryId: number;
-  /** The `ferry.events` kind: `bounced`, `bounce_soft`, `bounce_delayed` or `complaint`. */
+  /** The `ferry.events` kind: `bounced`, `bounce_delayed` or `complaint`. */
   readonly event: string;
   readonly code: number | null;
   readonly enhanced: string | null;

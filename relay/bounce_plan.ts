@@ -135,14 +135,18 @@ export function actionFor(
     reportingMta: outcome.reportingMta ?? null,
   };
   if (outcome.action === "delayed") return { ...base, event: "bounce_delayed" };
-  if (!outcome.hard) return { ...base, event: "bounce_soft" };
+  // `Action: failed` is final for this message (RFC 3464 §2.3.3), whatever its class: the
+  // delivery is bounced, as a synchronous 5xx would have bounced it. Only a hard failure about
+  // the address itself suppresses the address: a full mailbox empties, and a block or a size
+  // limit is about the message.
+  const aboutTheAddress = outcome.hard && !NOT_ABOUT_THE_ADDRESS.has(outcome.class);
   return {
     ...base,
     event: "bounced",
     bounceClass: outcome.class,
-    ...(NOT_ABOUT_THE_ADDRESS.has(outcome.class) ? {} : {
-      suppress: { reason: reply, source: "bounce", until: until(policy.hardBounceMs) },
-    }),
+    ...(aboutTheAddress
+      ? { suppress: { reason: reply, source: "bounce", until: until(policy.hardBounceMs) } }
+      : {}),
   };
 }
 

@@ -5,11 +5,11 @@
  * (relay/bounce/sink.ts).
  *
  * Per matched outcome (decided in bounce_plan.ts):
- * - hard bounce: the delivery becomes `bounced` with its class, the DSN's code and words in
- *   `last_code`/`last_reply` (also when it was `delivered`: the bounce came after a 250), an
- *   event `bounced`, and the recipient is suppressed unless the failure was about the message
- *   (spam block, size);
- * - soft failure or delay warning: an event (`bounce_soft`, `bounce_delayed`), status unchanged;
+ * - failure (`Action: failed`): the delivery becomes `bounced` with its class, the DSN's code
+ *   and words in `last_code`/`last_reply` (also when it was `delivered`: the bounce came after a
+ *   250), an event `bounced`; the recipient is suppressed only for a hard failure about the
+ *   address (not a full mailbox, a spam block or a size limit);
+ * - delay warning: an event `bounce_delayed`, status unchanged;
  * - complaint (ARF): an event `complaint` and a suppression.
  * Unmatched and unrecognised outcomes are counted; the message's raw bytes are kept with them.
  *

@@ -12,7 +12,8 @@
  * @module
  */
 import type { Delivery, Logger } from "../actors/ports.ts";
-import type { Database } from "../db/client.ts";
+import type { Database, Db } from "../db/client.ts";
+import { purgeBounceMessages } from "../db/bounces.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import {
@@ -27,6 +28,7 @@ import {
 import type { Pop3Trace } from "./pop3/mod.ts";
 import { PgBounceSink } from "./bounce_sink.ts";
 import type { SuppressionPolicy } from "./bounce_plan.ts";
+import { bounceLogEvent } from "./bounce_log.ts";
 
 export interface BounceLoopDeps {
   readonly config: Config;
@@ -37,7 +39,7 @@ export interface BounceLoopDeps {
   readonly signal: AbortSignal;
   /** Written into the event rows the bounces add. */
   readonly instance?: string;
-  /** Every bounce event (per message, per poll); failed polls also go to `logger`. */
+  /** Every bounce event (per message, per poll), unfiltered; `logger` gets the `bounce.*` lines. */
   readonly log?: BounceLog;
   /** POP3 transcripts, with PASS and APOP redacted. */
   readonly trace?: Pop3Trace;
@@ -48,8 +50,9 @@ export interface BounceLoopDeps {
 /**
  * Polls the bounce mailbox until `signal` aborts; resolves then, or at once when the config has
  * no `bounce` section. The POP3 server's certificate is checked against the system's CAs plus
- * `delivery.caFile`. Failed polls are logged as `loop.failed` (loop `bounce`) and retried at
- * the next interval.
+ * `delivery.caFile`. Every poll that found something, every message and every failure is
+ * logged as a `bounce.*` event (bounce_log.ts, credentials scrubbed); a failed poll is retried
+ * at the next interval.
  */
 export async function startBounceLoop(deps: BounceLoopDeps): Promise<void> {
   const { config, clock, logger, signal } = deps;
@@ -62,16 +65,11 @@ export async function startBounceLoop(deps: BounceLoopDeps): Promise<void> {
     suppression: suppressionPolicy(config),
     ...(deps.instance ? { instance: deps.instance } : {}),
   });
+  const secrets = [bounce.password.reveal(), bounce.verp.secret.reveal()];
   const log = (event: BounceEvent) => {
     deps.log?.(event);
-    const report = event.kind === "bounce.poll_finished" ? event.report : undefined;
-    if (report?.kind === "failed") {
-      logger.log({
-        event: "loop.failed",
-        loop: "bounce",
-        error: `${event.mailbox} at ${report.stage}: ${report.reason}`,
-      });
-    }
+    const line = bounceLogEvent(event, secrets);
+    if (line) logger.log(line);
   };
   await runBounceLoop(bounceLoopOptions(bounce, {
     clock,
@@ -101,4 +99,31 @@ export function verpSender(config: Config): ((delivery: Delivery) => string) | u
 export function suppressionPolicy(config: Config): SuppressionPolicy {
   const ms = config.delivery.suppressFor;
   return { hardBounceMs: ms, complaintMs: ms };
+}
+
+/** What one retention pass removed from `ferry.bounce_messages`. */
+export interface BouncePurgeResult {
+  readonly messages: number;
+  /** False when `maxBatches` stopped the pass early: the next pass goes on. */
+  readonly complete: boolean;
+}
+
+/**
+ * Retention for the bounce markers (and the unmatched bounces kept with them): everything
+ * processed before `before` goes, batch by batch, each its own short statement. Called by the
+ * hourly retention loop with the same cut-off as finished deliveries (`queue.retention`): a
+ * marker outlives its message in the mailbox by far, since DELE follows its commit at once.
+ */
+export async function purgeBounceHistory(
+  db: Db,
+  o: { readonly before: Date; readonly batchSize?: number; readonly maxBatches?: number },
+): Promise<BouncePurgeResult> {
+  const limit = o.batchSize ?? 1000;
+  let messages = 0;
+  for (let batch = 0; batch < (o.maxBatches ?? 100); batch++) {
+    const n = await purgeBounceMessages(db, { before: o.before, limit });
+    messages += n;
+    if (n < limit) return { messages, complete: true };
+  }
+  return { messages, complete: false };
 }

@@ -80,6 +80,14 @@ Deno.test({
     const { rows: marks } = await sql<{ matched: number; unmatched: number; raw: unknown }>`
       SELECT matched, unmatched, raw FROM ferry.bounce_messages`.execute(r.t.db);
     assert.deepEqual(marks, [{ matched: 1, unmatched: 0, raw: null }]);
+    // Logged as typed bounce.* events; no credential in any of them.
+    assert.ok(
+      r.events.some((e) => e.event === "bounce.message_recorded" && e.matched === 1),
+      JSON.stringify(r.events.filter((e) => e.event.startsWith("bounce."))),
+    );
+    const log = JSON.stringify(r.events);
+    assert.ok(!log.includes(dovecot.password), "the POP3 password is never logged");
+    assert.ok(!log.includes(VERP.secret), "the VERP secret is never logged");
 
     // 3. The next mail to that address is not sent.
     await enqueue(r, { to: ["ada@x.test"] });

@@ -123,9 +123,14 @@ Deno.test("actionFor() bounces, suppresses and records by kind", () => {
   const policyBlock = actionFor(bounce({ class: "spam_or_policy" }), d, CREATED, policy);
   assert.equal(policyBlock.bounceClass, "spam_or_policy");
   assert.equal(policyBlock.suppress, undefined);
+  // Final for the message, not a reason to give up on the address.
   const soft = actionFor(bounce({ hard: false, class: "mailbox_full" }), d, CREATED, policy);
-  assert.equal(soft.event, "bounce_soft");
-  assert.equal(soft.bounceClass, undefined);
+  assert.equal(soft.event, "bounced");
+  assert.equal(soft.bounceClass, "mailbox_full");
+  assert.equal(soft.suppress, undefined);
+  const delayed = actionFor(bounce({ hard: false, action: "delayed" }), d, CREATED, policy);
+  assert.equal(delayed.event, "bounce_delayed");
+  assert.equal(delayed.bounceClass, undefined);
   const complaint = actionFor({ kind: "complaint", feedbackType: "abuse" }, d, CREATED, policy);
   assert.equal(complaint.event, "complaint");
   assert.equal(complaint.suppress?.until, null);

@@ -178,7 +178,7 @@ Deno.test("PgBounceSink.record() falls back to the Message-ID when the VERP id i
   assert.equal((await delivery(f.t, f.ids.ada)).status, "bounced");
 });
 
-Deno.test("PgBounceSink.record() adds only an event for a full mailbox or a delay", async () => {
+Deno.test("PgBounceSink.record() bounces a full mailbox unsuppressed, and only notes a delay", async () => {
   await using f = await fixture();
   const full = bounce({
     verpId: String(f.ids.ada),
@@ -197,10 +197,12 @@ Deno.test("PgBounceSink.record() adds only an event for a full mailbox or a dela
   });
   const result = await f.sink.record(record("u1", full, delayed));
   assert.deepEqual(result, { kind: "recorded", matched: 2, unmatched: 0 });
-  assert.equal((await delivery(f.t, f.ids.ada)).status, "delivered");
+  const ada = await delivery(f.t, f.ids.ada);
+  assert.equal(ada.status, "bounced");
+  assert.equal(ada.bounce_class, "mailbox_full");
   assert.equal((await delivery(f.t, f.ids.bob)).status, "deferred");
   assert.deepEqual(await events(f.t), [
-    { delivery_id: f.ids.ada, kind: "bounce_soft", code: 552 },
+    { delivery_id: f.ids.ada, kind: "bounced", code: 552 },
     { delivery_id: f.ids.bob, kind: "bounce_delayed", code: 450 },
   ]);
   assert.deepEqual(await suppressions(f.t), []);

@@ -96,7 +96,8 @@ Deno.test("startBounceLoop() logs a failed poll and stops when aborted", async (
   await loop;
   assert.equal(logged.length, 1);
   const [e] = logged;
-  assert.ok(e?.event === "loop.failed" && e.loop === "bounce", JSON.stringify(e));
-  assert.match(e.error, /at connect/);
-  assert.doesNotMatch(e.error, /pop-password/);
+  assert.ok(e?.event === "bounce.poll_failed", JSON.stringify(e));
+  assert.equal(e.stage, "connect");
+  assert.equal(e.mailbox, `bounces@127.0.0.1:${port}`);
+  assert.doesNotMatch(JSON.stringify(logged), /pop-password/);
 });
