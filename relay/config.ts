@@ -7,8 +7,10 @@
  * @module
  */
 import { z } from "zod";
-import { parseDuration, parseRate } from "./units.ts";
+import { durationSchema, rateSchema } from "./config_units.ts";
 import { bounceConfigSchema } from "./bounce/config.ts";
+import { webhooksSchema } from "./webhooks/config.ts";
+import { alertsSchema } from "./metrics/alert_config.ts";
 
 /** A bad configuration value; `key` names the variable or JSON path. */
 export class ConfigError extends Error {
@@ -18,29 +20,10 @@ export class ConfigError extends Error {
   }
 }
 
-export const duration = z.string().transform((s, ctx) => {
-  const ms = parseDuration(s);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a duration like "30s", "5m", "1h": got ${JSON.stringify(s)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-export const rate = z.string().transform((s, ctx) => {
-  const r = parseRate(s);
-  if (r === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a rate like "100/s", "1000/h": got ${JSON.stringify(s)}`,
-    });
-    return z.NEVER;
-  }
-  return r;
-});
+/** A duration in milliseconds (see relay/config_units.ts). */
+export const duration = durationSchema();
+/** A rate (see relay/config_units.ts). */
+export const rate = rateSchema;
 
 const queueSchema = z.strictObject({
   /** Lifetime of a mail without expires_at. */
@@ -48,8 +31,11 @@ const queueSchema = z.strictObject({
   /** Largest message accepted, in bytes. */
   maxMessageSize: z.number().int().positive().default(25 * 1024 * 1024),
   maxRecipients: z.number().int().positive().default(1000),
-  /** Outbox rows per ingestion batch. */
-  ingestBatch: z.number().int().positive().max(10_000).default(500),
+  /**
+   * Outbox rows per ingestion batch. Under load each batch's round trips wait behind a busy event
+   * loop, so small batches make ingestion, not delivery, set the pace (tests/bench/relay_bench.ts).
+   */
+  ingestBatch: z.number().int().positive().max(10_000).default(2000),
   /** Adaptive polling: the shortest and longest idle wait between outbox polls. */
   pollMin: duration.prefault("5ms"),
   pollMax: duration.prefault("50ms"),
@@ -118,6 +104,10 @@ export const fileSchema = z.strictObject({
   dkim: z.array(dkimKeySchema).prefault([]),
   /** The bounce mailbox (POP3) and VERP return paths; absent: no bounce processing, no VERP. */
   bounce: bounceConfigSchema.optional(),
+  /** Signed POSTs of delivery events and alerts; absent: no webhooks. */
+  webhooks: webhooksSchema.optional(),
+  /** Alert thresholds (every one on by default; `null` turns one off). */
+  alerts: alertsSchema,
 });
 
 export type FileConfig = z.output<typeof fileSchema>;

@@ -1,7 +1,8 @@
 /**
  * `deno task start`: the relay process. The only reader of Deno.env and the only writer to the
  * console: it loads the configuration, opens the database (server or embedded), applies
- * migrations, starts the loops and the admin server, and on SIGINT/SIGTERM stops them gracefully.
+ * migrations, starts the admin server (with metrics, alerts and webhooks, relay/operations.ts),
+ * then the relay's loops, and on SIGINT/SIGTERM stops them all gracefully.
  *
  * @module
  */
@@ -9,7 +10,7 @@ import { systemClock } from "./clock.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { jsonLogger } from "./log.ts";
 import { startRelay } from "./relay.ts";
-import { adminApp } from "./admin/app.ts";
+import { startOperations } from "./operations.ts";
 import { openDatabase } from "../db/client.ts";
 import { migrate } from "../db/migrate.ts";
 
@@ -48,23 +49,40 @@ async function main(): Promise<number> {
   const handlers = signals.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
 
-  let ready = false;
+  // The admin server answers (503 on /healthz) while the relay starts; the relay is bound late.
+  const ops = startOperations({
+    db: database.db,
+    config,
+    clock: systemClock,
+    logger,
+    token,
+    signal: stop.signal,
+  });
   const server = Deno.serve({
     hostname: config.admin.hostname,
     port: config.admin.port,
     signal: stop.signal,
     onListen: ({ hostname, port }) =>
       console.error(`ferry: admin API on http://${hostname}:${port}`),
-  }, adminApp({ db: database.db, token, ready: () => ready }).fetch);
+  }, ops.app.fetch);
 
   const relay = await startRelay(
-    { database, config, clock: systemClock, random: Math.random, logger, instance },
+    {
+      database,
+      config,
+      clock: systemClock,
+      random: Math.random,
+      logger,
+      instance,
+      metrics: ops.metrics,
+    },
     stop.signal,
   );
-  ready = true;
+  ops.attach(relay);
   logger.log({ event: "relay.started", instance, backend: database.kind });
 
   await relay.done;
+  await ops.done;
   await server.finished;
   await database.close();
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);

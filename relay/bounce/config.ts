@@ -20,31 +20,7 @@
  */
 import { z } from "zod";
 import { Secret } from "./secret.ts";
-
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** Parses `"500ms"`, `"30s"`, `"5m"`, `"1h"` into milliseconds; `undefined` when malformed. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d{1,9})(ms|s|m|h)$/.exec(text.trim());
-  return m ? Number(m[1]) * UNITS[m[2]!]! : undefined;
-}
-
-/** A duration string of at least `minMs`, output as milliseconds. */
-function duration(minMs: number) {
-  return z.string().transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined || ms < minMs) {
-      ctx.addIssue({
-        code: "custom",
-        message: ms === undefined
-          ? `must be a duration like "30s", "5m" or "1h": current value is '${text}'`
-          : `must be >= ${minMs} ms: current value is '${text}'`,
-      });
-      return z.NEVER;
-    }
-    return ms;
-  });
-}
+import { durationSchema } from "../config_units.ts";
 
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -75,9 +51,9 @@ export const bounceConfigSchema = z.strictObject({
   /** Allows USER/PASS without TLS. Off by default, and refused with `tls: "none"` unless set. */
   allowPlaintextAuth: z.boolean().default(false),
   /** Time between polls, e.g. `"60s"`; at least 1 s. Output in ms. */
-  pollInterval: duration(1000).default(60_000),
+  pollInterval: durationSchema(1000).default(60_000),
   /** Deadline for each POP3 command, e.g. `"30s"`. Output in ms. */
-  commandTimeout: duration(100).default(30_000),
+  commandTimeout: durationSchema(100).default(30_000),
   /** New messages processed per poll at most. */
   maxMessagesPerPoll: z.number().int().min(1).max(100_000).default(200),
   verp: verpConfigSchema,

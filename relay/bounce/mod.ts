@@ -21,7 +21,6 @@ export {
   type BounceConfig,
   type BounceConfigInput,
   bounceConfigSchema,
-  parseDuration,
   verpConfigSchema,
 } from "./config.ts";
 export {

@@ -14,17 +14,18 @@
  * @module
  */
 import { z } from "zod";
+import { durationSchema } from "../config_units.ts";
 import { durationMs } from "../webhooks/config.ts";
 
 export const alertsSchema = z.strictObject({
   /** How often the thresholds are evaluated. */
-  interval: durationMs.prefault("30s"),
+  interval: durationSchema(1000).prefault("30s"),
   /** Raise when a delivery has been waiting longer than this (scheduled mail excepted). */
   oldestQueuedAge: durationMs.nullable().prefault("1h"),
   /** Raise when bounces / (bounces + deliveries) over `window` exceeds `threshold`. */
   bounceRate: z.strictObject({
     threshold: z.number().gt(0).max(1).default(0.05),
-    window: durationMs.prefault("15m"),
+    window: durationSchema(1000).prefault("15m"),
     /** Fewer outcomes than this in the window say nothing: no alert. */
     minOutcomes: z.number().int().min(1).default(50),
   }).nullable().prefault({}),

@@ -4,6 +4,7 @@
  * @module
  */
 export { createMetrics, type Metrics, type MetricsOptions, type OutcomeKind } from "./metrics.ts";
+export { actorMetrics } from "./actor_metrics.ts";
 export { type AlertsConfig, alertsSchema } from "./alert_config.ts";
 export {
   type ActiveAlert,

@@ -14,20 +14,10 @@
  * @module
  */
 import { z } from "zod";
-import { parseDuration } from "../units.ts";
+import { durationSchema } from "../config_units.ts";
 
 /** A duration written `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"5d"`, parsed to milliseconds. */
-export const durationMs = z.string().transform((s, ctx) => {
-  const ms = parseDuration(s);
-  if (ms === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      message: `expected a duration like "30s", "5m", "1h": got ${JSON.stringify(s)}`,
-    });
-    return z.NEVER;
-  }
-  return ms;
-});
+export const durationMs = durationSchema();
 
 /** Every event a webhook can carry. */
 export const WEBHOOK_EVENT_TYPES = [
@@ -62,16 +52,16 @@ export const webhooksSchema = z.strictObject({
   /** Which events are sent. */
   events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).default([...DEFAULT_WEBHOOK_EVENTS]),
   /** Deadline of one POST, connection included. */
-  timeout: durationMs.prefault("10s"),
+  timeout: durationSchema(100).prefault("10s"),
   /** POSTs in flight at once, over all endpoints. */
   concurrency: z.number().int().min(1).max(64).default(4),
   /** Attempts before a notification is given up (`failed`). */
   maxAttempts: z.number().int().min(1).max(100).default(12),
   /** Wait before the 2nd attempt; doubles each time, up to `retryMax`. */
-  retryBase: durationMs.prefault("30s"),
+  retryBase: durationSchema(100).prefault("30s"),
   retryMax: durationMs.prefault("6h"),
   /** How often new events are looked for when idle. */
-  pollInterval: durationMs.prefault("1s"),
+  pollInterval: durationSchema(50).prefault("1s"),
   /** Delivered and failed notifications older than this are purged. */
   retention: durationMs.prefault("7d"),
 });

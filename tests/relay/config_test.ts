@@ -75,3 +75,49 @@ Deno.test("parseDuration() and parseRate() read the config's units", () => {
   assert.equal(parseRate("0/s"), undefined);
   assert.equal(parseRate("fast"), undefined);
 });
+
+Deno.test("parseFileConfig() reads webhooks and alerts, with defaults, naming a bad key", () => {
+  const defaults = parseFileConfig("{}");
+  assert.equal(defaults.webhooks, undefined);
+  assert.deepEqual(defaults.alerts, {
+    interval: 30_000,
+    oldestQueuedAge: 3_600_000,
+    bounceRate: { threshold: 0.05, window: 900_000, minOutcomes: 50 },
+    unreachableFor: 600_000,
+  });
+  const c = parseFileConfig(JSON.stringify({
+    webhooks: { urls: ["https://hooks.test/ferry"], secret: "0123456789abcdef", timeout: "5s" },
+    alerts: { bounceRate: null, unreachableFor: "2m" },
+  }));
+  assert.deepEqual(c.webhooks?.urls, ["https://hooks.test/ferry"]);
+  assert.equal(c.webhooks?.timeout, 5000);
+  assert.equal(c.webhooks?.maxAttempts, 12);
+  assert.equal(c.alerts.bounceRate, null);
+  assert.equal(c.alerts.unreachableFor, 120_000);
+
+  const secret = "0123456789abcdef";
+  const cases: [unknown, RegExp][] = [
+    [{ webhooks: { urls: ["ftp://hooks.test"], secret } }, /key webhooks\.urls\.0: /],
+    [{ webhooks: { urls: [], secret } }, /key webhooks\.urls: /],
+    [{ webhooks: { urls: ["https://h.test"], secret: "short" } }, /key webhooks\.secret: .*16/],
+    [{ webhooks: { urls: ["https://h.test"] } }, /key webhooks\.secret: /],
+    [{ webhooks: { urls: ["https://h.test"], secret, events: ["x"] } }, /key webhooks\.events\.0/],
+    [{ webhooks: { urls: ["https://h.test"], secret, timeout: "10" } }, /webhooks\.timeout: .*dur/],
+    [{ webhooks: { urls: ["https://h.test"], secret, retries: 3 } }, /key webhooks: .*retries/],
+    [{ alerts: { interval: "soon" } }, /key alerts\.interval: expected a duration/],
+    [{ alerts: { interval: "0s" } }, /key alerts\.interval: must be at least 1000 ms/],
+    [{ webhooks: { urls: ["https://h.test"], secret, pollInterval: "0ms" } }, /pollInterval: must/],
+    [{ alerts: { bounceRate: { threshold: 2 } } }, /key alerts\.bounceRate\.threshold: /],
+    [{ alerts: { oldestQueuedAge: 60 } }, /key alerts\.oldestQueuedAge: /],
+    [{ alerts: { paging: true } }, /key alerts: .*paging/],
+  ];
+  for (const [json, message] of cases) {
+    assert.throws(
+      () => parseFileConfig(JSON.stringify(json), "f.json"),
+      (e: unknown) =>
+        e instanceof ConfigError && /^Invalid configuration f\.json key /.test(e.message) &&
+        message.test(e.message),
+      JSON.stringify(json),
+    );
+  }
+});

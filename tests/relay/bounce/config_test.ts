@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   bounceConfigSchema,
   bounceLoopOptions,
-  parseDuration,
   Secret,
   verpKeyFromConfig,
 } from "../../../relay/bounce/mod.ts";
@@ -93,13 +92,4 @@ Deno.test("bounceLoopOptions() wires the config into the poller", () => {
   assert.equal(options.credentials.password.reveal(), "pop-password");
   assert.equal(options.credentials.method, "apop");
   assert.equal(options.verp?.secret, "0123456789abcdef");
-});
-
-Deno.test("parseDuration() reads ms, s, m and h", () => {
-  assert.equal(parseDuration("250ms"), 250);
-  assert.equal(parseDuration("30s"), 30_000);
-  assert.equal(parseDuration("2m"), 120_000);
-  assert.equal(parseDuration("1h"), 3_600_000);
-  assert.equal(parseDuration("1.5s"), undefined);
-  assert.equal(parseDuration("s"), undefined);
 });
