@@ -8,7 +8,15 @@ import { Aimd, DEFAULT_AIMD_CONFIG } from "./aimd.ts";
 import { planRetry } from "./backoff.ts";
 import { DomainActor } from "./domain_actor.ts";
 import type { DomainPolicy } from "./policy.ts";
-import type { Clock, Deliverer, Logger, OutcomeRecord, Random } from "./ports.ts";
+import type {
+  ActorMetrics,
+  Clock,
+  Deliverer,
+  Delivery,
+  Logger,
+  OutcomeRecord,
+  Random,
+} from "./ports.ts";
 import { type Rate, RateBudget } from "./rate_budget.ts";
 
 export interface ActorFactoryDeps {
@@ -19,6 +27,11 @@ export interface ActorFactoryDeps {
   readonly logger: Logger;
   /** How long before a claim's lease ends it is no longer started. */
   readonly leaseMarginMs?: number;
+  /** How long a claim's lease lasts (bounds how much the actor asks for). */
+  readonly leaseMs?: number;
+  /** Hands unstarted claims back to the queue, due now. */
+  readonly release?: (deliveries: readonly Delivery[]) => Promise<void>;
+  readonly metrics?: ActorMetrics;
 }
 
 /** The actor of destination `key` (a domain or an MX group), routed through `domain`. */
@@ -47,6 +60,7 @@ export function createDomainActor(
       // Enough for every connection to have work queued behind the one in flight.
       queueCapacity: Math.max(50, policy.maxConnections * 20),
       leaseMarginMs: deps.leaseMarginMs ?? 10_000,
+      ...(deps.leaseMs !== undefined ? { leaseMs: deps.leaseMs } : {}),
     },
     clock: deps.clock,
     random: deps.random,
@@ -58,9 +72,23 @@ export function createDomainActor(
       const plan = planRetry({ ...o, policy: policy.retry, random: deps.random });
       return plan.kind === "retry" ? { kind: "retry", at: plan.at } : { kind: "expire" };
     },
-    record: deps.record,
+    record: deps.metrics ? countOutcomes(deps.record, deps.metrics) : deps.record,
+    ...(deps.release ? { release: deps.release } : {}),
     logger: deps.logger,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
   });
+}
+
+/** Counts each outcome once it is written; a refused one (lease lost) is not an outcome. */
+function countOutcomes(
+  record: (outcome: OutcomeRecord) => Promise<boolean>,
+  metrics: ActorMetrics,
+): (outcome: OutcomeRecord) => Promise<boolean> {
+  return async (outcome) => {
+    const refused = await record(outcome);
+    if (!refused) metrics.recordOutcome(outcome.status);
+    return refused;
+  };
 }
 
 /**

@@ -13,6 +13,7 @@
  */
 import type { Actor } from "./supervisor.ts";
 import type {
+  ActorMetrics,
   Clock,
   ConnectResult,
   Deliverer,
@@ -27,6 +28,12 @@ import type {
 import { type Job, JobQueue } from "./job_queue.ts";
 import { classifyOutcome } from "./classify_outcome.ts";
 
+/**
+ * The reason every wait of this module is cut short with: `abort()` without one allocates a new
+ * DOMException (with a stack trace) each time, and waits end thousands of times a second.
+ */
+const WAIT_OVER = new DOMException("The wait was cut short", "AbortError");
+
 /** The actor's limits (resolved per destination by actors/policy.ts). */
 export interface ActorPolicy {
   readonly messagesPerConnection: number;
@@ -34,9 +41,16 @@ export interface ActorPolicy {
   readonly maxRecipientsPerTransaction: number;
   /** Deliveries held in memory at most. */
   readonly queueCapacity: number;
-  /** A claim this close to its lease end is not started (the reaper will return it). */
+  /** A claim this close to its lease end is not started: it is handed back instead. */
   readonly leaseMarginMs: number;
+  /** How long a claim's lease lasts: demand counts only what can start before its margin. */
+  readonly leaseMs?: number;
 }
+
+/** How far ahead demand() counts the rate budget: keeps a throttled destination's rows queued. */
+export const DEMAND_HORIZON_MS = 2_000;
+/** Deliveries queued per connection (besides the one in flight), so none waits for a claim. */
+export const QUEUED_PER_CONNECTION = 2;
 
 /** Message-rate budget (GCRA, actors/rate_budget.ts). */
 export interface Budget {
@@ -76,7 +90,13 @@ export interface DomainActorDeps {
   readonly concurrency: Concurrency;
   readonly planRetry: PlanRetry;
   readonly record: (outcome: OutcomeRecord) => Promise<boolean>;
+  /**
+   * Hands unstarted claims back to the queue, due now (a claim too close to its lease end).
+   * Without it they wait for the lease reaper.
+   */
+  readonly release?: (deliveries: readonly Delivery[]) => Promise<void>;
   readonly logger: Logger;
+  readonly metrics?: ActorMetrics;
 }
 
 export interface DomainActorSnapshot {
@@ -110,21 +130,41 @@ export class DomainActor implements Actor {
     this.domain = deps.domain;
   }
 
+  /**
+   * Only what can start before a fresh claim reaches its lease margin: the smaller of what the
+   * rate budget lets through soon and what the connections can take (one transaction in flight
+   * and {@link QUEUED_PER_CONNECTION} queued each), less what is already queued. More would sit
+   * on leases that another instance cannot take, and may have to be handed back unsent.
+   */
   demand(now: number): number {
     if (this.#blockedUntil(now) > now) return 0;
-    const queued = this.#jobs.size;
-    // What the budget lets through in the next two seconds, plus a transaction per connection.
-    const soon = this.#d.budget.available(now, { withinMs: 2_000 }) +
-      this.#d.concurrency.limit(now) * 2;
-    return Math.max(0, Math.min(this.#d.policy.queueCapacity - queued, soon - queued));
+    const { policy } = this.#d;
+    const window = (policy.leaseMs ?? Infinity) - policy.leaseMarginMs;
+    const horizon = Math.max(0, Math.min(DEMAND_HORIZON_MS, window));
+    const canStart = Math.min(
+      policy.queueCapacity,
+      this.#d.budget.available(now, { withinMs: horizon }),
+      this.#d.concurrency.limit(now) * QUEUED_PER_CONNECTION,
+    );
+    return Math.max(0, canStart - this.#jobs.size);
   }
 
+  /** Takes what fits; a claim already within its lease margin is returned, to be released. */
   offer(deliveries: readonly Delivery[]): Delivery[] {
-    const room = this.#d.policy.queueCapacity - this.#jobs.size;
-    const taken = deliveries.slice(0, Math.max(0, room));
+    const now = this.#d.clock.now();
+    const margin = this.#d.policy.leaseMarginMs;
+    let room = this.#d.policy.queueCapacity - this.#jobs.size;
+    const taken: Delivery[] = [];
+    const rest: Delivery[] = [];
+    for (const d of deliveries) {
+      if (room > 0 && d.leaseExpiresAt - margin > now) {
+        taken.push(d);
+        room--;
+      } else rest.push(d);
+    }
     this.#jobs.add(taken, this.#d.policy.maxRecipientsPerTransaction);
     this.#wake();
-    return deliveries.slice(taken.length);
+    return rest;
   }
 
   idle(): boolean {
@@ -218,6 +258,7 @@ export class DomainActor implements Actor {
   }
 
   async #useSession(session: Session, stop: AbortSignal, kill: AbortSignal): Promise<void> {
+    this.#d.metrics?.connectionsChanged(1);
     try {
       for (
         let sent = 0;
@@ -230,6 +271,7 @@ export class DomainActor implements Actor {
       }
     } finally {
       await session.close();
+      this.#d.metrics?.connectionsChanged(-1);
     }
   }
 
@@ -264,11 +306,17 @@ export class DomainActor implements Actor {
     const { clock, policy } = this.#d;
     const start = clock.now();
     const expired = job.deliveries.filter((d) => d.expiresAt <= start);
-    // A claim whose lease is about to end is left alone: the reaper returns it and the next
-    // claim sends it, under a new token. Sending it now could race that and send twice.
-    const fresh = job.deliveries.filter((d) =>
-      d.expiresAt > start && d.leaseExpiresAt - policy.leaseMarginMs > start
-    );
+    // A claim whose lease is about to end is not sent (it could still be in flight when the
+    // reaper hands it to another instance: sent twice) but released at once, under its token,
+    // so the next claim sends it instead of it waiting for the reaper.
+    const fresh: Delivery[] = [];
+    const stale: Delivery[] = [];
+    for (const d of job.deliveries) {
+      if (d.expiresAt <= start) continue;
+      if (d.leaseExpiresAt - policy.leaseMarginMs > start) fresh.push(d);
+      else stale.push(d);
+    }
+    if (stale.length > 0) await this.#release(stale);
     const outcomes: OutcomeRecord[] = expired.map((d) => ({
       delivery: d,
       status: "expired",
@@ -290,6 +338,7 @@ export class DomainActor implements Actor {
         this.#inFlight -= fresh.length;
       }
       const end = clock.now();
+      this.#d.metrics?.observeAttempt((end - start) / 1000);
       let throttled = false;
       let delivered = false;
       for (const [i, d] of fresh.entries()) {
@@ -345,6 +394,15 @@ export class DomainActor implements Actor {
     );
   }
 
+  async #release(deliveries: readonly Delivery[]): Promise<void> {
+    if (!this.#d.release) return;
+    try {
+      await this.#d.release(deliveries);
+    } catch {
+      // Broken infrastructure: the lease reaper brings them back when their leases end.
+    }
+  }
+
   async #recordAll(outcomes: readonly OutcomeRecord[]): Promise<void> {
     const refused = await Promise.all(outcomes.map((o) => this.#d.record(o)));
     const lost = outcomes.filter((_, i) => refused[i]).map((o) => o.delivery.id);
@@ -371,7 +429,7 @@ export class DomainActor implements Actor {
     try {
       await Promise.race(waits);
     } finally {
-      timer.abort();
+      timer.abort(WAIT_OVER);
       this.#waiters.delete(resolve);
       stop.removeEventListener("abort", resolve);
     }

@@ -9,6 +9,12 @@
  */
 import type { Clock } from "./ports.ts";
 
+/**
+ * The reason every wait of this module is cut short with: `abort()` without one allocates a new
+ * DOMException (with a stack trace) each time, and waits end thousands of times a second.
+ */
+const WOKEN = new DOMException("The wait was cut short", "AbortError");
+
 export interface PollerOptions {
   readonly clock: Clock;
   readonly minMs: number;
@@ -40,7 +46,7 @@ export class Poller {
   /** Ends a pending wait now (e.g. on NOTIFY). */
   wake(): void {
     this.#idle = 0;
-    this.#wake?.abort();
+    this.#wake?.abort(WOKEN);
   }
 
   /** Polls until `signal` aborts. */

@@ -147,6 +147,48 @@ export type LogEvent =
     readonly outbox: number;
   }
   | { readonly event: "loop.failed"; readonly loop: string; readonly error: string }
+  /** Bounce mailbox (issue 6): one message committed, with what its report said. */
+  | {
+    readonly event: "bounce.message_recorded";
+    readonly mailbox: string;
+    readonly uidl: string;
+    /** Outcome kinds in the message: `bounce`, `complaint`, `unrecognised`. */
+    readonly outcomes: readonly string[];
+    readonly matched: number;
+    readonly unmatched: number;
+  }
+  /** Committed by an earlier poll that did not get to DELE it: deleted, not counted again. */
+  | {
+    readonly event: "bounce.message_already_processed";
+    readonly mailbox: string;
+    readonly uidl: string;
+  }
+  /** The server refused RETR, TOP or DELE: the message stays for the next poll. */
+  | {
+    readonly event: "bounce.message_refused";
+    readonly mailbox: string;
+    readonly uidl: string;
+    readonly command: string;
+    readonly text: string;
+  }
+  /** A poll that found messages; polls of an empty mailbox are not logged. */
+  | {
+    readonly event: "bounce.poll_completed";
+    readonly mailbox: string;
+    readonly counts: Readonly<Record<string, number>>;
+  }
+  /** A poll that stopped early; what it committed stays committed, the rest waits. */
+  | {
+    readonly event: "bounce.poll_failed";
+    readonly mailbox: string;
+    readonly stage: string;
+    readonly reason: string;
+    readonly counts: Readonly<Record<string, number>>;
+  }
+  /** Shutdown cut a poll short, without QUIT: the server deleted nothing. */
+  | { readonly event: "bounce.poll_aborted"; readonly mailbox: string; readonly stage: string }
+  /** Retention removed processed-message markers (and kept unmatched bounces) this old. */
+  | { readonly event: "bounce.purged"; readonly messages: number; readonly complete: boolean }
   | { readonly event: "actor.started"; readonly domain: string }
   | { readonly event: "actor.stopped"; readonly domain: string; readonly reason: string }
   | {
@@ -169,8 +211,47 @@ export type LogEvent =
     readonly status: string;
     readonly code: number | null;
   }
-  | { readonly event: "outcome.refused"; readonly ids: readonly number[] };
+  | { readonly event: "outcome.refused"; readonly ids: readonly number[] }
+  /** A webhook POST that failed (relay/webhooks); `url` without credentials or query. */
+  | {
+    readonly event: "webhook.attempted";
+    readonly id: number;
+    readonly url: string;
+    readonly attempt: number;
+    readonly outcome: "delivered" | "failed";
+    readonly status: number | null;
+    readonly error?: string;
+  }
+  /** A dispatcher pass that did something (idle passes are not logged). */
+  | { readonly event: "webhook.pass"; readonly fannedOut: number; readonly attempted: number }
+  | { readonly event: "webhook.loop_failed"; readonly error: string }
+  /** An alert rule started (`alert.raised`) or stopped (`alert.resolved`) firing. */
+  | {
+    readonly event: "alert.raised" | "alert.resolved";
+    readonly alert: string;
+    readonly domain: string | null;
+    readonly value: number;
+    readonly threshold: number;
+    readonly message: string;
+    /** When it was first raised (ms). */
+    readonly since: number;
+  };
 
 export interface Logger {
   log(event: LogEvent): void;
+}
+
+/**
+ * Counters and gauges the actors feed (relay/metrics behind it in the relay); optional
+ * everywhere, so tests and benchmarks need none.
+ */
+export interface ActorMetrics {
+  /** One delivery reached an outcome, written (not refused). */
+  recordOutcome(status: OutcomeRecord["status"]): void;
+  /** One SMTP transaction, first command to final reply, took `seconds`. */
+  observeAttempt(seconds: number): void;
+  /** An SMTP connection opened (`+1`) or closed (`-1`). */
+  connectionsChanged(delta: number): void;
+  /** How many actors run now. */
+  setActors(n: number): void;
 }

@@ -15,7 +15,13 @@
  *
  * @module
  */
-import type { Clock, Delivery, Logger, Queue } from "./ports.ts";
+import type { ActorMetrics, Clock, Delivery, Logger, Queue } from "./ports.ts";
+
+/**
+ * The reason every wait of this module is cut short with: `abort()` without one allocates a new
+ * DOMException (with a stack trace) each time, and waits end thousands of times a second.
+ */
+const WOKEN = new DOMException("The wait was cut short", "AbortError");
 
 /** What the supervisor needs of a domain actor. */
 export interface Actor {
@@ -88,6 +94,8 @@ export interface SupervisorDeps {
   /** The destination (actor key) of a domain; default: the domain itself (no rollup). */
   readonly destinationOf?: (domain: string) => Promise<string>;
   readonly options?: Partial<SupervisorOptions>;
+  /** Told the number of live actors whenever it changes. */
+  readonly metrics?: Pick<ActorMetrics, "setActors">;
 }
 
 export interface SupervisorSnapshot {
@@ -159,7 +167,7 @@ export class Supervisor {
 
   /** Cuts the current wait short (new work, an actor asking for more). */
   wake(): void {
-    this.#wake?.abort();
+    this.#wake?.abort(WOKEN);
   }
 
   /** Runs passes until `signal` aborts, then drains. */
@@ -262,6 +270,7 @@ export class Supervisor {
       done,
       idleSince: undefined,
     });
+    this.#deps.metrics?.setActors(this.#running.size);
     this.#deps.logger.log({ event: "actor.started", domain: key });
   }
 
@@ -269,6 +278,7 @@ export class Supervisor {
   #detach(key: string): string[] {
     const r = this.#running.get(key);
     this.#running.delete(key);
+    this.#deps.metrics?.setActors(this.#running.size);
     const members = [...(r?.domains ?? [])];
     for (const d of members) this.#domainKey.delete(d);
     return members;
@@ -375,7 +385,7 @@ export class Supervisor {
       () => {},
     );
     await Promise.all(all.map((r) => r.done));
-    deadline.abort();
+    deadline.abort(WOKEN);
     await timer;
     const now = this.#deps.clock.now();
     const queued = all.flatMap((r) => r.actor.drain());
@@ -383,6 +393,7 @@ export class Supervisor {
     const domains = [...this.#domainKey.keys()];
     this.#running.clear();
     this.#domainKey.clear();
+    this.#deps.metrics?.setActors(0);
     await this.#deps.queue.release(queued, now, now);
     await this.#deps.queue.releaseDomains(domains);
     for (const d of keys) {

@@ -20,6 +20,11 @@ export interface Database {
   readonly db: Db;
   /** Closes every connection. */
   close(): Promise<void>;
+  /**
+   * Connections busy with a statement or transaction, plus requests waiting for one (server back
+   * end): tests that drive a fake clock wait for it to reach 0 before moving time on.
+   */
+  inUse?(): number;
 }
 
 export interface OpenOptions {
@@ -59,7 +64,12 @@ function openPostgres(url: string, options: OpenOptions): Database {
   // An idle client's error (server restart) must not crash the process: the pool drops it.
   pool.on("error", () => {});
   const db = new Kysely<FerrySchema>({ dialect: new PostgresDialect({ pool }) });
-  return { kind: "postgres", db, close: () => db.destroy() };
+  return {
+    kind: "postgres",
+    db,
+    close: () => db.destroy(),
+    inUse: () => pool.totalCount - pool.idleCount + pool.waitingCount,
+  };
 }
 
 async function openPGlite(dataDir: string | undefined): Promise<Database> {

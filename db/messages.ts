@@ -4,7 +4,9 @@
  *
  * @module
  */
+import { type Selectable, sql } from "kysely";
 import type { Db } from "./client.ts";
+import type { OutboxTable } from "./schema.ts";
 
 export interface MessageRow {
   readonly id: number;
@@ -26,7 +28,21 @@ export interface MessageRow {
 export async function loadMessage(db: Db, outboxId: number): Promise<MessageRow | undefined> {
   const r = await db.selectFrom("ferry.outbox").selectAll().where("id", "=", outboxId)
     .executeTakeFirst();
-  if (!r) return undefined;
+  return r ? toMessageRow(r) : undefined;
+}
+
+/** Many rows in one statement, by id; ids that are gone are missing from the map. */
+export async function loadMessages(
+  db: Db,
+  outboxIds: readonly number[],
+): Promise<Map<number, MessageRow>> {
+  if (outboxIds.length === 0) return new Map();
+  const rows = await db.selectFrom("ferry.outbox").selectAll()
+    .where("id", "=", sql<number>`any(${[...outboxIds]}::bigint[])`).execute();
+  return new Map(rows.map((r) => [Number(r.id), toMessageRow(r)]));
+}
+
+function toMessageRow(r: Selectable<OutboxTable>): MessageRow {
   return {
     id: Number(r.id),
     fromAddress: r.from_address ?? "",

@@ -473,6 +473,27 @@ export async function reapExpiredLeases(
   return rows[0]?.n ?? 0;
 }
 
+/**
+ * {@link reapExpiredLeases} in batches of `limit` (default 1000) while a batch comes back full,
+ * at most `maxBatches` (default 50) times: after a crashed instance there may be far more than
+ * one batch to bring back, and waiting a reaper tick per batch would leave them stuck for minutes.
+ * Each batch is its own statement, so no more than `limit` row locks are held at once.
+ */
+export async function reapAllExpiredLeases(
+  db: Db,
+  o: { readonly now: Date; readonly limit?: number; readonly maxBatches?: number },
+): Promise<number> {
+  const limit = o.limit ?? 1000;
+  const maxBatches = o.maxBatches ?? 50;
+  let total = 0;
+  for (let i = 0; i < maxBatches; i++) {
+    const n = await reapExpiredLeases(db, { now: o.now, limit });
+    total += n;
+    if (n < limit) break;
+  }
+  return total;
+}
+
 /** Moves ready deliveries to a new due time (operator flush: `at = now`). */
 export async function reschedule(
   db: Db,

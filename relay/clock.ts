@@ -61,9 +61,12 @@ export async function withTimeout<T>(
   try {
     return await Promise.race([work(workAbort.signal), deadline]);
   } finally {
-    timer.abort();
+    timer.abort(DEADLINE_RELEASED);
   }
 }
+
+/** Why a deadline's timer is released: preallocated, as `abort()` would allocate each time. */
+const DEADLINE_RELEASED = new DOMException("The deadline was released", "AbortError");
 
 /** A deadline passed before an operation finished. */
 export class TimeoutError extends Error {

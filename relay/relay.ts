@@ -10,7 +10,7 @@ import type { Config } from "./config.ts";
 import type { Database } from "../db/client.ts";
 import { ingestOutbox } from "../db/ingest.ts";
 import { listenForOutbox, setNotifyTrigger } from "../db/notify.ts";
-import { reapExpiredLeases } from "../db/queue.ts";
+import { reapAllExpiredLeases } from "../db/queue.ts";
 import { purgeFinished } from "../db/retention.ts";
 import type { Deliverer, Logger, Random } from "../actors/ports.ts";
 import { Poller } from "../actors/poller.ts";
@@ -21,7 +21,8 @@ import { resolvePolicy } from "../actors/policy.ts";
 import { pgQueue } from "./pg_queue.ts";
 import { SmtpDeliverer } from "./smtp_deliverer.ts";
 import { MessageSource } from "./message_source.ts";
-import { loadMessage } from "../db/messages.ts";
+import { loadMessages, type MessageRow } from "../db/messages.ts";
+import { MessageLoader } from "./message_loader.ts";
 import {
   buildRouteTable,
   CachingResolver,
@@ -33,7 +34,8 @@ import {
 import { createDkimSigner } from "./dkim/mod.ts";
 import type { Router } from "./dns/route.ts";
 import { BrokenTlsPeers } from "./tls/mod.ts";
-import { startBounceLoop, verpSender } from "./bounce_wiring.ts";
+import { actorMetrics, type Metrics } from "./metrics/mod.ts";
+import { purgeBounceHistory, startBounceLoop, verpSender } from "./bounce_wiring.ts";
 
 export interface RelayDeps {
   readonly database: Database;
@@ -46,6 +48,10 @@ export interface RelayDeps {
   readonly deliverer?: Deliverer;
   /** Replaces DNS (tests); default: the system's name servers. */
   readonly resolver?: Resolver;
+  /** Wraps the deliverer in use (tests count SMTP operations in flight). */
+  readonly wrapDeliverer?: (deliverer: Deliverer) => Deliverer;
+  /** Fed with outcomes, attempt durations, open connections and live actors. */
+  readonly metrics?: Metrics;
 }
 
 export interface RunningRelay {
@@ -80,11 +86,13 @@ export async function smtpDeliverer(
     : undefined;
   const router = createRouter({ resolver, random: deps.random, routes: routes.table });
   const envelopeSender = verpSender(config);
+  // One statement for every message asked for while the previous read was in flight.
+  const rows = new MessageLoader<MessageRow>((ids) => loadMessages(deps.database.db, ids));
   const deliverer = new SmtpDeliverer({
     clock,
     router,
     messages: new MessageSource({
-      load: (id) => loadMessage(deps.database.db, id),
+      load: (id) => rows.load(id),
       clock,
       messageIdDomain: config.hostname,
       ...(signer ? { signer } : {}),
@@ -121,6 +129,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   const { database, config, clock, logger } = deps;
   const q = config.queue;
   const db = database.db;
+  const metrics = deps.metrics ? actorMetrics(deps.metrics) : undefined;
   const failed = (loop: string) => (err: unknown) =>
     logger.log({
       event: "loop.failed",
@@ -141,6 +150,8 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
       });
       if (r.queued > 0) supervisor.wake();
+      for (let i = 0; i < r.rejected; i++) deps.metrics?.recordOutcome("rejected");
+      for (let i = 0; i < r.suppressed; i++) deps.metrics?.recordOutcome("suppressed");
       if (r.rows > 0) {
         logger.log({
           event: "ingest.batch",
@@ -163,12 +174,14 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   });
   const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()));
   const real = deps.deliverer ? undefined : await smtpDeliverer(deps);
-  const deliverer = deps.deliverer ?? real!.deliverer;
+  const base = deps.deliverer ?? real!.deliverer;
+  const deliverer = deps.wrapDeliverer?.(base) ?? base;
   const supervisor = new Supervisor({
     queue,
     clock,
     logger,
     ...(real ? { destinationOf: rollupKey(real.router, config.domains) } : {}),
+    ...(metrics ? { metrics } : {}),
     createActor: (key, domain) =>
       createDomainActor(key, domain, resolvePolicy(domain, mxHostsOf(key), config.domains), {
         clock,
@@ -177,6 +190,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         record: (o) => batcher.record(o),
         logger,
         leaseMarginMs: Math.min(10_000, q.leaseDuration / 4),
+        leaseMs: q.leaseDuration,
+        release: (ds) => queue.release(ds, clock.now(), clock.now()),
+        ...(metrics ? { metrics } : {}),
       }),
     options: {
       maxActors: config.delivery.maxActors,
@@ -198,7 +214,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     }
   }
   loops.push(every(clock, Math.max(1000, q.leaseDuration / 4), signal, async () => {
-    const n = await reapExpiredLeases(db, { now: new Date(clock.now()) });
+    const n = await reapAllExpiredLeases(db, { now: new Date(clock.now()) });
     if (n > 0) logger.log({ event: "lease.reaped", deliveries: n });
   }, failed("reaper")));
   loops.push(
@@ -206,8 +222,11 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
       .catch(failed("bounce")),
   );
   loops.push(every(clock, 3_600_000, signal, async () => {
-    const r = await purgeFinished(db, { before: new Date(clock.now() - q.retention) });
+    const before = new Date(clock.now() - q.retention);
+    const r = await purgeFinished(db, { before });
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
+    const b = await purgeBounceHistory(db, { before });
+    if (b.messages > 0) logger.log({ event: "bounce.purged", ...b });
   }, failed("retention")));
 
   return {

@@ -114,6 +114,7 @@ async function converse(
   const octets = await writeChunks(
     encodeData(message),
     (block) => channel.writeBytes("dataBlock", block),
+    message.length,
   );
   channel.note(`message content: ${octets} octets incl. dot-stuffing and terminator`);
   const end = await channel.readReply("dataEnd");

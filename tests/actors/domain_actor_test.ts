@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { type Budget, type Concurrency, DomainActor } from "../../actors/domain_actor.ts";
+import {
+  type Budget,
+  type Concurrency,
+  DEMAND_HORIZON_MS,
+  DomainActor,
+  QUEUED_PER_CONNECTION,
+} from "../../actors/domain_actor.ts";
 import type { Delivery, FailureResult, OutcomeRecord } from "../../actors/ports.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
 import { FakeDeliverer, ok, type Script, until } from "../_fakes/fake_deliverer.ts";
@@ -24,7 +30,13 @@ function delivery(clock: FakeClock, o: Partial<Delivery> = {}): Delivery {
 /** A fixed-limit concurrency with counters, and a budget of `perSecond` (sliding, simple). */
 function setup(
   script: Script,
-  o: { limit?: number; perSecond?: number; unreachableAfter?: number } = {},
+  o: {
+    limit?: number;
+    perSecond?: number;
+    unreachableAfter?: number;
+    budget?: Budget;
+    leaseMs?: number;
+  } = {},
 ) {
   const clock = new FakeClock();
   const deliverer = new FakeDeliverer(script);
@@ -48,7 +60,8 @@ function setup(
   };
   const taken: number[] = [];
   const perSecond = o.perSecond ?? Infinity;
-  const budget: Budget = {
+  const released: Delivery[] = [];
+  const budget: Budget = o.budget ?? {
     available: (now) =>
       Math.max(0, Math.min(1000, perSecond - taken.filter((t) => t > now - 1000).length)),
     tryTake(now, n) {
@@ -68,6 +81,7 @@ function setup(
       maxRecipientsPerTransaction: 50,
       queueCapacity: 100,
       leaseMarginMs: 5_000,
+      ...(o.leaseMs !== undefined ? { leaseMs: o.leaseMs } : {}),
     },
     clock,
     random: () => 0.5,
@@ -82,12 +96,16 @@ function setup(
       outcomes.push(outcome);
       return Promise.resolve(false);
     },
+    release: (ds) => {
+      released.push(...ds);
+      return Promise.resolve();
+    },
     logger: { log: (e) => events.push(e.event) },
   });
   const stop = new AbortController();
   const kill = new AbortController();
   const run = () => actor.run(stop.signal, kill.signal);
-  return { clock, deliverer, outcomes, events, actor, stop, kill, run, taken };
+  return { clock, deliverer, outcomes, events, actor, stop, kill, run, taken, released };
 }
 
 Deno.test("DomainActor sends all recipients of one message in one transaction and records each", async () => {
@@ -296,16 +314,54 @@ Deno.test("DomainActor expires a delivery past its expires_at without sending it
   await run;
 });
 
-Deno.test("DomainActor demand() is bounded by its queue capacity and budget, and 0 while suspended", () => {
+Deno.test("DomainActor demand() is the smaller of budget and connections, less what is queued, and 0 while suspended", () => {
   const t = setup({}, { perSecond: 3, limit: 2 });
   const now = t.clock.now();
-  assert.equal(t.actor.demand(now), 3 + 2 * 2);
+  assert.equal(t.actor.demand(now), 3, "the budget lets 3 through, 2 connections could take 4");
   t.actor.suspend(now + 60_000, "operator");
   assert.equal(t.actor.demand(now), 0);
   assert.equal(t.actor.snapshot(now).suspendReason, "operator");
   t.actor.resume();
-  assert.equal(t.actor.demand(now), 7);
+  assert.equal(t.actor.demand(now), 3);
+  const open = setup({}, { limit: 2 });
+  assert.equal(open.actor.demand(now), 2 * QUEUED_PER_CONNECTION, "not the queue capacity (100)");
+  open.actor.offer([delivery(open.clock), delivery(open.clock), delivery(open.clock)]);
+  assert.equal(open.actor.demand(now), 1);
   const overflow = t.actor.offer(Array.from({ length: 150 }, () => delivery(t.clock)));
   assert.equal(overflow.length, 50, "beyond capacity is handed back");
   assert.equal(t.actor.drain().length, 100);
+});
+
+Deno.test("DomainActor demand() counts the budget only up to the lease margin of a fresh claim", () => {
+  const asked: (number | undefined)[] = [];
+  const budget: Budget = {
+    available: (_now, o) => (asked.push(o?.withinMs), 1),
+    tryTake: () => ({ ok: true }),
+  };
+  const now = new FakeClock().now();
+  setup({}, { budget }).actor.demand(now);
+  setup({}, { budget, leaseMs: 6_000 }).actor.demand(now);
+  setup({}, { budget, leaseMs: 4_000 }).actor.demand(now);
+  assert.deepEqual(asked, [DEMAND_HORIZON_MS, 1_000, 0], "5 s margin: 2 s, then 6-5, then none");
+});
+
+Deno.test("DomainActor hands back claims too close to their lease end instead of sending them", async () => {
+  const t = setup({}, { perSecond: 1, limit: 1 });
+  const now = t.clock.now();
+  const late = delivery(t.clock, { leaseExpiresAt: now + 4_000 });
+  assert.deepEqual(t.actor.offer([late]), [late], "within the 5 s margin already: not taken");
+  const first = delivery(t.clock);
+  // Fresh when offered, but the budget holds it for a second: by then within the margin.
+  const second = delivery(t.clock, { leaseExpiresAt: now + 5_500 });
+  assert.deepEqual(t.actor.offer([first, second]), []);
+  const run = t.run();
+  await until(() => t.outcomes.length === 1);
+  await t.clock.untilSleeping();
+  await t.clock.advance(1000);
+  await until(() => t.released.length === 1, "the stale claim released");
+  assert.equal(t.released[0]!.id, second.id);
+  assert.deepEqual(t.outcomes.map((o) => o.delivery.id), [first.id], "no outcome: not attempted");
+  assert.ok(t.deliverer.transactions.every((x) => !x.recipients.includes(second.recipient)));
+  t.stop.abort();
+  await run;
 });

@@ -82,3 +82,34 @@ Deno.test("Poller.run() reports a failed poll and goes on after the longest wait
   assert.equal(polls, 2);
   assert.equal((errors[0] as Error).message, "connection refused");
 });
+
+Deno.test("Poller.wake() cuts waits short with one preallocated reason, not a new DOMException each time", async () => {
+  const clock = new FakeClock();
+  const reasons: unknown[] = [];
+  const spy = {
+    now: () => clock.now(),
+    sleep(ms: number, signal?: AbortSignal) {
+      signal?.addEventListener("abort", () => reasons.push(signal.reason), { once: true });
+      return clock.sleep(ms, signal);
+    },
+  };
+  const stop = new AbortController();
+  const poller = new Poller({
+    clock: spy,
+    minMs: 5,
+    maxMs: 50,
+    onError: (e) => assert.fail(String(e)),
+    poll: () => Promise.resolve({ more: false }),
+  });
+  const run = poller.run(stop.signal);
+  for (let i = 0; i < 3; i++) {
+    await clock.untilSleeping();
+    poller.wake();
+  }
+  await clock.untilSleeping();
+  stop.abort();
+  await run;
+  assert.equal(reasons.length, 4);
+  assert.ok(reasons[0] === reasons[1] && reasons[1] === reasons[2], "the same reason each time");
+  assert.notEqual(reasons[3], reasons[0], "a stop keeps its own reason");
+});

@@ -19,6 +19,8 @@ export interface ProfileSummary {
   readonly samples: number;
   readonly functions: readonly ProfileEntry[];
   readonly files: readonly ProfileEntry[];
+  /** For the top functions: where their samples came from (three nearest callers). */
+  readonly callers: readonly { readonly name: string; readonly via: readonly ProfileEntry[] }[];
 }
 
 interface CallFrame {
@@ -30,6 +32,7 @@ interface CallFrame {
 interface ProfileNode {
   id: number;
   callFrame: CallFrame;
+  children?: number[];
 }
 
 interface Profile {
@@ -80,25 +83,43 @@ export async function profileCpu(wsUrl: string, ms: number, top = 15): Promise<P
 
 function summarise(profile: Profile, top: number): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const fileOf = (f: CallFrame) => shortUrl(f.url) || `(${f.functionName || "native"})`;
+  const nameOf = (f: CallFrame) =>
+    `${f.functionName || "(anonymous)"} (${fileOf(f)}:${f.lineNumber + 1})`;
   const fns = new Map<string, number>();
   const files = new Map<string, number>();
+  const stacks = new Map<string, Map<string, number>>();
   for (const id of profile.samples) {
     const f = byId.get(id);
     if (!f) continue;
-    const file = shortUrl(f.url) || `(${f.functionName || "native"})`;
-    const fn = `${f.functionName || "(anonymous)"} (${file}:${f.lineNumber + 1})`;
+    const fn = nameOf(f);
     fns.set(fn, (fns.get(fn) ?? 0) + 1);
-    files.set(file, (files.get(file) ?? 0) + 1);
+    files.set(fileOf(f), (files.get(fileOf(f)) ?? 0) + 1);
+    const via: string[] = [];
+    for (let p = parent.get(id); p !== undefined && via.length < 3; p = parent.get(p)) {
+      via.push(byId.get(p)!.functionName || "(anonymous)");
+    }
+    const m = stacks.get(fn) ?? new Map<string, number>();
+    stacks.set(fn, m);
+    const key = via.join(" < ");
+    m.set(key, (m.get(key) ?? 0) + 1);
   }
   const total = profile.samples.length || 1;
-  const rank = (m: Map<string, number>) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, top)
-      .map(([name, n]) => ({ name, selfPct: Number((100 * n / total).toFixed(1)) }));
+  const rank = (m: Map<string, number>, n = top) =>
+    [...m].sort((a, b) => b[1] - a[1]).slice(0, n)
+      .map(([name, k]) => ({ name, selfPct: Number((100 * k / total).toFixed(1)) }));
+  const functions = rank(fns);
   return {
     seconds: Number(((profile.endTime - profile.startTime) / 1e6).toFixed(1)),
     samples: profile.samples.length,
-    functions: rank(fns),
+    functions,
     files: rank(files),
+    callers: functions.slice(0, 8).map((f) => ({
+      name: f.name,
+      via: rank(stacks.get(f.name)!, 3),
+    })),
   };
 }
 

@@ -15,7 +15,7 @@
  * Needs PostgreSQL binaries (or DATABASE_URL) and Postfix (as root). One JSON line per figure.
  * Knobs (environment): FERRY_BENCH_MESSAGES (100000), FERRY_BENCH_DOMAINS (1000),
  * FERRY_BENCH_CONNECTIONS (per-domain connections, 2), FERRY_BENCH_INGEST_BATCH (outbox rows per
- * ingestion batch, 5000; the default of 500 caps ingestion under load), FERRY_BENCH_PHASES
+ * ingestion batch; default: the relay's default, 2000), FERRY_BENCH_PHASES
  * ("drain,latency,postfix"), FERRY_BENCH_PROFILE ("1": profile 10 s of the drain).
  *
  * Run: deno run -A tests/bench/relay_bench.ts   (or `deno task bench relay`)
@@ -42,7 +42,7 @@ const env = (k: string, d: string) => Deno.env.get(`FERRY_BENCH_${k}`) ?? d;
 const MESSAGES = Number(env("MESSAGES", "100000"));
 const DOMAINS = Number(env("DOMAINS", "1000"));
 const CONNECTIONS = Number(env("CONNECTIONS", "2"));
-const INGEST_BATCH = Number(env("INGEST_BATCH", "5000"));
+const INGEST_BATCH = Deno.env.get("FERRY_BENCH_INGEST_BATCH");
 const PHASES = env("PHASES", "drain,latency,postfix").split(",");
 const PROFILE = env("PROFILE", "1") === "1";
 const LATENCY_RATE = 200;
@@ -51,12 +51,12 @@ const LATENCY_SECONDS = 20;
 /**
  * The relay's configuration for the runs: every destination may use CONNECTIONS connections
  * from the start (the sink needs no slow start; more than 2 per domain only costs smtp-sink,
- * which polls every socket, more CPU), enough actors for every domain at once, and big ingestion
- * batches (with 500, each batch's round trips wait behind the busy event loop and ingestion,
- * not delivery, sets the pace).
+ * which polls every socket, more CPU) and enough actors for every domain at once. Ingestion
+ * batches are the relay's default (raised from 500, with which each batch's round trips waited
+ * behind the busy event loop and ingestion, not delivery, set the pace) unless set.
  */
 const FERRY_CONFIG = {
-  queue: { ingestBatch: INGEST_BATCH },
+  ...(INGEST_BATCH ? { queue: { ingestBatch: Number(INGEST_BATCH) } } : {}),
   domains: { "*": { maxConnections: CONNECTIONS, initialConnections: CONNECTIONS } },
   delivery: { maxActors: Math.max(2000, DOMAINS) },
 };

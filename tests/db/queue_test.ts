@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
+import { sql } from "kysely";
 import { ingestOutbox } from "../../db/ingest.ts";
 import {
   cancelMessage,
   claimDomain,
   claimDue,
   countByStatus,
+  reapAllExpiredLeases,
   reapExpiredLeases,
   recordOutcomes,
   releaseClaims,
@@ -211,6 +213,22 @@ Deno.test("reapExpiredLeases() brings back a crashed instance's claims; the old 
   assert.deepEqual(fresh.applied, [d!.id]);
 });
 
+Deno.test("reapAllExpiredLeases() goes on while batches come back full, up to maxBatches", async () => {
+  await using t = await testDatabase();
+  await insertMany(t.db, 7, "a.test", t0);
+  await ingestOutbox(t.db, { now: t0 });
+  assert.equal(
+    (await claimDue(t.db, { owner: "dead", leaseMs: 30_000, now: t0, limit: 10 })).deliveries
+      .length,
+    7,
+  );
+  const bounded = await reapAllExpiredLeases(t.db, { now: at(31), limit: 2, maxBatches: 2 });
+  assert.equal(bounded, 4, "two full batches, then it stops for this tick");
+  assert.equal(await reapAllExpiredLeases(t.db, { now: at(31), limit: 2 }), 3, "the rest");
+  assert.equal(await reapAllExpiredLeases(t.db, { now: at(31), limit: 2 }), 0);
+  assert.equal((await countByStatus(t.db)).queued, 7);
+});
+
 Deno.test("releaseClaims() hands work back with a later due time and no attempt counted", async () => {
   await using t = await testDatabase();
   await put(t.db);
@@ -247,7 +265,17 @@ Deno.test({
     await insertMany(t.db, 3000, "b.test", at(-10));
     for (;;) if ((await ingestOutbox(t.db, { now: t0, limit: 2000 })).rows === 0) break;
     const other = await t.reopen();
-    const claimAll = async (db: Db, owner: string) => {
+    // Both pools connected before the race: a slow first connection must not let one
+    // instance drain everything before the other has asked.
+    await Promise.all([sql`SELECT 1`.execute(t.db), sql`SELECT 1`.execute(other.db)]);
+    const ready = async () =>
+      (await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM ferry.deliveries WHERE status IN ('queued', 'deferred')`
+        .execute(t.db)).rows[0]!.n;
+    // Each claimer walks on from the cursor its last claim returned, as the relay does. An empty
+    // claim while rows are still ready means its candidates were all locked by the others at
+    // that moment (SKIP LOCKED): it asks again.
+    const claimAll = async (db: Db, owner: string, cursor: string) => {
       const ids: number[] = [];
       for (let i = 0; i < 1000; i++) {
         const r = await claimDue(db, {
@@ -256,16 +284,18 @@ Deno.test({
           now: t0,
           limit: 100,
           perDomain: 60,
+          cursor,
         });
-        if (r.deliveries.length === 0) break;
+        cursor = r.cursor;
+        if (r.deliveries.length === 0 && await ready() === 0) break;
         ids.push(...r.deliveries.map((d) => d.id));
       }
       return ids;
     };
     const [x, y, z] = await Promise.all([
-      claimAll(t.db, "i1"),
-      claimAll(other.db, "i2"),
-      claimAll(t.db, "i3"),
+      claimAll(t.db, "i1", ""),
+      claimAll(other.db, "i2", "a.test"),
+      claimAll(t.db, "i3", ""),
     ]);
     const all = [...x, ...y, ...z];
     assert.equal(new Set(all).size, all.length, "no delivery claimed twice");

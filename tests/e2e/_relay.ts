@@ -1,26 +1,36 @@
 /**
  * A whole relay in-process for end-to-end tests: a fresh database, the real loops (ingestion,
  * supervisor, domain actors, SMTP delivery) on a FakeClock, and static routes to local SMTP
- * servers. `pumpUntil` moves the fake time in small steps and lets real I/O run between them,
- * so nothing waits on real time.
+ * servers. `pumpUntil` moves the fake time in steps, each once the real I/O in flight is done
+ * (tests/e2e/_pump.ts), so nothing waits on real time and time never races ahead of I/O.
  */
 import { sql } from "kysely";
 import { loadConfig } from "../../relay/config.ts";
 import { startRelay } from "../../relay/relay.ts";
+import { type Operations, startOperations } from "../../relay/operations.ts";
 import type { LogEvent } from "../../actors/ports.ts";
 import { type TestDatabase, testDatabase } from "../_support/db.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
+import { IoTracker, pumpUntil } from "./_pump.ts";
 
 export interface TestRelay extends AsyncDisposable {
   readonly t: TestDatabase;
   readonly clock: FakeClock;
   readonly events: LogEvent[];
-  /** Advances time by `stepMs` until `cond` holds (bounded by `maxSteps`). */
+  /** Real I/O in flight (SMTP, database), shared with peers on the same clock. */
+  readonly io: IoTracker;
+  /** With `operations: true`: metrics, alerts, webhooks and the admin app, as main.ts wires them. */
+  readonly ops: Operations | undefined;
+  /**
+   * Advances time by `stepMs` until `cond` holds, each step once the relay's real I/O is quiet
+   * (tests/e2e/_pump.ts); bounded by `maxSteps` and by `maxRealMs` of real time.
+   */
   pumpUntil(
     cond: () => boolean | Promise<boolean>,
     what: string,
     stepMs?: number,
     maxSteps?: number,
+    maxRealMs?: number,
   ): Promise<void>;
   statuses(): Promise<Record<string, string>>;
 }
@@ -33,7 +43,13 @@ export interface TestRelayOptions {
   /** Run as a second instance on `peer`'s database (its own connections) and clock. */
   readonly peer?: TestRelay;
   readonly instance?: string;
+  /** Also start what main.ts starts beside the relay (relay/operations.ts); token `ADMIN_TOKEN`. */
+  readonly operations?: boolean;
+  /** Webhook POSTs go here instead of the network. */
+  readonly fetch?: typeof fetch;
 }
+
+export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
 
 export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
   const t = o.peer?.t ?? await testDatabase();
@@ -46,27 +62,41 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
     () => JSON.stringify(o.config ?? {}),
     () => "relay.test",
   );
+  const io = o.peer?.io ?? new IoTracker();
+  io.probe(database.inUse);
   const stop = new AbortController();
+  const logger = { log: (e: LogEvent) => events.push(e) };
+  const ops = o.operations
+    ? startOperations({
+      db: database.db,
+      config,
+      clock,
+      logger,
+      token: ADMIN_TOKEN,
+      signal: stop.signal,
+      ...(o.fetch ? { fetch: o.fetch } : {}),
+    })
+    : undefined;
   const relay = await startRelay({
     database,
     config,
     clock,
     random: () => 0.5,
-    logger: { log: (e) => events.push(e) },
+    logger,
     instance: o.instance ?? "e2e",
+    wrapDeliverer: (d) => io.wrap(d),
+    ...(ops ? { metrics: ops.metrics } : {}),
   }, stop.signal);
+  ops?.attach(relay);
   const yieldIo = () => new Promise((r) => setTimeout(r, 1));
   return {
     t,
     clock,
     events,
-    async pumpUntil(cond, what, stepMs = 10, maxSteps = 3000) {
-      for (let i = 0; i < maxSteps; i++) {
-        if (await cond()) return;
-        await yieldIo();
-        await clock.advance(stepMs);
-      }
-      throw new Error(`Cannot finish the test as ${what} did not happen within ${maxSteps} steps`);
+    ops,
+    io,
+    pumpUntil(cond, what, stepMs = 10, maxSteps = 3000, maxRealMs = 60_000) {
+      return pumpUntil(clock, io, cond, what, { stepMs, maxSteps, maxRealMs });
     },
     async statuses() {
       const { rows } = await sql<{ recipient: string; status: string }>`
@@ -77,7 +107,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
       stop.abort();
       // Drain waits on the fake clock for in-flight work: keep time moving until it is done.
       let done = false;
-      const finished = relay.done.then(() => (done = true));
+      const finished = Promise.all([relay.done, ops?.done]).then(() => (done = true));
       for (let i = 0; i < 10_000 && !done; i++) {
         await yieldIo();
         await clock.advance(1000);

@@ -5,6 +5,7 @@ import { FakeClock } from "../../_fakes/fake_clock.ts";
 import {
   composeMessage,
   type ComposeResult,
+  crlfLineEnds,
   type OutboxMessage,
 } from "../../../relay/mime/compose.ts";
 
@@ -182,4 +183,15 @@ Deno.test("composeMessage() refuses a raw message mixed with structured fields",
     kind: "invalid",
     reason: "raw_message is set, so subject, text, html, headers must be empty",
   });
+});
+
+Deno.test("crlfLineEnds() turns bare LFs into CRLF and leaves everything else as it is", () => {
+  const enc = new TextEncoder();
+  const dec = new TextDecoder();
+  const same = enc.encode("a\r\nb\r\n");
+  assert.equal(crlfLineEnds(same), same, "nothing to do: the same buffer");
+  assert.equal(
+    dec.decode(crlfLineEnds(enc.encode("\na\nb\r\nc\rd\n\n"))),
+    "\r\na\r\nb\r\nc\rd\r\n\r\n",
+  );
 });

@@ -193,3 +193,31 @@ Deno.test("writeChunks() sends a message of up to 64 KiB and its terminator in o
     assert.equal(decoder.decode(writes[0]), decoder.decode(message) + ".\r\n");
   }
 });
+
+Deno.test("writeChunks() gathers a small message in a buffer of its own size, dot-stuffed, in one write", async () => {
+  const message = encoder.encode("Subject: x\r\n\r\n.a\r\n" + "y".repeat(2000) + "\r\n..\r\n");
+  const writes: Uint8Array[] = [];
+  const total = await writeChunks(encodeData(message), (b) => {
+    assert.ok(b.buffer.byteLength < 4096, `a ${b.buffer.byteLength}-octet buffer`);
+    writes.push(b.slice());
+    return Promise.resolve();
+  }, message.length);
+  assert.equal(writes.length, 1);
+  assert.equal(total, message.length + 2 + 3, "two dots stuffed, terminator");
+  const wire = decoder.decode(writes[0]);
+  assert.ok(wire.startsWith("Subject: x\r\n\r\n..a\r\n") && wire.endsWith("\r\n...\r\n.\r\n"));
+});
+
+Deno.test("writeChunks() copes with a size hint that is too small", async () => {
+  const message = encoder.encode("z".repeat(5000) + "\r\n");
+  const writes: Uint8Array[] = [];
+  const total = await writeChunks(encodeData(message), (b) => {
+    writes.push(b.slice());
+    return Promise.resolve();
+  }, 10);
+  assert.equal(total, message.length + 3);
+  assert.equal(
+    decoder.decode(new Uint8Array(writes.flatMap((w) => [...w]))),
+    "z".repeat(5000) + "\r\n.\r\n",
+  );
+});
