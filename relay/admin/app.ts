@@ -31,9 +31,11 @@ const VERSION = "1.0.0";
 
 export function adminApp(deps: AdminDeps): Hono {
   const clock = deps.clock ?? systemClock;
+  const metrics = deps.metrics ?? createMetrics({ db: deps.db, clock });
   const ctx: AdminContext = {
     db: deps.db,
     clock,
+    metrics,
     domains: deps.domains,
     hooks: deps.hooks ?? {},
     alerts: deps.alerts,
@@ -42,7 +44,6 @@ export function adminApp(deps: AdminDeps): Hono {
     eventPollMs: deps.eventPollMs ?? 1000,
     now: () => new Date(clock.now()),
   };
-  const metrics = deps.metrics ?? createMetrics({ db: deps.db, clock });
 
   const app = new Hono();
   app.onError((err, c) => {

@@ -83,6 +83,9 @@ export function bulkRoutes(api: ApiRoutes, ctx: AdminContext): void {
         lifetimeMs: ctx.maxLifetimeMs,
       });
       if (action === "retry" && r.affected > 0) ctx.hooks.flushed?.(b.domain);
+      if (action === "cancel") {
+        for (let i = 0; i < r.affected; i++) ctx.metrics.recordOutcome("cancelled");
+      }
       return c.json({ action, dryRun: false, affected: r.affected, done: r.done });
     });
   }

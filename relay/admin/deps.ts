@@ -39,6 +39,8 @@ export interface AdminDeps {
 export interface AdminContext {
   readonly db: Db;
   readonly clock: Clock;
+  /** Deliveries the API cancels are counted here (the actors count the rest). */
+  readonly metrics: Metrics;
   readonly domains?: DomainStateProvider;
   readonly hooks: AdminHooks;
   readonly alerts?: { active(): readonly ActiveAlert[] };

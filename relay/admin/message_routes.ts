@@ -205,6 +205,7 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
   }, async (c, { params }) => {
     await mustExist(ctx, params.id);
     const r = await cancelMessage(ctx.db, params.id, { now: ctx.now() });
+    for (let i = 0; i < r.cancelled; i++) ctx.metrics.recordOutcome("cancelled");
     return c.json({ outbox_id: params.id, cancelled: r.cancelled, in_flight: r.inFlight });
   });
 }

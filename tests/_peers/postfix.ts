@@ -263,7 +263,8 @@ export async function smtpSourceRate(
   return options.messages / ((performance.now() - started) / 1000);
 }
 
-async function untilListening(port: number): Promise<void> {
+/** Resolves once 127.0.0.1:`port` accepts connections (about 10 s at most). */
+export async function untilListening(port: number): Promise<void> {
   // A freshly spawned daemon needs a moment to bind: poll its port, bounded (about 10 s).
   for (let i = 0; i < 200; i++) {
     try {
@@ -277,7 +278,8 @@ async function untilListening(port: number): Promise<void> {
   throw new Error(`Cannot reach 127.0.0.1:${port} after 10 s`);
 }
 
-async function run(cmd: string, args: string[]): Promise<void> {
+/** Runs a command to completion; throws with its output when it fails. */
+export async function run(cmd: string, args: string[]): Promise<void> {
   const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
     .output();
   if (!out.success) {

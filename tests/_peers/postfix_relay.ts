@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { freePort, hasPostfix } from "./postfix.ts";
+import { freePort, hasPostfix, run, untilListening } from "./postfix.ts";
 
 export { hasPostfix };
 
@@ -331,28 +331,5 @@ class ReplyReader {
       this.#buffer += this.#dec.decode(this.#chunk.subarray(0, n));
     }
     throw new Error("Cannot read a reply as no line ended within 1,000 reads");
-  }
-}
-
-async function untilListening(port: number): Promise<void> {
-  // A freshly spawned daemon needs a moment to bind: poll its port, bounded (about 10 s).
-  for (let i = 0; i < 200; i++) {
-    try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-      conn.close();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  throw new Error(`Cannot reach 127.0.0.1:${port} after 10 s`);
-}
-
-async function run(cmd: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    const text = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
-    throw new Error(`Cannot run ${cmd} ${args.join(" ")}: exit ${out.code}: ${text}`);
   }
 }

@@ -3,6 +3,7 @@ import { ingestOutbox } from "../../../db/ingest.ts";
 import type { Db } from "../../../db/client.ts";
 import { insertMany } from "../../_support/outbox.ts";
 import { fixture } from "./_helpers.ts";
+import { parsePrometheus } from "../metrics/_prometheus.ts";
 
 async function ingestAll(db: Db, now: Date): Promise<void> {
   for (let i = 0; i < 20; i++) {
@@ -55,6 +56,8 @@ Deno.test("POST /api/v1/bulk/cancel counts, then cancels thousands of rows in ba
     .select((eb) => eb.fn.countAll<number>().as("n"))
     .where("kind", "=", "cancelled").where("reply", "=", "spam run").executeTakeFirstOrThrow();
   assert.equal(Number(events.n), 4000);
+  const scrape = parsePrometheus(await (await f.app.request("/metrics")).text());
+  assert.equal(scrape.get('ferry_deliveries_total{outcome="cancelled"}'), 4000);
 
   // And back: retry of cancelled rows by name.
   const back = await (await f.call("POST", "/api/v1/bulk/retry", {
