@@ -76,23 +76,8 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
   await Deno.writeTextFile(`${dir}/etc/master.cf`, masterCf(port));
   await run(POSTFIX, ["-c", `${dir}/etc`, "set-permissions", "create-missing"]);
   await run(POSTFIX, ["-c", `${dir}/etc`, "check"]);
-  // master -d stays in the foreground as our child, so stopping it is a signal we own.
-  const master = new Deno.Command(MASTER, {
-    args: ["-d", "-c", `${dir}/etc`],
-    env: { MAIL_CONFIG: `${dir}/etc` },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    try {
-      master.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await master.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
+  const { stop } = startMaster(`${dir}/etc`, dir);
+
   try {
     await untilListening(port);
   } catch (err) {
@@ -261,6 +246,33 @@ export async function smtpSourceRate(
     `127.0.0.1:${port}`,
   ]);
   return options.messages / ((performance.now() - started) / 1000);
+}
+
+/**
+ * Starts Postfix's `master -d` on the configuration in `etc`. It stays in the foreground as our
+ * child, so stopping it is a signal we own: `stop()` ends it and removes `dir`.
+ */
+export function startMaster(
+  etc: string,
+  dir: string,
+): { readonly pid: number; stop(): Promise<void> } {
+  const master = new Deno.Command(MASTER, {
+    args: ["-d", "-c", etc],
+    env: { MAIL_CONFIG: etc },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const stop = async () => {
+    try {
+      master.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await master.status;
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  return { pid: master.pid, stop };
 }
 
 /** Resolves once 127.0.0.1:`port` accepts connections (about 10 s at most). */

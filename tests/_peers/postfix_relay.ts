@@ -15,11 +15,10 @@
  *
  * @module
  */
-import { freePort, hasPostfix, run, untilListening } from "./postfix.ts";
+import { freePort, hasPostfix, run, startMaster, untilListening } from "./postfix.ts";
 
 export { hasPostfix };
 
-const MASTER = "/usr/lib/postfix/sbin/master";
 const POSTFIX = "/usr/sbin/postfix";
 const POSTSUPER = "/usr/sbin/postsuper";
 const POSTQUEUE = "/usr/sbin/postqueue";
@@ -124,22 +123,9 @@ export async function startPostfixRelay(
   await Deno.writeTextFile(`${etc}/master.cf`, relayMasterCf(port));
   await run(POSTFIX, ["-c", etc, "set-permissions", "create-missing"]);
   await run(POSTFIX, ["-c", etc, "check"]);
-  const master = new Deno.Command(MASTER, {
-    args: ["-d", "-c", etc],
-    env: { MAIL_CONFIG: etc },
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const stop = async () => {
-    try {
-      master.kill("SIGTERM");
-    } catch {
-      // Already gone.
-    }
-    await master.status;
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
+  const master = startMaster(etc, dir);
+  const stop = master.stop;
+
   const readLog = () => Deno.readTextFile(`${dir}/maillog`).catch(() => "(no log)");
   try {
     await untilListening(port);
