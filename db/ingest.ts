@@ -7,6 +7,12 @@
  * deliveries of the batch in one `unnest` statement, and mark the rows ingested. A bad row gets
  * `rejected` deliveries with the reason and never blocks its neighbours.
  *
+ * Poison rows: timestamps are read as epoch milliseconds (a float, where `infinity` and years past
+ * 275760 are representable), never as driver-built `Date`s, so a value PostgreSQL accepts but
+ * JavaScript cannot hold becomes a rejection reason instead of an exception. Should a batch still
+ * fail as a whole for a reason that is not the database going away, it is split in halves until
+ * the row at fault is found; that row alone is rejected with the error, the others go on.
+ *
  * @module
  */
 import { sql } from "kysely";
@@ -25,6 +31,11 @@ export interface IngestOptions {
   /** Queue lifetime for rows without `expires_at` (CONTRACT: default 5 days). */
   readonly maxLifetimeMs?: number;
   readonly limits?: ValidationLimits;
+  /**
+   * Tells an error of the database connection (retry the batch later) from one a row caused
+   * (split the batch to find the row). Default: every error is the database's, so it is thrown.
+   */
+  readonly isConnectionError?: (err: unknown) => boolean;
 }
 
 export interface IngestResult {
@@ -40,8 +51,33 @@ export interface IngestResult {
 export const DEFAULT_MAX_LIFETIME_MS = 5 * 24 * 3600 * 1000;
 
 interface PendingRow extends OutboxRowInput {
-  readonly send_at: Date;
-  readonly expires_at: Date;
+  /** Epoch milliseconds as PostgreSQL computed them: may be ±Infinity or beyond `Date`'s range. */
+  readonly send_at_ms: number | string | null;
+  readonly expires_at_ms: number | string | null;
+}
+
+/** The largest magnitude a JavaScript `Date` holds (ECMA-262 §21.4.1.1), in milliseconds. */
+const MAX_DATE_MS = 8.64e15;
+
+/** A timestamp column read as epoch milliseconds, or the reason it cannot be used. */
+export function timestampFromEpochMs(
+  column: string,
+  value: number | string | null,
+): { ok: true; date: Date } | { ok: false; reason: string } {
+  const ms = typeof value === "string" ? Number(value) : value;
+  if (ms === null || Number.isNaN(ms)) {
+    return { ok: false, reason: `${column} is not a timestamp Ferry can read` };
+  }
+  if (!Number.isFinite(ms)) {
+    return { ok: false, reason: `${column} is ${ms > 0 ? "infinity" : "-infinity"}` };
+  }
+  if (Math.abs(ms) > MAX_DATE_MS) {
+    return {
+      ok: false,
+      reason: `${column} is outside the range Ferry can represent (years -271821 to 275760)`,
+    };
+  }
+  return { ok: true, date: new Date(Math.round(ms)) };
 }
 
 interface NewDelivery {
@@ -62,9 +98,89 @@ export async function ingestOutbox(db: Db, options: IngestOptions): Promise<Inge
   if (!(limit > 0)) {
     throw new RangeError(`Cannot ingest a batch as 'limit' must be > 0: current value is ${limit}`);
   }
+  try {
+    return await ingestBatch(db, options, { limit });
+  } catch (err) {
+    if (options.isConnectionError?.(err) ?? true) throw err;
+    return await ingestSplitting(db, options, await pendingIds(db, limit), err);
+  }
+}
+
+const EMPTY: IngestResult = { rows: 0, rejectedRows: 0, queued: 0, rejected: 0, suppressed: 0 };
+
+function sum(a: IngestResult, b: IngestResult): IngestResult {
+  return {
+    rows: a.rows + b.rows,
+    rejectedRows: a.rejectedRows + b.rejectedRows,
+    queued: a.queued + b.queued,
+    rejected: a.rejected + b.rejected,
+    suppressed: a.suppressed + b.suppressed,
+  };
+}
+
+async function pendingIds(db: Db, limit: number): Promise<number[]> {
+  const rows = await db.selectFrom("ferry.outbox").select("id").where("ingested_at", "is", null)
+    .orderBy("id").limit(limit).execute();
+  return rows.map((r) => Number(r.id));
+}
+
+/**
+ * Bisects a batch that failed as a whole: each half is ingested on its own, and a single row that
+ * still fails is rejected with the error, so one poison row costs itself and nothing more.
+ */
+async function ingestSplitting(
+  db: Db,
+  options: IngestOptions,
+  ids: readonly number[],
+  cause: unknown,
+): Promise<IngestResult> {
+  if (ids.length === 0) return EMPTY;
+  if (ids.length === 1) return await rejectPoisonRow(db, options.now, ids[0]!, cause);
+  const half = Math.ceil(ids.length / 2);
+  let total = EMPTY;
+  for (const part of [ids.slice(0, half), ids.slice(half)]) {
+    try {
+      total = sum(total, await ingestBatch(db, options, { limit: part.length, ids: part }));
+    } catch (err) {
+      if (options.isConnectionError?.(err) ?? true) throw err;
+      total = sum(total, await ingestSplitting(db, options, part, err));
+    }
+  }
+  return total;
+}
+
+async function rejectPoisonRow(
+  db: Db,
+  now: Date,
+  id: number,
+  cause: unknown,
+): Promise<IngestResult> {
+  const reason = `cannot ingest row: ${cause instanceof Error ? cause.message : String(cause)}`
+    .slice(0, 1000);
+  return await db.transaction().execute(async (tx) => {
+    const { rows } = await sql<{ id: number }>`
+      UPDATE ferry.outbox SET ingested_at = ${now}, reject_reason = ${reason}
+       WHERE id = ${id} AND ingested_at IS NULL
+      RETURNING id`.execute(tx);
+    if (rows.length === 0) return EMPTY;
+    await sql`
+      INSERT INTO ferry.deliveries (outbox_id, recipient, domain, status, next_attempt_at,
+                                    last_reply, priority, expires_at, smtputf8, updated_at)
+      VALUES (${id}, '', '', 'rejected', ${now}, ${reason}, 1, ${now}, false, ${now})`
+      .execute(tx);
+    return { rows: 1, rejectedRows: 1, queued: 0, rejected: 1, suppressed: 0 };
+  });
+}
+
+async function ingestBatch(
+  db: Db,
+  options: IngestOptions,
+  scope: { limit: number; ids?: readonly number[] },
+): Promise<IngestResult> {
   const lifetime = options.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS;
   const limits = options.limits ?? DEFAULT_LIMITS;
   const now = options.now;
+  const only = scope.ids ? sql`AND id = ANY(${[...scope.ids]}::bigint[])` : sql``;
 
   return await db.transaction().execute(async (tx) => {
     const { rows } = await sql<PendingRow>`
@@ -74,23 +190,26 @@ export async function ingestOutbox(db: Db, options: IngestOptions): Promise<Inge
              (coalesce(octet_length(raw_message), 0) + coalesce(octet_length(subject), 0)
                + coalesce(octet_length(text_body), 0) + coalesce(octet_length(html_body), 0)
                + coalesce(octet_length(headers::text), 0))::bigint AS size,
-             priority, send_at,
-             coalesce(expires_at, created_at + ${lifetime} * interval '1 millisecond') AS expires_at
+             priority,
+             (extract(epoch FROM coalesce(send_at, created_at)) * 1000)::float8 AS send_at_ms,
+             (extract(epoch FROM coalesce(expires_at,
+                created_at + ${lifetime} * interval '1 millisecond')) * 1000)::float8
+               AS expires_at_ms
         FROM ferry.outbox
-       WHERE ingested_at IS NULL
+       WHERE ingested_at IS NULL ${only}
        ORDER BY id
-       LIMIT ${limit}
+       LIMIT ${scope.limit}
          FOR UPDATE SKIP LOCKED`.execute(tx);
-    if (rows.length === 0) {
-      return { rows: 0, rejectedRows: 0, queued: 0, rejected: 0, suppressed: 0 };
-    }
+    if (rows.length === 0) return EMPTY;
 
     const deliveries: NewDelivery[] = [];
     const rowReasons: (string | null)[] = [];
+    const expiries: (Date | null)[] = [];
     for (const row of rows) {
-      const out = expandRow(row, limits);
+      const out = expandRow(row, limits, now);
       deliveries.push(...out.deliveries);
       rowReasons.push(out.rowReason);
+      expiries.push(out.expiresAt);
     }
     await markSuppressed(tx, deliveries, now);
 
@@ -107,11 +226,13 @@ export async function ingestOutbox(db: Db, options: IngestOptions): Promise<Inge
                       ${col("smtputf8")}::boolean[]) AS t(o, r, d, s, n, l, p, e, u)`
         .execute(tx);
     }
+    // A row whose own expires_at could not be read keeps it as the application wrote it.
     await sql`
       UPDATE ferry.outbox o
-         SET ingested_at = ${now}, reject_reason = v.reason, expires_at = v.expires_at
+         SET ingested_at = ${now}, reject_reason = v.reason,
+             expires_at = coalesce(v.expires_at, o.expires_at)
         FROM unnest(${rows.map((r) => r.id)}::bigint[], ${rowReasons}::text[],
-                    ${rows.map((r) => r.expires_at)}::timestamptz[]) AS v(id, reason, expires_at)
+                    ${expiries}::timestamptz[]) AS v(id, reason, expires_at)
        WHERE o.id = v.id`.execute(tx);
 
     const count = (s: NewDelivery["status"]) => deliveries.filter((d) => d.status === s).length;
@@ -128,17 +249,23 @@ export async function ingestOutbox(db: Db, options: IngestOptions): Promise<Inge
 function expandRow(
   row: PendingRow,
   limits: ValidationLimits,
-): { deliveries: NewDelivery[]; rowReason: string | null } {
+  now: Date,
+): { deliveries: NewDelivery[]; rowReason: string | null; expiresAt: Date | null } {
+  const sendAt = timestampFromEpochMs("send_at", row.send_at_ms);
+  const expiresAt = timestampFromEpochMs("expires_at", row.expires_at_ms);
   const base = {
     outbox_id: row.id,
-    next_attempt_at: row.send_at,
+    next_attempt_at: sendAt.ok ? sendAt.date : now,
     priority: [0, 1, 2].includes(row.priority) ? row.priority : 1,
-    expires_at: row.expires_at,
+    expires_at: expiresAt.ok ? expiresAt.date : now,
     smtputf8: false,
   };
-  let verdict;
+  let verdict: ReturnType<typeof validateRow>;
   try {
-    verdict = validateRow({ ...row, size: Number(row.size) }, limits);
+    const timeReason = !sendAt.ok ? sendAt.reason : !expiresAt.ok ? expiresAt.reason : undefined;
+    verdict = timeReason
+      ? { kind: "rejected", reason: timeReason, recipients: recipientsOf(row) }
+      : validateRow({ ...row, size: Number(row.size) }, limits);
   } catch (err) {
     // A bug in validation must cost one row, not the batch.
     verdict = {
@@ -147,9 +274,11 @@ function expandRow(
       recipients: [] as string[],
     };
   }
+  const keptExpiry = expiresAt.ok ? expiresAt.date : null;
   if (verdict.kind === "rejected") {
     const recipients = verdict.recipients.length > 0 ? verdict.recipients : [""];
     return {
+      expiresAt: keptExpiry,
       rowReason: verdict.reason,
       deliveries: [...new Set(recipients)].map((r) => ({
         ...base,
@@ -161,6 +290,7 @@ function expandRow(
     };
   }
   return {
+    expiresAt: keptExpiry,
     rowReason: null,
     deliveries: verdict.recipients.map((r) =>
       r.ok
@@ -181,6 +311,16 @@ function expandRow(
         }
     ),
   };
+}
+
+/** The recipient texts of a row, for the rejected deliveries of a row refused as a whole. */
+function recipientsOf(row: OutboxRowInput): string[] {
+  const all = [
+    ...(row.to_addresses ?? []),
+    ...(row.cc_addresses ?? []),
+    ...(row.bcc_addresses ?? []),
+  ];
+  return all.filter((r): r is string => typeof r === "string").map((r) => r.slice(0, 998));
 }
 
 function domainOf(recipient: string): string {
