@@ -47,9 +47,11 @@ WORKDIR /var/lib/ferry
 VOLUME ["/var/lib/ferry"]
 EXPOSE 8787
 
-# /healthz answers 200 once migrations ran and the loops started (503 before).
+# Liveness: /livez answers 200 while the process runs (restarting it would not bring a lost
+# database back). Readiness, for orchestrators that route traffic (Kubernetes readinessProbe):
+# /readyz is 200 only when the database answers and the relay is not draining, 503 otherwise.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
-  CMD curl -fsS "http://127.0.0.1:${FERRY_ADMIN_LISTEN##*:}/healthz" >/dev/null || exit 1
+  CMD curl -fsS "http://127.0.0.1:${FERRY_ADMIN_LISTEN##*:}/livez" >/dev/null || exit 1
 
 # The relay drains on SIGTERM: in-flight SMTP transactions finish or are handed back.
 STOPSIGNAL SIGTERM

@@ -2,7 +2,7 @@
 # Smoke test of the binary the Dockerfile ships (CI has no Docker engine): `deno compile` the same
 # entry point with the same flags, start it on an embedded PGlite in a temp dir with every domain
 # routed to a local SMTP sink (Postfix's smtp-sink, or npm smtp-server under `deno eval` where
-# that is missing), wait for /healthz, enqueue a message over HTTP, wait until it is delivered,
+# that is missing), wait for /readyz, enqueue a message over HTTP, wait until it is delivered,
 # check /metrics and the operator CLI, stop it with SIGTERM and expect exit 0 within 30 s.
 #
 # `deno compile` needs the `denort` runtime, downloaded from dl.deno.land on first use. Where
@@ -105,12 +105,12 @@ pid=$!
 
 healthy=0
 for _ in $(seq 1 120); do
-  if curl -fsS "$base/healthz" 2>/dev/null | grep -q '"ok"'; then healthy=1; break; fi
+  if curl -fsS "$base/readyz" 2>/dev/null | grep -q '"ready"'; then healthy=1; break; fi
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.5
 done
-if [ "$healthy" = 1 ]; then pass "/healthz is ok"; else
-  fail "/healthz never became ok"
+if [ "$healthy" = 1 ]; then pass "/readyz is ready"; else
+  fail "/readyz never became ready"
   sed 's/^/  /' "$work/relay.err" | tail -n 20
   exit 1
 fi

@@ -26,6 +26,7 @@ import type {
   Session,
 } from "./ports.ts";
 import { type Job, JobQueue } from "./job_queue.ts";
+import { NothingSentError } from "./ports.ts";
 import { classifyOutcome } from "./classify_outcome.ts";
 
 /**
@@ -123,6 +124,10 @@ export class DomainActor implements Actor {
   #connectFailures = 0;
   #suspended: { until: number; reason: string } | undefined;
   #lastReply: string | null = null;
+  /** Pauses in a row because the message could not be read (store away). */
+  #unsentPauses = 0;
+  /** The first error a worker threw: ends run() so the supervisor restarts the actor. */
+  #failure: { error: unknown } | undefined;
   readonly #waiters = new Set<() => void>();
 
   constructor(deps: DomainActorDeps) {
@@ -218,17 +223,23 @@ export class DomainActor implements Actor {
           wakeAt = Math.min(wakeAt, conn.retryAt);
           break;
         }
-        const w: Promise<void> = this.#worker(stop, kill).finally(() => {
+        // A worker that throws (a bug, broken infrastructure) ends the actor's run with that
+        // error, so the supervisor restarts it; left unobserved it would reject unhandled.
+        const w: Promise<void> = this.#worker(stop, kill).catch((err) => {
+          this.#failure ??= { error: err };
+        }).finally(() => {
           workers.delete(w);
           this.#wake();
         });
         workers.add(w);
       }
+      if (this.#failure) break;
       const blocked = this.#blockedUntil(now);
       if (blocked > now && this.#jobs.size > 0) wakeAt = Math.min(wakeAt, blocked);
       await this.#waitForKick(stop, wakeAt === Infinity ? undefined : wakeAt - now);
     }
     await Promise.all(workers);
+    if (this.#failure) throw this.#failure.error;
   }
 
   #wantsWorker(now: number): boolean {
@@ -327,16 +338,28 @@ export class DomainActor implements Actor {
     if (fresh.length > 0) {
       this.#inFlight += fresh.length;
       let results: RecipientResult[];
+      let unsent: NothingSentError | undefined;
       try {
         results = await session.send(job.outboxId, fresh, kill);
       } catch (err) {
-        // The port promises values; a throw is a bug or broken infrastructure. Treat it as a
-        // connection failure so the recipients are retried, not lost.
+        if (err instanceof NothingSentError) unsent = err;
+        // The port promises values; any other throw is a bug or broken infrastructure. Treat it
+        // as a connection failure so the recipients are retried, not lost.
         const reply = `delivery failed: ${err instanceof Error ? err.message : String(err)}`;
         results = fresh.map(() => ({ kind: "transient", scope: "connection", code: null, reply }));
       } finally {
         this.#inFlight -= fresh.length;
       }
+      if (unsent) {
+        // Not an attempt: the recipients wait here (under their leases) and this actor pauses,
+        // longer each time, until the message can be read again.
+        this.#jobs.add(fresh, this.#d.policy.maxRecipientsPerTransaction);
+        this.#reconnectAt = clock.now() + reconnectDelay(++this.#unsentPauses);
+        this.#lastReply = unsent.message;
+        await this.#recordAll(outcomes);
+        return;
+      }
+      this.#unsentPauses = 0;
       const end = clock.now();
       this.#d.metrics?.observeAttempt((end - start) / 1000);
       let throttled = false;
@@ -383,7 +406,7 @@ export class DomainActor implements Actor {
       await this.#failAll(result.result, now, result.mxHost);
       return;
     }
-    this.#reconnectAt = now + Math.min(30_000, 500 * 2 ** Math.min(this.#connectFailures - 1, 10));
+    this.#reconnectAt = now + reconnectDelay(this.#connectFailures);
   }
 
   /** Every queued delivery gets the connection-level failure as its outcome. */
@@ -434,6 +457,11 @@ export class DomainActor implements Actor {
       stop.removeEventListener("abort", resolve);
     }
   }
+}
+
+/** The pause before the next connection after `failures` failures in a row: 0.5 s doubling to 30 s. */
+export function reconnectDelay(failures: number): number {
+  return Math.min(30_000, 500 * 2 ** Math.min(Math.max(failures, 1) - 1, 10));
 }
 
 function missingResult(): RecipientResult {

@@ -57,6 +57,15 @@ export type RecipientResult =
 
 export type FailureResult = Exclude<RecipientResult, { kind: "delivered" }>;
 
+/**
+ * Thrown by {@link Session.send} when nothing was sent because Ferry itself could not prepare the
+ * message (its store did not answer): the recipients were not attempted, so the actor keeps them
+ * and tries again after a pause, instead of counting an attempt and deferring them for minutes.
+ */
+export class NothingSentError extends Error {
+  override readonly name = "NothingSentError";
+}
+
 /** An open SMTP connection to one MX host. */
 export interface Session {
   readonly mxHost: string;
@@ -147,6 +156,15 @@ export type LogEvent =
     readonly outbox: number;
   }
   | { readonly event: "loop.failed"; readonly loop: string; readonly error: string }
+  /** The database stopped answering (logged once per outage) and answered again. */
+  | { readonly event: "database.down"; readonly error: string }
+  | { readonly event: "database.up"; readonly downMs: number; readonly probes: number }
+  /** Outcomes not written (database away past the bound, or at shutdown): re-sent after lease. */
+  | { readonly event: "outcome.given_up"; readonly count: number; readonly reason: string }
+  /** At start, the deliveries this instance held before it stopped uncleanly came back. */
+  | { readonly event: "lease.reclaimed"; readonly instance: string; readonly deliveries: number }
+  /** A promise rejection nobody handled: logged, then the process stops in order. */
+  | { readonly event: "process.unhandled"; readonly error: string }
   /** Bounce mailbox (issue 6): one message committed, with what its report said. */
   | {
     readonly event: "bounce.message_recorded";
@@ -236,6 +254,16 @@ export type LogEvent =
     /** When it was first raised (ms). */
     readonly since: number;
   };
+
+/**
+ * Whether the store (the database behind the Queue) answers. While it does not, loops skip their
+ * work rather than each retrying and logging on its own; `failed` says whether an error was the
+ * store being away (the caller stays quiet) or something to report.
+ */
+export interface StoreHealth {
+  readonly up: boolean;
+  failed(err: unknown): boolean;
+}
 
 export interface Logger {
   log(event: LogEvent): void;

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { ActorMetrics, Clock, Delivery, Logger, Queue } from "./ports.ts";
+import type { ActorMetrics, Clock, Delivery, Logger, Queue, StoreHealth } from "./ports.ts";
 
 /**
  * The reason every wait of this module is cut short with: `abort()` without one allocates a new
@@ -96,6 +96,8 @@ export interface SupervisorDeps {
   readonly options?: Partial<SupervisorOptions>;
   /** Told the number of live actors whenever it changes. */
   readonly metrics?: Pick<ActorMetrics, "setActors">;
+  /** While the store is away no pass runs: no claims, no lease renewals, no log line per tick. */
+  readonly store?: StoreHealth;
 }
 
 export interface SupervisorSnapshot {
@@ -177,9 +179,11 @@ export class Supervisor {
     while (!signal.aborted) {
       let moved = 0;
       try {
-        moved = await this.pass(clock.now());
+        if (this.#deps.store?.up !== false) moved = await this.pass(clock.now());
       } catch (err) {
-        this.#deps.logger.log({ event: "loop.failed", loop: "supervisor", error: message(err) });
+        if (!this.#deps.store?.failed(err)) {
+          this.#deps.logger.log({ event: "loop.failed", loop: "supervisor", error: message(err) });
+        }
       }
       idlePasses = moved > 0 ? 0 : idlePasses + 1;
       const wait = idlePasses === 0 ? 0 : Math.min(

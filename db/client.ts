@@ -63,6 +63,10 @@ function openPostgres(url: string, options: OpenOptions): Database {
   });
   // An idle client's error (server restart) must not crash the process: the pool drops it.
   pool.on("error", () => {});
+  // Nor may a checked-out client's: between two statements of a transaction it has no listener
+  // of the pool's, and an EventEmitter's unheard 'error' is an uncaught exception. The statement
+  // in progress (or the next one) fails with the error, and the loops treat it as an outage.
+  pool.on("connect", (client: pg.PoolClient) => client.on("error", () => {}));
   const db = new Kysely<FerrySchema>({ dialect: new PostgresDialect({ pool }) });
   return {
     kind: "postgres",

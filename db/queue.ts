@@ -474,6 +474,29 @@ export async function reapExpiredLeases(
 }
 
 /**
+ * At start, an instance with a stable identity takes back at once what it held when it stopped
+ * uncleanly (a crash, kill -9): its own `sending` rows return to the ready set without waiting for
+ * their leases to run out. Only the owner may do this: nobody else can know that the holder is
+ * gone. Returns how many came back.
+ */
+export async function reclaimOwnLeases(
+  db: Db,
+  o: { readonly owner: string; readonly now: Date },
+): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    WITH upd AS (
+      UPDATE ferry.deliveries
+         SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
+             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ${o.now}
+       WHERE status = 'sending' AND lease_owner = ${o.owner}
+      RETURNING 1
+    )
+    SELECT count(*)::int AS n FROM upd`.execute(db);
+  await sql`DELETE FROM ferry.leases WHERE owner = ${o.owner}`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
+/**
  * {@link reapExpiredLeases} in batches of `limit` (default 1000) while a batch comes back full,
  * at most `maxBatches` (default 50) times: after a crashed instance there may be far more than
  * one batch to bring back, and waiting a reaper tick per batch would leave them stuck for minutes.

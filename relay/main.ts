@@ -1,45 +1,47 @@
 /**
  * `deno task start`: the relay process. The only reader of Deno.env and the only writer to the
- * console: it loads the configuration, opens the database (server or embedded), applies
- * migrations, starts the admin server (with metrics, alerts and webhooks, relay/operations.ts),
- * then the relay's loops, and on SIGINT/SIGTERM stops them all gracefully.
+ * console: it loads the configuration, takes the embedded data directory's lock, starts the admin
+ * server (which answers `/livez` at once and `/readyz` 503 until the relay runs), waits for the
+ * database, applies migrations, then starts the relay's loops, and on SIGINT/SIGTERM stops them
+ * all gracefully. A resource it cannot start without is reported as one line naming the setting,
+ * with exit code 1; a promise rejection nobody handled is logged and stops the relay in order.
  *
  * @module
  */
+import { Hono } from "hono";
 import { systemClock } from "./clock.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { jsonLogger } from "./log.ts";
 import { startRelay } from "./relay.ts";
 import { startOperations } from "./operations.ts";
 import { openDatabase } from "../db/client.ts";
+import { DatabaseHealth, isConnectionError } from "../db/health.ts";
 import { migrate } from "../db/migrate.ts";
+import { reclaimOwnLeases } from "../db/queue.ts";
+import { lockDataDir } from "./startup/data_dir_lock.ts";
+import { StartupError } from "./startup/startup_error.ts";
+import { instanceIdentity } from "./startup/instance_identity.ts";
+import { waitForDatabase } from "./startup/wait_for_database.ts";
 
 async function main(): Promise<number> {
-  let config;
-  try {
-    config = loadConfig(Deno.env.toObject());
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`ferry: ${err.message}`);
-      return 2;
-    }
-    throw err;
-  }
+  const env = Deno.env.toObject();
+  const config = loadConfig(env);
   const logger = jsonLogger(systemClock, (line) => console.log(line));
-  const database = await openDatabase({
-    url: config.databaseUrl,
-    dataDir: config.databaseUrl ? undefined : config.dataDir,
-  });
-  await migrate(database.db);
-
-  const instance = `${config.hostname}:${Deno.pid}:${crypto.randomUUID().slice(0, 8)}`;
-  let token = config.adminToken;
-  if (!token) {
-    token = crypto.randomUUID().replaceAll("-", "");
-    console.error(`ferry: FERRY_ADMIN_TOKEN not set; generated admin token: ${token}`);
-  }
-
   const stop = new AbortController();
+
+  // A rejection or error nobody handled is a bug: say so, and stop in order (drain, hand back)
+  // instead of dying with work on leases.
+  const unhandled = (e: PromiseRejectionEvent | ErrorEvent) => {
+    e.preventDefault();
+    const err = "reason" in e ? e.reason : e.error;
+    logger.log({ event: "process.unhandled", error: String(err?.stack ?? err) });
+    if (!stop.signal.aborted) stop.abort("unhandled");
+    exitCode = 1;
+  };
+  let exitCode = 0;
+  globalThis.addEventListener("unhandledrejection", unhandled);
+  globalThis.addEventListener("error", unhandled);
+
   const onSignal = (sig: Deno.Signal) => () => {
     if (stop.signal.aborted) return;
     logger.log({ event: "relay.stopping", reason: sig });
@@ -49,7 +51,83 @@ async function main(): Promise<number> {
   const handlers = signals.map((s) => [s, onSignal(s)] as const);
   for (const [s, h] of handlers) Deno.addSignalListener(s, h);
 
-  // The admin server answers (503 on /healthz) while the relay starts; the relay is bound late.
+  using _lock = config.databaseUrl ? undefined : await lockDataDir(config.dataDir);
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.databaseUrl ? undefined : config.dataDir,
+  }).catch((err) => {
+    throw new StartupError(
+      "FERRY_DATA_DIR",
+      `cannot open FERRY_DATA_DIR ${config.dataDir}: ${err}`,
+    );
+  });
+  const health = new DatabaseHealth({
+    db: database.db,
+    clock: systemClock,
+    random: Math.random,
+    log: (e) => logger.log(e),
+    signal: stop.signal,
+  });
+
+  // Until the relay runs, the admin server answers the probes only: alive, not ready.
+  let waitingForDatabase = false;
+  let handler: (req: Request) => Response | Promise<Response> =
+    bootApp(() =>
+      stop.signal.aborted
+        ? "draining"
+        : waitingForDatabase || !health.up
+        ? "waiting for the database"
+        : "starting"
+    ).fetch;
+  const server = serveAdmin(config.admin, stop.signal, (req) => handler(req));
+
+  if (database.kind === "postgres" && config.databaseUrl) {
+    for (;;) {
+      const up = await waitForDatabase({
+        db: database.db,
+        url: config.databaseUrl,
+        clock: systemClock,
+        random: Math.random,
+        signal: stop.signal,
+        waiting: (line) => {
+          waitingForDatabase = true;
+          console.error(`ferry: ${line}`);
+        },
+      });
+      waitingForDatabase = false;
+      if (!up) break;
+      try {
+        await migrate(database.db);
+        break;
+      } catch (err) {
+        if (!isConnectionError(err)) throw err;
+      }
+    }
+  } else {
+    await migrate(database.db);
+  }
+  if (stop.signal.aborted) {
+    await server.finished;
+    await database.close();
+    return exitCode;
+  }
+
+  const instance = await instanceIdentity({
+    explicit: env.FERRY_INSTANCE_ID,
+    dataDir: config.databaseUrl ? undefined : config.dataDir,
+    hostname: config.hostname,
+    pid: Deno.pid,
+  });
+  if (instance.stable) {
+    const n = await reclaimOwnLeases(database.db, { owner: instance.id, now: new Date() });
+    if (n > 0) logger.log({ event: "lease.reclaimed", instance: instance.id, deliveries: n });
+  }
+  let token = config.adminToken;
+  if (!token) {
+    token = crypto.randomUUID().replaceAll("-", "");
+    console.error(`ferry: FERRY_ADMIN_TOKEN not set; generated admin token: ${token}`);
+  }
+
   const ops = startOperations({
     db: database.db,
     config,
@@ -57,15 +135,9 @@ async function main(): Promise<number> {
     logger,
     token,
     signal: stop.signal,
+    health,
   });
-  const server = Deno.serve({
-    hostname: config.admin.hostname,
-    port: config.admin.port,
-    signal: stop.signal,
-    onListen: ({ hostname, port }) =>
-      console.error(`ferry: admin API on http://${hostname}:${port}`),
-  }, ops.app.fetch);
-
+  handler = ops.app.fetch;
   const relay = await startRelay(
     {
       database,
@@ -73,13 +145,14 @@ async function main(): Promise<number> {
       clock: systemClock,
       random: Math.random,
       logger,
-      instance,
+      instance: instance.id,
       metrics: ops.metrics,
+      health,
     },
     stop.signal,
   );
   ops.attach(relay);
-  logger.log({ event: "relay.started", instance, backend: database.kind });
+  logger.log({ event: "relay.started", instance: instance.id, backend: database.kind });
 
   await relay.done;
   await ops.done;
@@ -87,7 +160,54 @@ async function main(): Promise<number> {
   await database.close();
   for (const [s, h] of handlers) Deno.removeSignalListener(s, h);
   logger.log({ event: "relay.stopped" });
-  return 0;
+  return exitCode;
 }
 
-if (import.meta.main) Deno.exit(await main());
+/** The admin server before the relay runs: `/livez` ok, `/readyz` 503 with the reason. */
+function bootApp(reason: () => string): Hono {
+  const app = new Hono();
+  app.get("/livez", (c) => c.json({ status: "ok" }));
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.all("*", (c) => c.json({ status: "unready", reason: reason() }, 503));
+  return app;
+}
+
+function serveAdmin(
+  admin: { hostname: string; port: number },
+  signal: AbortSignal,
+  fetch: (req: Request) => Response | Promise<Response>,
+): Deno.HttpServer {
+  try {
+    return Deno.serve({
+      hostname: admin.hostname,
+      port: admin.port,
+      signal,
+      onListen: ({ hostname, port }) =>
+        console.error(`ferry: admin API on http://${hostname}:${port}`),
+    }, fetch);
+  } catch (err) {
+    throw new StartupError(
+      "FERRY_ADMIN_LISTEN",
+      `FERRY_ADMIN_LISTEN ${admin.hostname}:${admin.port} cannot be used: ${
+        err instanceof Deno.errors.AddrInUse ? "address already in use" : (err as Error).message
+      }`,
+      { cause: err },
+    );
+  }
+}
+
+if (import.meta.main) {
+  let code: number;
+  try {
+    code = await main();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof StartupError) {
+      console.error(`ferry: ${err.message}`);
+      code = 1;
+    } else {
+      console.error(`ferry: cannot start: ${err instanceof Error ? err.stack : String(err)}`);
+      code = 1;
+    }
+  }
+  Deno.exit(code);
+}

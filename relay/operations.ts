@@ -2,8 +2,8 @@
  * What operators see and use of a running relay, wired together: Prometheus metrics, the live
  * state of the domain actors, the alert monitor, the webhook dispatcher and the admin HTTP app.
  *
- * The admin server listens before the relay has started (so `/healthz` can say "starting" while
- * migrations and the first discovery run): the relay is bound late, with `attach()`. Until then
+ * The admin server listens before the relay has started (so `/readyz` can say "starting" while
+ * the database is awaited, migrations and the first discovery run): the relay is bound late, with `attach()`. Until then
  * the API shows what the database knows, and operator actions only touch the database.
  *
  * ```ts ignore
@@ -49,6 +49,12 @@ export interface OperationsDeps {
   readonly signal: AbortSignal;
   /** Replaces `fetch` for webhook POSTs (tests). */
   readonly fetch?: typeof fetch;
+  /** Whether the database answers: `/readyz`, `ferry_database_up`, quiet loops while away. */
+  readonly health?: {
+    readonly up: boolean;
+    failed(err: unknown): boolean;
+    check(): Promise<boolean>;
+  };
 }
 
 /** The parts of the running relay operators reach: its supervisor and the outbox poller. */
@@ -64,7 +70,7 @@ export interface Operations {
   readonly webhooks: WebhookDispatcher | undefined;
   /** The admin HTTP app: serve its `fetch`. */
   readonly app: Hono;
-  /** Binds the running relay: live domain state, operator hooks, `/healthz` ok. */
+  /** Binds the running relay: live domain state, operator hooks, `/readyz` ready. */
   attach(relay: AttachedRelay): void;
   /** Resolves when the alert monitor and the webhook dispatcher have stopped. */
   readonly done: Promise<void>;
@@ -72,11 +78,19 @@ export interface Operations {
 
 export function startOperations(deps: OperationsDeps): Operations {
   const { db, config, clock, logger, signal } = deps;
-  const failed = (loop: string) => (err: unknown) =>
+  const health = deps.health;
+  const failed = (loop: string) => (err: unknown) => {
+    if (health?.failed(err)) return;
     logger.log({ event: "loop.failed", loop, error: errorText(err) });
+  };
   let relay: AttachedRelay | undefined;
 
-  const metrics = createMetrics({ db, clock, onError: failed("metrics") });
+  const metrics = createMetrics({
+    db,
+    clock,
+    onError: failed("metrics"),
+    ...(health ? { databaseUp: () => health.up } : {}),
+  });
   const domains = supervisorDomainState({
     describe: (now) => relay?.supervisor.describe(now) ?? [],
     clock,
@@ -121,7 +135,14 @@ export function startOperations(deps: OperationsDeps): Operations {
   const app = adminApp({
     db,
     token: deps.token,
-    ready: () => relay !== undefined,
+    async ready() {
+      if (signal.aborted) return { ready: false, reason: "draining" };
+      if (health && !(await health.check())) {
+        return { ready: false, reason: "the database does not answer" };
+      }
+      if (relay === undefined) return { ready: false, reason: "starting" };
+      return { ready: true };
+    },
     clock,
     domains,
     metrics,

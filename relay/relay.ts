@@ -12,6 +12,7 @@ import { ingestOutbox } from "../db/ingest.ts";
 import { listenForOutbox, setNotifyTrigger } from "../db/notify.ts";
 import { reapAllExpiredLeases } from "../db/queue.ts";
 import { purgeFinished } from "../db/retention.ts";
+import { DatabaseHealth } from "../db/health.ts";
 import type { Deliverer, Logger, Random } from "../actors/ports.ts";
 import { Poller } from "../actors/poller.ts";
 import { Supervisor } from "../actors/supervisor.ts";
@@ -52,12 +53,17 @@ export interface RelayDeps {
   readonly wrapDeliverer?: (deliverer: Deliverer) => Deliverer;
   /** Fed with outcomes, attempt durations, open connections and live actors. */
   readonly metrics?: Metrics;
+  /** Whether the database answers; default: one of the relay's own, stopped with its signal. */
+  readonly health?: DatabaseHealth;
+  /** Outcomes held in memory while the database is away (default 100,000). */
+  readonly maxHeldOutcomes?: number;
 }
 
 export interface RunningRelay {
   /** Resolves when every loop has stopped after the signal aborted (actors drained). */
   readonly done: Promise<void>;
   readonly supervisor: Supervisor;
+  readonly health: DatabaseHealth;
   /** Polls the outbox now (an HTTP enqueue, a notification). */
   wake(): void;
 }
@@ -130,12 +136,23 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   const q = config.queue;
   const db = database.db;
   const metrics = deps.metrics ? actorMetrics(deps.metrics) : undefined;
-  const failed = (loop: string) => (err: unknown) =>
+  const health = deps.health ?? new DatabaseHealth({
+    db,
+    clock,
+    random: deps.random,
+    log: (e) => logger.log(e),
+    signal,
+  });
+  // An error of the connection marks the database down (one log line for the whole outage);
+  // anything else is this loop's own failure.
+  const failed = (loop: string) => (err: unknown) => {
+    if (health.failed(err)) return;
     logger.log({
       event: "loop.failed",
       loop,
       error: err instanceof Error ? err.message : String(err),
     });
+  };
 
   const poller = new Poller({
     clock,
@@ -143,7 +160,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     maxMs: q.pollMax,
     onError: failed("ingest"),
     async poll() {
+      if (!health.up) return { more: false };
       const r = await ingestOutbox(db, {
+        isConnectionError: (err) => health.failed(err),
         now: new Date(clock.now()),
         limit: q.ingestBatch,
         maxLifetimeMs: q.maxLifetime,
@@ -172,7 +191,20 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     domainLeaseMs: config.delivery.domainLease,
     suppressForMs: config.delivery.suppressFor,
   });
-  const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()));
+  const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()), {
+    maxHeld: deps.maxHeldOutcomes ?? 100_000,
+    // While the database is away the outcomes wait for it, so a mail that got its 250 is not sent
+    // again; at shutdown (signal aborted) they are given up to their leases.
+    async retry(err) {
+      if (!health.failed(err)) {
+        failed("outcomes")(err);
+        return false;
+      }
+      await health.waitUntilUp(signal);
+      return !signal.aborted;
+    },
+    gaveUp: (count, reason) => logger.log({ event: "outcome.given_up", count, reason }),
+  });
   const real = deps.deliverer ? undefined : await smtpDeliverer(deps);
   const base = deps.deliverer ?? real!.deliverer;
   const deliverer = deps.wrapDeliverer?.(base) ?? base;
@@ -182,6 +214,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     logger,
     ...(real ? { destinationOf: rollupKey(real.router, config.domains) } : {}),
     ...(metrics ? { metrics } : {}),
+    store: health,
     createActor: (key, domain) =>
       createDomainActor(key, domain, resolvePolicy(domain, mxHostsOf(key), config.domains), {
         clock,
@@ -213,7 +246,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
       );
     }
   }
-  loops.push(every(clock, Math.max(1000, q.leaseDuration / 4), signal, async () => {
+  loops.push(every(health, clock, Math.max(1000, q.leaseDuration / 4), signal, async () => {
     const n = await reapAllExpiredLeases(db, { now: new Date(clock.now()) });
     if (n > 0) logger.log({ event: "lease.reaped", deliveries: n });
   }, failed("reaper")));
@@ -221,7 +254,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     startBounceLoop({ config, database, clock, logger, signal, instance: deps.instance })
       .catch(failed("bounce")),
   );
-  loops.push(every(clock, 3_600_000, signal, async () => {
+  loops.push(every(health, clock, 3_600_000, signal, async () => {
     const before = new Date(clock.now() - q.retention);
     const r = await purgeFinished(db, { before });
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
@@ -230,8 +263,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   }, failed("retention")));
 
   return {
-    done: Promise.all(loops).then(() => {}),
+    done: Promise.all(loops).then(() => health.stopped()),
     supervisor,
+    health,
     wake: () => {
       poller.wake();
       supervisor.wake();
@@ -241,6 +275,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
 
 /** Runs `fn` every `ms` until the signal aborts; a failure is reported and the loop goes on. */
 async function every(
+  health: Pick<DatabaseHealth, "up">,
   clock: Clock,
   ms: number,
   signal: AbortSignal,
@@ -249,7 +284,7 @@ async function every(
 ): Promise<void> {
   while (!signal.aborted) {
     try {
-      await fn();
+      if (health.up) await fn();
     } catch (err) {
       onError(err);
     }

@@ -10,13 +10,14 @@
  *
  * @module
  */
-import type {
-  ConnectResult,
-  Deliverer,
-  Delivery,
-  FailureResult,
-  RecipientResult,
-  Session,
+import {
+  type ConnectResult,
+  type Deliverer,
+  type Delivery,
+  type FailureResult,
+  NothingSentError,
+  type RecipientResult,
+  type Session,
 } from "../actors/ports.ts";
 import type { Clock } from "./clock.ts";
 import type { Router } from "./dns/route.ts";
@@ -137,7 +138,16 @@ class SessionAdapter implements Session {
     recipients: readonly Delivery[],
     signal: AbortSignal,
   ): Promise<RecipientResult[]> {
-    const message = await this.messages.get(outboxId);
+    let message;
+    try {
+      message = await this.messages.get(outboxId);
+    } catch (err) {
+      // Before MAIL FROM: nothing went out. The actor keeps the recipients for a later try.
+      throw new NothingSentError(
+        `ferry: cannot read message ${outboxId}: ${err instanceof Error ? err.message : err}`,
+        { cause: err },
+      );
+    }
     if (message.kind === "invalid") {
       return recipients.map(() => ({
         kind: "permanent",

@@ -1,12 +1,12 @@
 /**
- * The admin HTTP API (Hono). Open: `/healthz`, `/metrics` (Prometheus scrapers rarely carry a
+ * The admin HTTP API (Hono). Open: `/livez` (alias `/healthz`), `/readyz`, `/metrics` (Prometheus scrapers rarely carry a
  * token; it holds counts, no addresses), and the two pages `/dashboard` and `/docs`, which are
  * static and fetch their data from the API with the token. Everything under `/api/` needs the
  * bearer token. One error boundary turns every failure into `{ "error": "..." }`.
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { systemClock } from "../clock.ts";
 import { DEFAULT_LIMITS } from "../../db/validate.ts";
@@ -59,10 +59,17 @@ export function adminApp(deps: AdminDeps): Hono {
   });
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
-  app.get(
-    "/healthz",
-    (c) => deps.ready() ? c.json({ status: "ok" }) : c.json({ status: "starting" }, 503),
-  );
+  // Kubernetes' probes: liveness is "the process answers" (restarting it would not bring the
+  // database back); readiness is "it can do its work now".
+  const live = (c: Context) => c.json({ status: "ok" });
+  app.get("/livez", live);
+  app.get("/healthz", live);
+  app.get("/readyz", async (c) => {
+    const r = await deps.ready();
+    return r.ready
+      ? c.json({ status: "ready" })
+      : c.json({ status: "unready", reason: r.reason }, 503);
+  });
   app.get("/metrics", async (c) =>
     c.body(await metrics.render(), 200, {
       "content-type": metrics.contentType,

@@ -11,12 +11,20 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { ActiveAlert } from "../metrics/alerts.ts";
 import type { AdminHooks, DomainStateProvider } from "./domain_state.ts";
 
+export type Readiness = { readonly ready: true } | {
+  readonly ready: false;
+  readonly reason: string;
+};
+
 export interface AdminDeps {
   readonly db: Db;
   /** The bearer token `/api/*` requires. */
   readonly token: string;
-  /** Whether the relay is ready (migrated, loops running): `/healthz` says 503 until then. */
-  readonly ready: () => boolean;
+  /**
+   * Whether the relay can work now (database answers, loops running, not draining): `/readyz`
+   * answers 503 with the reason otherwise.
+   */
+  readonly ready: () => Readiness | Promise<Readiness>;
   /** Defaults to the system clock. */
   readonly clock?: Clock;
   /** Live actor state; without it, domains show what the database knows. */

@@ -54,6 +54,8 @@ export interface MetricsOptions {
   readonly rateWindowMs?: number;
   /** Called when a scrape cannot read the database (the gauges keep their last values). */
   readonly onError?: (err: unknown) => void;
+  /** Whether the database answers, read at scrape time (`ferry_database_up`). */
+  readonly databaseUp?: () => boolean;
 }
 
 export function createMetrics(o: MetricsOptions): Metrics {
@@ -73,6 +75,17 @@ export function createMetrics(o: MetricsOptions): Metrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
     registers,
   });
+  if (o.databaseUp) {
+    const up = o.databaseUp;
+    new client.Gauge({
+      name: "ferry_database_up",
+      help: "1 while the database answers, 0 while the relay waits for it.",
+      registers,
+      collect() {
+        this.set(up() ? 1 : 0);
+      },
+    });
+  }
   const connections = new client.Gauge({
     name: "ferry_smtp_connections_open",
     help: "Open outbound SMTP connections.",

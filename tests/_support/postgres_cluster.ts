@@ -8,6 +8,10 @@
 
 export interface Cluster {
   readonly url: string;
+  /** Stops the server (fast shutdown: sessions are terminated), keeping its data. */
+  pause(): Promise<void>;
+  /** Starts it again on the same port and data. */
+  resume(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -88,12 +92,17 @@ export async function startCluster(bin: string): Promise<Cluster> {
     "-c max_connections=200",
     "-c shared_buffers=256MB",
   ].join(" ");
-  await run([`${bin}/pg_ctl`, "-D", data, "-l", `${dir}/log`, "-o", opts, "-w", "start"], user);
+  const start = () =>
+    run([`${bin}/pg_ctl`, "-D", data, "-l", `${dir}/log`, "-o", opts, "-w", "start"], user);
+  await start();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    pause: () => run([`${bin}/pg_ctl`, "-D", data, "-m", "fast", "-w", "stop"], user),
+    resume: start,
     async stop() {
       try {
-        await run([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "-w", "stop"], user);
+        await run([`${bin}/pg_ctl`, "-D", data, "-m", "immediate", "-w", "stop"], user)
+          .catch(() => {/* already paused */});
       } finally {
         await Deno.remove(dir, { recursive: true });
       }

@@ -29,6 +29,8 @@ export interface RelayProcessOptions {
 
 export interface RelayProcess extends AsyncDisposable {
   readonly pid: number;
+  /** `http://127.0.0.1:port` of its admin server. */
+  readonly adminUrl: string;
   /** How many times each log event was seen so far. */
   readonly events: ReadonlyMap<string, number>;
   /** Waits (bounded by `ms` of real time) until the process logged `relay.started`. */
@@ -114,6 +116,7 @@ export async function spawnRelay(o: RelayProcessOptions): Promise<RelayProcess> 
   };
   return {
     pid: child.pid,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
     events,
     async started(ms = 60_000) {
       if (events.has("relay.started")) return;

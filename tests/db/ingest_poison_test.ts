@@ -91,7 +91,9 @@ Deno.test("ingestOutbox() splits a failing batch and rejects only the row at fau
   await sql`
     CREATE FUNCTION ferry.test_poison() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      IF NEW.outbox_id = ${sql.lit(ids[4]!)} AND NEW.status = 'queued' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+      IF NEW.outbox_id = ${
+    sql.lit(ids[4]!)
+  } AND NEW.status = 'queued' THEN RAISE EXCEPTION 'poisoned row'; END IF;
       RETURN NEW;
     END $$`.execute(t.db);
   await sql`CREATE TRIGGER test_poison BEFORE INSERT ON ferry.deliveries

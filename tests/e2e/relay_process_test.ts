@@ -30,7 +30,7 @@ Deno.test("relay process refuses an invalid variable with a message naming it", 
     stdout: "piped",
     stderr: "piped",
   }).output();
-  assert.equal(out.code, 2);
+  assert.equal(out.code, 1);
   assert.match(new TextDecoder().decode(out.stderr), /FERRY_ADMIN_LISTEN: expected host:port/);
 });
 

@@ -51,7 +51,8 @@ Deno.test("startOperations() binds the relay late and routes operator actions to
     });
   try {
     // Before the relay is bound: not ready, operator actions only touch the database.
-    assert.equal((await ops.app.request("/healthz")).status, 503);
+    assert.equal((await ops.app.request("/readyz")).status, 503);
+    assert.equal((await ops.app.request("/livez")).status, 200);
     assert.equal(
       (await post("/domains/rated.test/suspend", { minutes: 5, reason: "x" })).status,
       200,
@@ -59,7 +60,7 @@ Deno.test("startOperations() binds the relay late and routes operator actions to
     assert.deepEqual(calls, []);
 
     ops.attach(relay);
-    assert.deepEqual(await (await ops.app.request("/healthz")).json(), { status: "ok" });
+    assert.deepEqual(await (await ops.app.request("/readyz")).json(), { status: "ready" });
     assert.equal(
       (await post("/domains/rated.test/suspend", { minutes: 10, reason: "y" })).status,
       200,

@@ -20,7 +20,7 @@ export interface Fixture extends AsyncDisposable {
 export async function fixture(extra: Partial<AdminDeps> = {}): Promise<Fixture> {
   const t = await testDatabase();
   const clock = new FakeClock();
-  const app = adminApp({ db: t.db, token: TOKEN, ready: () => true, clock, ...extra });
+  const app = adminApp({ db: t.db, token: TOKEN, ready: () => ({ ready: true }), clock, ...extra });
   return {
     t,
     db: t.db,

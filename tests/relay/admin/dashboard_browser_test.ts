@@ -58,7 +58,7 @@ Deno.test({
     adminApp({
       db: t.db,
       token: TOKEN,
-      ready: () => true,
+      ready: () => ({ ready: true }),
       clock: systemClock,
       eventPollMs: 100,
       domains: { domainState: () => live },

@@ -19,7 +19,7 @@ Deno.test("adminApp() over a real socket: auth, enqueue, read back, and an SSE c
     adminApp({
       db: t.db,
       token: TOKEN,
-      ready: () => true,
+      ready: () => ({ ready: true }),
       clock: systemClock,
       eventPollMs: 20,
       hooks: { wake: () => woken++ },

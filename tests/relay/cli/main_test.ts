@@ -18,7 +18,7 @@ async function withApi(test: (run: Run, db: Db, clock: FakeClock) => Promise<voi
   const stop = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: stop.signal, onListen: () => {} },
-    adminApp({ db: t.db, token: TOKEN, ready: () => true, clock }).fetch,
+    adminApp({ db: t.db, token: TOKEN, ready: () => ({ ready: true }), clock }).fetch,
   );
   const env = { FERRY_ADMIN_URL: `http://127.0.0.1:${server.addr.port}`, FERRY_ADMIN_TOKEN: TOKEN };
   const run: Run = async (argv, extraEnv = {}) => {

@@ -12,7 +12,13 @@ Deno.test("GET /metrics exposes the KPIs and they move as deliveries happen", as
   await using t = await testDatabase();
   const clock = new FakeClock();
   const metrics = createMetrics({ db: t.db, clock });
-  const app = adminApp({ db: t.db, token: "0123456789abcdef", ready: () => true, clock, metrics });
+  const app = adminApp({
+    db: t.db,
+    token: "0123456789abcdef",
+    ready: () => ({ ready: true }),
+    clock,
+    metrics,
+  });
   const scrape = async () => {
     const res = await app.request("/metrics"); // no token: scrapers rarely carry one
     assert.equal(res.status, 200);
