@@ -14,7 +14,12 @@ import { freePort } from "./postgres_cluster.ts";
 const MAIN = new URL("../../relay/main.ts", import.meta.url).pathname;
 
 export interface RelayProcessOptions {
-  readonly databaseUrl: string;
+  /** A PostgreSQL server; without it, the embedded database in `dataDir`. */
+  readonly databaseUrl?: string;
+  /** `FERRY_DATA_DIR` when `databaseUrl` is unset (the caller removes it). */
+  readonly dataDir?: string;
+  /** More environment variables (e.g. `FERRY_INSTANCE_ID`). */
+  readonly env?: Readonly<Record<string, string>>;
   /** `FERRY_ROUTES`, e.g. `*=127.0.0.1:2525`. */
   readonly routes: string;
   /** The `FERRY_CONFIG` JSON; written to a temp file for the process. */
@@ -53,7 +58,8 @@ export async function spawnRelay(o: RelayProcessOptions): Promise<RelayProcess> 
     args: ["run", "--allow-all", ...(o.denoFlags ?? []), MAIN],
     cwd: dir,
     env: {
-      DATABASE_URL: o.databaseUrl,
+      ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : { FERRY_DATA_DIR: o.dataDir ?? dir }),
+      ...o.env,
       FERRY_ROUTES: o.routes,
       FERRY_CONFIG: configFile,
       FERRY_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
