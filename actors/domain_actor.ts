@@ -259,6 +259,9 @@ export class DomainActor implements Actor {
     this.#connections++;
     try {
       const result = await this.#d.deliverer.connect(this.#d.connectTo ?? this.domain, kill);
+      if (result.kind === "connected" && kill.aborted) await result.session.close();
+      // Cut by a drain's deadline: not the destination's failure; the queued work goes back.
+      if (kill.aborted) return;
       if (result.kind === "failed") return await this.#connectFailed(result);
       this.#connectFailures = 0;
       this.#d.concurrency.connected(this.#d.clock.now());
@@ -360,6 +363,15 @@ export class DomainActor implements Actor {
         return;
       }
       this.#unsentPauses = 0;
+      if (kill.aborted) {
+        // A drain's deadline cut the transaction: what got no final answer goes back to the
+        // queue, due now, without counting as an attempt or waiting out a retry delay.
+        const cut = fresh.filter((_, i) => results[i]?.kind === "transient");
+        if (cut.length > 0) await this.#release(cut);
+        const kept = new Set(cut);
+        fresh.splice(0, fresh.length, ...fresh.filter((d) => !kept.has(d)));
+        results = results.filter((r) => r.kind !== "transient");
+      }
       const end = clock.now();
       this.#d.metrics?.observeAttempt((end - start) / 1000);
       let throttled = false;

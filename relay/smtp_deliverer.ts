@@ -86,6 +86,7 @@ export class SmtpDeliverer implements Deliverer {
         ...(this.o.caCerts ? { caCerts: this.o.caCerts } : {}),
         ...(this.o.trace ? { trace: this.o.trace } : {}),
         ...(this.o.connect ? { connect: this.o.connect } : {}),
+        signal,
       });
       if (opened.kind === "ready") {
         return {

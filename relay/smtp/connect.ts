@@ -20,6 +20,11 @@ export interface ConnectOptions extends Omit<SessionOptions, "peerName"> {
   readonly peerName?: string;
   /** The TCP connector; default `Deno.connect`. */
   readonly connect?: Connector;
+  /**
+   * Cuts the opening short in any phase (connect, TLS, greeting, EHLO, STARTTLS): a drain's
+   * deadline. The connection is closed at once and the open fails as a transient.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** The default connector: `Deno.connect` over TCP. */
@@ -40,13 +45,16 @@ export async function connectSmtp(
   const peerName = options.peerName ?? host;
   const timeouts = resolveTimeouts(options.timeouts);
   const where = `${host}:${port}`;
+  const cut = options.signal;
+  const both = (signal: AbortSignal) => cut ? AbortSignal.any([signal, cut]) : signal;
   let stream: ByteStream;
   try {
+    if (cut?.aborted) throw new Error("stopped");
     stream = await withTimeout(
       options.clock,
       timeouts.connect,
       `connect to ${where}`,
-      (signal) => (options.connect ?? denoConnect)(host, port, signal),
+      (signal) => (options.connect ?? denoConnect)(host, port, both(signal)),
     );
   } catch (err) {
     // RFC 3463 X.4.1 "No answer from host": refused, unreachable or timed out alike.
@@ -72,7 +80,7 @@ export async function connectSmtp(
             hostname: peerName,
             verify,
             caCerts: options.caCerts,
-            signal,
+            signal: both(signal),
           }),
       );
     } catch (err) {
@@ -87,7 +95,22 @@ export async function connectSmtp(
       };
     }
   }
-  return await openSession(stream, { ...options, peerName, timeouts });
+  // Every later phase reads from the stream: closing it ends whichever read is waiting.
+  const opened = stream;
+  const close = () => opened.close();
+  cut?.addEventListener("abort", close, { once: true });
+  try {
+    if (cut?.aborted) {
+      close();
+      return {
+        kind: "failed",
+        failure: localTransient("connection", 451, "4.4.1", `opening ${where} was stopped`),
+      };
+    }
+    return await openSession(stream, { ...options, peerName, timeouts });
+  } finally {
+    cut?.removeEventListener("abort", close);
+  }
 }
 
 function describe(err: unknown): string {

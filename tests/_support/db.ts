@@ -12,11 +12,12 @@
 import pg from "pg";
 import { type Database, openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
+import { requirePeer } from "./peers.ts";
 
 const serverUrl = Deno.env.get("DATABASE_URL");
 
-/** True when no PostgreSQL server is available: pass as Deno.test's `ignore`. */
-export const serverOnly = !serverUrl;
+/** True when no PostgreSQL server is available (never in CI): pass as Deno.test's `ignore`. */
+export const serverOnly = requirePeer("postgres", !serverUrl);
 
 export interface TestDatabase extends Database, AsyncDisposable {
   /** The URL of this test's own database (server back end only). */

@@ -11,6 +11,7 @@ import { dovecotAvailable, startDovecot } from "../_peers/dovecot.ts";
 import { startSmtpServer } from "../relay/smtp/_smtp_server.ts";
 import { postfixDsn } from "./_dsn.ts";
 import { enqueue, startTestRelay, T0 } from "./_relay.ts";
+import { requirePeer } from "../_support/peers.ts";
 
 const VERP = {
   prefix: "bounces",
@@ -21,7 +22,7 @@ const DAY = 86_400_000;
 
 Deno.test({
   name: "relay marks an accepted message bounced when its DSN arrives, and suppresses the address",
-  ignore: !dovecotAvailable,
+  ignore: requirePeer("dovecot", !dovecotAvailable),
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {

@@ -5,8 +5,6 @@ import { enqueue, startTestRelay } from "./_relay.ts";
 
 Deno.test({
   name: "relay bounces a 5xx and suppresses an unknown address",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     await using server = await startSmtpServer({
       onRcptTo(a, _s, cb) {

@@ -20,6 +20,7 @@ import { testDatabase } from "../_support/db.ts";
 import { insertOutbox } from "../_support/outbox.ts";
 import { postfixDsn } from "./_dsn.ts";
 import { T0 } from "./_relay.ts";
+import { requirePeer } from "../_support/peers.ts";
 
 const VERP = {
   prefix: "bounces",
@@ -29,7 +30,7 @@ const VERP = {
 
 Deno.test({
   name: "startBounceLoop() killed between commit and DELE loses nothing and counts nothing twice",
-  ignore: !dovecotAvailable,
+  ignore: requirePeer("dovecot", !dovecotAvailable),
   async fn() {
     await using dovecot = await startDovecot();
     await using t = await testDatabase();

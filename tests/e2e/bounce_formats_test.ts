@@ -22,6 +22,7 @@ import { dovecotAvailable, startDovecot } from "../_peers/dovecot.ts";
 import { testDatabase } from "../_support/db.ts";
 import { insertOutbox } from "../_support/outbox.ts";
 import { EXPECTED, readSample, SAMPLE_VERP, sampleNames } from "../relay/bounce/_samples.ts";
+import { requirePeer } from "../_support/peers.ts";
 
 const T0 = Date.UTC(2030, 2, 1, 10);
 const DAY = 86_400_000;
@@ -68,7 +69,7 @@ async function deliveredWithId(db: Db, id: number, recipient: string): Promise<v
 
 Deno.test({
   name: "pollMailbox() with PgBounceSink ties every bounce format in Dovecot to its delivery",
-  ignore: !dovecotAvailable,
+  ignore: requirePeer("dovecot", !dovecotAvailable),
   async fn() {
     await using dovecot = await startDovecot();
     await using t = await testDatabase();

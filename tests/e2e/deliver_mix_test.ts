@@ -9,8 +9,6 @@ import { enqueue, startTestRelay } from "./_relay.ts";
 
 Deno.test({
   name: "relay delivers a mix of domains and priorities, honours send_at and cancellation",
-  sanitizeResources: false, // smtp-server (node:net) closes its sockets after close() resolves
-  sanitizeOps: false,
   async fn() {
     await using server = await startSmtpServer();
     await using r = await startTestRelay({ routes: `*=127.0.0.1:${server.port}` });

@@ -5,8 +5,6 @@ import { enqueue, startTestRelay } from "./_relay.ts";
 
 Deno.test({
   name: "relay expires a mail that cannot be delivered before expires_at",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     await using server = await startSmtpServer({
       onRcptTo(_a, _s, cb) {

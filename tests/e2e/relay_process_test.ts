@@ -38,8 +38,6 @@ Deno.test({
   name:
     "relay process migrates, delivers a committed row over SMTP, serves /healthz, stops on SIGTERM",
   ignore: serverOnly,
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     await using server = await startSmtpServer();
     await using t = await testDatabase();

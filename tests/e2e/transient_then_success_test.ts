@@ -5,8 +5,6 @@ import { enqueue, startTestRelay } from "./_relay.ts";
 
 Deno.test({
   name: "relay defers a 4xx and delivers on the retry",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     let calls = 0;
     await using server = await startSmtpServer({

@@ -5,8 +5,6 @@ import { enqueue, startTestRelay } from "./_relay.ts";
 
 Deno.test({
   name: "relay marks an unreachable destination and defers its mail instead of hammering it",
-  sanitizeResources: false,
-  sanitizeOps: false,
   async fn() {
     const closed = freePort(); // nothing listens there
     await using r = await startTestRelay({ routes: `down.test=127.0.0.1:${closed}` });

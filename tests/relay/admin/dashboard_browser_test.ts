@@ -12,6 +12,7 @@ import { testDatabase } from "../../_support/db.ts";
 import { insertMany } from "../../_support/outbox.ts";
 import { hasChromium, launchChromium } from "./_cdp.ts";
 import { settleAll, TOKEN } from "./_helpers.ts";
+import { requirePeer } from "../../_support/peers.ts";
 
 const OUT = new URL("../../e2e/out/", import.meta.url);
 
@@ -30,7 +31,7 @@ async function until(
 
 Deno.test({
   name: "dashboard page shows live queue data in headless Chromium",
-  ignore: !hasChromium(),
+  ignore: requirePeer("chromium", !hasChromium()),
 }, async () => {
   await using t = await testDatabase();
   const now = new Date();

@@ -22,8 +22,9 @@ import {
   sampleNames,
   sampleOf,
 } from "./_samples.ts";
+import { requirePeer } from "../../_support/peers.ts";
 
-const ignore = !dovecotAvailable;
+const ignore = requirePeer("dovecot", !dovecotAvailable);
 const SAMPLES = dovecotAvailable ? sampleNames() : [];
 
 interface Harness {

@@ -4,6 +4,7 @@ import { Buffer } from "node:buffer";
 import { FakeClock } from "../../_fakes/fake_clock.ts";
 import { DnsServer } from "../../_fakes/dns_server.ts";
 import { WireResolver } from "../../../relay/dns/wire_resolver.ts";
+import { requirePeer } from "../../_support/peers.ts";
 
 const ZONE = {
   "example.test": { mx: [{ preference: 10, exchange: "mx1.example.test" }] },
@@ -138,7 +139,7 @@ Deno.test("WireResolver.resolve() ignores replies with another ID and rejects an
 
 Deno.test({
   name: "WireResolver.resolve() asks an IPv6 name server over UDP and TCP",
-  ignore: !hasIpv6Loopback(),
+  ignore: requirePeer("IPv6 loopback", !hasIpv6Loopback()),
   async fn() {
     await using server = await DnsServer.start({
       zone: ZONE,

@@ -12,8 +12,9 @@ import {
 } from "../../../relay/pop3/mod.ts";
 import { FakeClock } from "../../_fakes/fake_clock.ts";
 import { dovecotAvailable, type DovecotPeer, startDovecot } from "../../_peers/dovecot.ts";
+import { requirePeer } from "../../_support/peers.ts";
 
-const ignore = !dovecotAvailable;
+const ignore = requirePeer("dovecot", !dovecotAvailable);
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 
 const MESSAGE =

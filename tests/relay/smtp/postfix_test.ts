@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { hasPostfix, startPostfix } from "../../_peers/postfix.ts";
 import { hasOpenssl, testPki } from "../tls/_test_certs.ts";
 import { decoder, encoder, mustConnect, sha256, testOptions } from "./_helpers.ts";
+import { requirePeer } from "../../_support/peers.ts";
 
 /** What Postfix stores for `message`: line ends normalised, then as LF. */
 function storedForm(message: Uint8Array): Uint8Array {
@@ -67,7 +68,7 @@ function twentyMegabytes(): Uint8Array {
 
 Deno.test({
   name: "SmtpSession.send() delivers intact bytes into a real Postfix over STARTTLS",
-  ignore: !hasPostfix || !hasOpenssl,
+  ignore: requirePeer("postfix", !hasPostfix || !hasOpenssl),
   async fn(t) {
     const pki = await testPki();
     await using postfix = await startPostfix({

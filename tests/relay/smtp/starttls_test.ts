@@ -9,8 +9,9 @@ import { esmtp, type PeerLink, startScriptedPeer } from "../../_fakes/scripted_s
 import { hasOpenssl, testPki } from "../tls/_test_certs.ts";
 import { drive, mustConnect, only, simpleMessage, testOptions } from "./_helpers.ts";
 import { startSmtpServer } from "./_smtp_server.ts";
+import { requirePeer } from "../../_support/peers.ts";
 
-const ignore = !hasOpenssl;
+const ignore = requirePeer("openssl", !hasOpenssl);
 const envelope = {
   mailFrom: "sender@ferry.test",
   recipients: ["rcpt@peer.test"],
