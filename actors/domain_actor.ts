@@ -273,13 +273,14 @@ export class DomainActor implements Actor {
 
   async #useSession(session: Session, stop: AbortSignal, kill: AbortSignal): Promise<void> {
     this.#d.metrics?.connectionsChanged(1);
+    session.onWanted?.(() => this.#wake());
     try {
       for (
         let sent = 0;
         sent < this.#d.policy.messagesPerConnection && session.usable && !stop.aborted;
         sent++
       ) {
-        const job = await this.#nextJob(stop);
+        const job = await this.#nextJob(stop, session);
         if (!job) break;
         await this.#transaction(session, job, kill);
       }
@@ -290,7 +291,7 @@ export class DomainActor implements Actor {
   }
 
   /** The next job the budget allows, waiting while the connection may idle; undefined to close. */
-  async #nextJob(stop: AbortSignal): Promise<Job | undefined> {
+  async #nextJob(stop: AbortSignal, session?: Session): Promise<Job | undefined> {
     const { clock, policy } = this.#d;
     const idleEnd = clock.now() + policy.idleTimeoutMs;
     while (!stop.aborted) {
@@ -298,7 +299,8 @@ export class DomainActor implements Actor {
       if (this.#blockedUntil(now) > now) return undefined;
       const job = this.#jobs.peek();
       if (!job) {
-        if (now >= idleEnd) return undefined;
+        // Idle while another destination waits for this host's slot: give the slot up.
+        if (now >= idleEnd || session?.wanted) return undefined;
         this.#idleWorkers++;
         try {
           await this.#waitForKick(stop, idleEnd - now);

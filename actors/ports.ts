@@ -73,6 +73,13 @@ export interface Session {
   /** False once the connection broke or the server said 421: open a new one. */
   readonly usable: boolean;
   /**
+   * True while another connection waits for this one's slot at the receiving host: an idle
+   * session then closes instead of idling on (optional: sessions without a host cap omit it).
+   */
+  readonly wanted?: boolean;
+  /** Calls `listener` when {@link wanted} becomes true. */
+  onWanted?(listener: () => void): void;
+  /**
    * One transaction: the message of `outboxId` to `recipients` (all at this destination).
    * Returns one result per recipient, in order. Never throws for SMTP outcomes.
    */

@@ -78,6 +78,8 @@ const deliverySchema = z.strictObject({
   maxActors: z.number().int().positive().default(2000),
   /** On SIGTERM, how long in-flight SMTP transactions may take before they are cut. */
   drainTimeout: duration.prefault("30s"),
+  /** Most connections to one receiving host (address and port) across all destinations. */
+  maxConnectionsPerHost: z.number().int().positive().default(20),
   /** How long an address that bounced as unknown stays suppressed; null: for good. */
   suppressFor: duration.nullable().prefault("180d"),
   /** PEM file of extra trusted CAs for the `verified` TLS policy. */

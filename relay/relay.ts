@@ -21,6 +21,7 @@ import { createDomainActor } from "../actors/create_actor.ts";
 import { resolvePolicy } from "../actors/policy.ts";
 import { pgQueue } from "./pg_queue.ts";
 import { SmtpDeliverer } from "./smtp_deliverer.ts";
+import { HostLimits } from "./host_limits.ts";
 import { MessageSource } from "./message_source.ts";
 import { loadMessages, type MessageRow } from "../db/messages.ts";
 import { MessageLoader } from "./message_loader.ts";
@@ -106,6 +107,7 @@ export async function smtpDeliverer(
     heloName: config.hostname,
     tlsPolicy: (domain) => resolvePolicy(domain, [], config.domains).tls,
     brokenTls: new BrokenTlsPeers({ clock }),
+    hostLimits: new HostLimits(config.delivery.maxConnectionsPerHost),
     ...(caCerts ? { caCerts } : {}),
     ...(envelopeSender ? { envelopeSender } : {}),
   });

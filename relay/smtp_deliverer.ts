@@ -34,6 +34,7 @@ import type { BrokenTlsPeers, TlsPolicy } from "./tls/mod.ts";
 import type { MessageSource } from "./message_source.ts";
 import type { SmtpTimeouts } from "./smtp/timeouts.ts";
 import type { TraceHook } from "./smtp/trace.ts";
+import type { HostLimits, HostPermit } from "./host_limits.ts";
 
 export interface SmtpDelivererOptions {
   readonly clock: Clock;
@@ -47,6 +48,8 @@ export interface SmtpDelivererOptions {
   readonly trace?: TraceHook;
   /** The TCP connector (tests); default Deno.connect. */
   readonly connect?: ConnectOptions["connect"];
+  /** Caps connections per receiving host across every destination of this instance. */
+  readonly hostLimits?: HostLimits;
   /**
    * The MAIL FROM for one delivery (VERP: `encodeVerp(delivery.id, key)`); default: the message's
    * From address for every recipient.
@@ -76,6 +79,12 @@ export class SmtpDeliverer implements Deliverer {
     let lastHost: string | undefined;
     for (const target of routeTargets(plan.hosts)) {
       if (signal.aborted) break;
+      let slot: HostPermit | undefined;
+      try {
+        slot = await this.o.hostLimits?.acquire(target.address, target.port, signal);
+      } catch {
+        break; // stopped while waiting for a slot: not the host's failure
+      }
       const opened = await connectSmtp(target.address, target.port, {
         clock: this.o.clock,
         heloName: this.o.heloName,
@@ -96,9 +105,11 @@ export class SmtpDeliverer implements Deliverer {
             target.host,
             this.o.messages,
             this.o.envelopeSender,
+            slot,
           ),
         };
       }
+      slot?.release();
       // Any failure to get a session (refused, timeout, 4xx/5xx greeting, TLS required but
       // missing) moves on to the next host; only the last one's reason is kept.
       last = toFailure(opened.failure);
@@ -124,7 +135,17 @@ class SessionAdapter implements Session {
     readonly mxHost: string,
     readonly messages: MessageSource,
     readonly envelopeSender?: (delivery: Delivery) => string,
+    /** The host's connection slot, given back when the session closes. */
+    readonly slot?: HostPermit,
   ) {}
+
+  get wanted(): boolean {
+    return this.slot?.wanted ?? false;
+  }
+
+  onWanted(listener: () => void): void {
+    this.slot?.onWanted(listener);
+  }
 
   get tls(): boolean {
     return this.smtp.tls;
@@ -185,6 +206,8 @@ class SessionAdapter implements Session {
       await this.smtp.quit();
     } catch {
       this.smtp.close();
+    } finally {
+      this.slot?.release();
     }
   }
 }
