@@ -36,6 +36,12 @@ export interface IngestOptions {
    * (split the batch to find the row). Default: every error is the database's, so it is thrown.
    */
   readonly isConnectionError?: (err: unknown) => boolean;
+  /**
+   * Why a raw message cannot be sent as it is (a malformed header block, no From, a line too long
+   * for SMTP), so that it is `rejected` here rather than bounced by Ferry at send time. Each raw
+   * message is read on its own, so a batch never holds more than one in memory.
+   */
+  readonly checkRaw?: (message: Uint8Array) => string | undefined;
 }
 
 export interface IngestResult {
@@ -77,7 +83,8 @@ export function timestampFromEpochMs(
       reason: `${column} is outside the range Ferry can represent (years -271821 to 275760)`,
     };
   }
-  return { ok: true, date: new Date(Math.round(ms)) };
+  // Whole milliseconds, truncated as the drivers do when they read a timestamp themselves.
+  return { ok: true, date: new Date(Math.floor(ms)) };
 }
 
 interface NewDelivery {
@@ -206,7 +213,10 @@ async function ingestBatch(
     const rowReasons: (string | null)[] = [];
     const expiries: (Date | null)[] = [];
     for (const row of rows) {
-      const out = expandRow(row, limits, now);
+      const rawProblem = row.has_raw && options.checkRaw && row.size <= limits.maxMessageSize
+        ? options.checkRaw(await rawMessage(tx, row.id))
+        : undefined;
+      const out = expandRow({ ...row, raw_problem: rawProblem ?? null }, limits, now);
       deliveries.push(...out.deliveries);
       rowReasons.push(out.rowReason);
       expiries.push(out.expiresAt);
@@ -311,6 +321,12 @@ function expandRow(
         }
     ),
   };
+}
+
+async function rawMessage(tx: Db, id: number): Promise<Uint8Array> {
+  const { rows } = await sql<{ raw: Uint8Array }>`
+    SELECT raw_message AS raw FROM ferry.outbox WHERE id = ${id}`.execute(tx);
+  return rows[0]?.raw ?? new Uint8Array();
 }
 
 /** The recipient texts of a row, for the rejected deliveries of a row refused as a whole. */

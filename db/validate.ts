@@ -21,6 +21,8 @@ export interface OutboxRowInput {
   readonly has_raw: boolean;
   /** Octets of the content (raw message, or subject + bodies + headers). */
   readonly size: number;
+  /** Why the raw message cannot be sent (bad header block, no From, a line over 998 octets). */
+  readonly raw_problem?: string | null;
   readonly priority: number;
 }
 
@@ -133,6 +135,7 @@ function checkRow(row: OutboxRowInput, limits: ValidationLimits): string | undef
   if (row.size > limits.maxMessageSize) {
     return `message too large: ${row.size} octets exceeds the limit of ${limits.maxMessageSize}`;
   }
+  if (row.has_raw && row.raw_problem) return row.raw_problem;
   if (row.subject !== null && HEADER_UNSAFE.test(row.subject)) {
     return "subject contains CR, LF or another control character (header injection)";
   }

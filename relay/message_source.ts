@@ -7,7 +7,9 @@
  * @module
  */
 import type { Clock } from "./clock.ts";
-import { composeMessage } from "./mime/mod.ts";
+import { composeMessage, messageIdFor } from "./mime/mod.ts";
+import { canonicalLineEnds } from "./mime/canonical_lines.ts";
+import { cleanRawMessage, rawMessageProblem } from "./mime/raw_cleanup.ts";
 import { parseMailbox } from "./mime/address.ts";
 import type { DkimSigner } from "./dkim/mod.ts";
 import type { MessageRow } from "../db/messages.ts";
@@ -52,6 +54,17 @@ export class MessageSource {
     if (!row) return { kind: "invalid", reason: `outbox row ${outboxId} no longer exists` };
     const from = parseMailbox(row.fromAddress);
     if (!from.ok) return { kind: "invalid", reason: `invalid from_address: ${from.reason}` };
+    const createdAt = row.createdAt == null ? this.options.clock.now() : +row.createdAt;
+    let raw = row.raw;
+    if (raw) {
+      raw = canonicalLineEnds(raw);
+      const problem = rawMessageProblem(raw);
+      if (problem) return { kind: "invalid", reason: problem };
+      raw = cleanRawMessage(raw, {
+        messageId: messageIdFor(row.id, createdAt, this.options.messageIdDomain),
+        date: new Date(createdAt),
+      });
+    }
     const composed = await composeMessage({
       id: row.id,
       from: row.fromAddress,
@@ -63,11 +76,12 @@ export class MessageSource {
       text: row.text,
       html: row.html,
       headers: row.headers,
-      raw: row.raw,
+      raw,
       createdAt: row.createdAt,
     }, { messageIdDomain: this.options.messageIdDomain, clock: this.options.clock });
     if (composed.kind === "invalid") return composed;
-    let bytes = composed.message.bytes;
+    // Signed as it will be sent: the DATA encoder has no line end left to change.
+    let bytes = canonicalLineEnds(composed.message.bytes);
     if (this.options.signer) {
       const signed = await this.options.signer.sign(bytes);
       bytes = signed.message;

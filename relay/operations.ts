@@ -106,7 +106,11 @@ export function startOperations(deps: OperationsDeps): Operations {
       config: config.webhooks,
       signal,
       metrics,
-      onEvent: (e) => logWebhook(logger, e),
+      onEvent: (e) => {
+        if (e.kind === "webhook.loop_failed" && health?.failed(e.cause)) return;
+        logWebhook(logger, e);
+      },
+      ...(health ? { paused: () => !health.up } : {}),
       ...(deps.fetch ? { fetch: deps.fetch } : {}),
     });
     const store = webhookSink(db, config.webhooks, clock);

@@ -22,6 +22,8 @@ import { resolvePolicy } from "../actors/policy.ts";
 import { pgQueue } from "./pg_queue.ts";
 import { SmtpDeliverer } from "./smtp_deliverer.ts";
 import { HostLimits } from "./host_limits.ts";
+import { canonicalLineEnds } from "./mime/canonical_lines.ts";
+import { rawMessageProblem } from "./mime/raw_cleanup.ts";
 import { MessageSource } from "./message_source.ts";
 import { loadMessages, type MessageRow } from "../db/messages.ts";
 import { MessageLoader } from "./message_loader.ts";
@@ -165,6 +167,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
       if (!health.up) return { more: false };
       const r = await ingestOutbox(db, {
         isConnectionError: (err) => health.failed(err),
+        checkRaw: (raw) => rawMessageProblem(canonicalLineEnds(raw)),
         now: new Date(clock.now()),
         limit: q.ingestBatch,
         maxLifetimeMs: q.maxLifetime,

@@ -43,7 +43,10 @@ export type WebhookLogEvent =
     readonly fannedOut: number;
     readonly attempted: number;
   }
-  | { readonly kind: "webhook.loop_failed"; readonly error: string };
+  | { readonly kind: "webhook.loop_failed"; readonly error: string; readonly cause?: unknown };
+
+/** Thrown to skip a pass quietly while the database is away. */
+const PAUSED = new Error("paused");
 
 export interface WebhookDispatcherDeps {
   readonly db: Db;
@@ -58,6 +61,8 @@ export interface WebhookDispatcherDeps {
   readonly gapWaitMs?: number;
   /** Events read per fan-out transaction. */
   readonly batchSize?: number;
+  /** While true, passes are skipped (the database is away; one probe elsewhere waits for it). */
+  readonly paused?: () => boolean;
 }
 
 export interface WebhookDispatcher {
@@ -186,6 +191,7 @@ export function startWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDisp
     while (!signal.aborted) {
       let busy = false;
       try {
+        if (deps.paused?.()) throw PAUSED;
         if (!ready) {
           await initWebhookCursor(db, new Date(clock.now()));
           ready = true;
@@ -197,10 +203,13 @@ export function startWebhookDispatcher(deps: WebhookDispatcherDeps): WebhookDisp
         }
       } catch (err) {
         if (signal.aborted) break;
-        emit({
-          kind: "webhook.loop_failed",
-          error: err instanceof Error ? err.message : String(err),
-        });
+        if (err !== PAUSED) {
+          emit({
+            kind: "webhook.loop_failed",
+            error: err instanceof Error ? err.message : String(err),
+            cause: err,
+          });
+        }
       }
       if (busy || signal.aborted) continue;
       idle = new AbortController();
