@@ -39,7 +39,11 @@ export interface SmtpDelivererOptions {
   readonly router: Router;
   readonly messages: MessageSource;
   readonly heloName: string;
-  readonly tlsPolicy: (domain: string) => TlsPolicy;
+  /**
+   * The TLS policy for a destination, given the MX hosts about to be tried: providers are
+   * recognised by their MX host names too (a company domain hosted at Google gets Google's).
+   */
+  readonly tlsPolicy: (domain: string, mxHosts: readonly string[]) => TlsPolicy;
   readonly brokenTls?: BrokenTlsPeers;
   readonly timeouts?: Partial<SmtpTimeouts>;
   readonly caCerts?: readonly string[];
@@ -73,13 +77,17 @@ export class SmtpDeliverer implements Deliverer {
     }
     let last: FailureResult | undefined;
     let lastHost: string | undefined;
+    const mxHosts = plan.via === "mx"
+      ? [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort()
+      : [];
+    const tlsPolicy = this.o.tlsPolicy(destination, mxHosts);
     for (const target of routeTargets(plan.hosts)) {
       if (signal.aborted) break;
       const opened = await connectSmtp(target.address, target.port, {
         clock: this.o.clock,
         heloName: this.o.heloName,
         peerName: target.host,
-        tlsPolicy: this.o.tlsPolicy(destination),
+        tlsPolicy,
         ...(this.o.brokenTls ? { brokenTls: this.o.brokenTls } : {}),
         ...(this.o.timeouts ? { timeouts: this.o.timeouts } : {}),
         ...(this.o.caCerts ? { caCerts: this.o.caCerts } : {}),
