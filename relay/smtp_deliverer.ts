@@ -163,13 +163,21 @@ class SessionAdapter implements Session {
       for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
         // After a broken connection or an abort, the session answers every later transaction
         // at once with a connection-scope transient failure: nothing is sent, nothing lost.
-        const outcomes = await this.smtp.send({
-          mailFrom: group.sender,
-          recipients: group.indices.map((i) => recipients[i]!.recipient),
-          message: message.bytes,
-          ...(group.indices.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
-        });
-        outcomes.forEach((o, k) => results[group.indices[k]!] = toResult(o.outcome));
+        let pending = group.indices;
+        while (pending.length > 0) {
+          const outcomes = await this.smtp.send({
+            mailFrom: group.sender,
+            recipients: pending.map((i) => recipients[i]!.recipient),
+            message: message.bytes,
+            ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+          });
+          outcomes.forEach((o, k) => results[pending[k]!] = toResult(o.outcome));
+          // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552
+          // from older servers) go in a following transaction at once, not a later attempt;
+          // only while the last transaction took some, so a peer refusing all cannot loop.
+          const again = pending.filter((_, k) => tooManyRecipients(outcomes[k]!.outcome));
+          pending = again.length < pending.length ? again : [];
+        }
       }
       return results;
     } finally {
@@ -184,6 +192,12 @@ class SessionAdapter implements Session {
       this.smtp.close();
     }
   }
+}
+
+/** 452 (or 552) to RCPT, except a full mailbox (x.2.x, RFC 3463): that one waits. */
+function tooManyRecipients(o: Outcome): boolean {
+  return o.kind === "transient" && o.scope === "recipient" &&
+    (o.code === 452 || o.code === 552) && !/^\d\.2\./.test(o.enhanced ?? "");
 }
 
 /** Recipients grouped by envelope sender, in first-seen order; one group without VERP. */
