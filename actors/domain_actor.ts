@@ -154,18 +154,30 @@ export class DomainActor implements Actor {
     return Math.max(0, canStart - this.#jobs.size);
   }
 
-  /** Takes what fits; a claim already within its lease margin is returned, to be released. */
+  /**
+   * Takes what fits, whole messages only (a message started while there is room is taken
+   * whole, so its recipients stay in one transaction); a claim already within its lease
+   * margin is returned, to be released.
+   */
   offer(deliveries: readonly Delivery[]): Delivery[] {
     const now = this.#d.clock.now();
     const margin = this.#d.policy.leaseMarginMs;
     let room = this.#d.policy.queueCapacity - this.#jobs.size;
     const taken: Delivery[] = [];
     const rest: Delivery[] = [];
-    for (const d of deliveries) {
-      if (room > 0 && d.leaseExpiresAt - margin > now) {
-        taken.push(d);
-        room--;
-      } else rest.push(d);
+    const fresh: Delivery[] = [];
+    for (const d of deliveries) (d.leaseExpiresAt - margin > now ? fresh : rest).push(d);
+    const messages = new Map<number, Delivery[]>();
+    for (const d of fresh) {
+      const m = messages.get(d.outboxId);
+      if (m) m.push(d);
+      else messages.set(d.outboxId, [d]);
+    }
+    for (const m of messages.values()) {
+      if (room > 0) {
+        taken.push(...m);
+        room -= m.length;
+      } else rest.push(...m);
     }
     this.#jobs.add(taken, this.#d.policy.maxRecipientsPerTransaction);
     this.#wake();

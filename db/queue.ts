@@ -177,7 +177,8 @@ export async function claimDomain(
 
 /**
  * Claims due deliveries for many domains in one statement: up to `limit` rows of each requested
- * domain, highest priority and oldest first, skipping suspended domains and, with `holder`,
+ * domain, highest priority and oldest first, extended by the due recipients of the same messages
+ * at that domain so a message is never split between claims, skipping suspended domains and, with `holder`,
  * domains whose lease that owner does not hold. One round trip however many destinations the
  * supervisor feeds in a pass.
  */
@@ -205,14 +206,23 @@ export async function claimDomains(
               AND l.expires_at > ${o.now})`
   }
     ),
-    cand AS (
-      SELECT c.id FROM req CROSS JOIN LATERAL (
+    first AS (
+      SELECT req.domain, c.id, c.outbox_id FROM req CROSS JOIN LATERAL (
         SELECT * FROM (
           ${dueInDomain(sql`req.domain`, 0, o.now, lim)}
           UNION ALL ${dueInDomain(sql`req.domain`, 1, o.now, lim)}
           UNION ALL ${dueInDomain(sql`req.domain`, 2, o.now, lim)}
         ) u ORDER BY priority, next_attempt_at, id LIMIT req.lim
       ) c
+    ),
+    -- The cap cuts whole messages only: the last messages' other due recipients at the same
+    -- destination come along, so one message travels in one transaction (deliveries_outbox).
+    cand AS (
+      SELECT id FROM first
+      UNION
+      SELECT d.id FROM (SELECT DISTINCT domain, outbox_id FROM first) m
+        JOIN ferry.deliveries d ON d.outbox_id = m.outbox_id AND d.domain = m.domain
+       WHERE d.status IN ('queued', 'deferred') AND d.next_attempt_at <= ${o.now}
     ),
     locked AS (
       SELECT d.id FROM ferry.deliveries d JOIN cand ON cand.id = d.id
@@ -273,7 +283,7 @@ function dueInDomain(
   now: Date,
   limit: number | ReturnType<typeof sql>,
 ) {
-  return sql`(SELECT id, priority, next_attempt_at FROM ferry.deliveries
+  return sql`(SELECT id, outbox_id, priority, next_attempt_at FROM ferry.deliveries
                WHERE domain = ${domain} AND status IN ('queued', 'deferred')
                  AND priority = ${sql.lit(priority)} AND next_attempt_at <= ${now}
                ORDER BY next_attempt_at, id LIMIT ${limit})`;

@@ -1,11 +1,13 @@
 /**
  * The actors' Queue port over PostgreSQL (db/queue.ts, db/leases.ts). Converts between the
- * actors' millisecond times and the database's timestamps, and names destination leases.
+ * actors' millisecond times and the database's timestamps, names destination leases, and
+ * classifies synchronous bounces (actors/ knows nothing of bounce classes).
  *
  * @module
  */
 import type { Delivery, OutcomeRecord, Queue } from "../actors/ports.ts";
 import type { Db } from "../db/client.ts";
+import { classify } from "./bounce/classify.ts";
 import { acquireLeases, domainLease, releaseLeases, renewLeases } from "../db/leases.ts";
 import {
   claimDomain,
@@ -71,6 +73,7 @@ export function pgQueue(o: PgQueueOptions): Queue {
           mxHost: x.mxHost ?? null,
           tls: x.tls ?? null,
           durationMs: x.durationMs ?? null,
+          bounceClass: bounceClassOf(x),
           nextAttemptAt: x.nextAttemptAt === undefined ? null : new Date(x.nextAttemptAt),
           suppress: x.suppress
             ? {
@@ -87,6 +90,20 @@ export function pgQueue(o: PgQueueOptions): Queue {
       await releaseClaims(db, deliveries, { now: new Date(now), nextAttemptAt: new Date(at) });
     },
   };
+}
+
+/**
+ * The class of a synchronous bounce (a 5xx reply during the SMTP transaction), by the same
+ * classifier as asynchronous bounces so both are reported alike; null for any other outcome.
+ */
+export function bounceClassOf(x: OutcomeRecord): string | null {
+  if (x.status !== "bounced") return null;
+  const diagnostic = x.reply ?? "";
+  return classify({
+    ...(x.enhanced ? { status: x.enhanced } : {}),
+    diagnostic,
+    action: "failed",
+  }).class;
 }
 
 function toDelivery(d: ClaimedDelivery): Delivery {

@@ -107,7 +107,7 @@ export async function smtpDeliverer(
       ...(signer ? { signer } : {}),
     }),
     heloName: config.hostname,
-    tlsPolicy: (domain) => resolvePolicy(domain, [], config.domains).tls,
+    tlsPolicy: (domain, mxHosts) => resolvePolicy(domain, mxHosts, config.domains).tls,
     brokenTls: new BrokenTlsPeers({ clock }),
     hostLimits: new HostLimits(config.delivery.maxConnectionsPerHost),
     ...(caCerts ? { caCerts } : {}),

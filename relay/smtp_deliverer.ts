@@ -41,7 +41,11 @@ export interface SmtpDelivererOptions {
   readonly router: Router;
   readonly messages: MessageSource;
   readonly heloName: string;
-  readonly tlsPolicy: (domain: string) => TlsPolicy;
+  /**
+   * The TLS policy for a destination, given the MX hosts about to be tried: providers are
+   * recognised by their MX host names too (a company domain hosted at Google gets Google's).
+   */
+  readonly tlsPolicy: (domain: string, mxHosts: readonly string[]) => TlsPolicy;
   readonly brokenTls?: BrokenTlsPeers;
   readonly timeouts?: Partial<SmtpTimeouts>;
   readonly caCerts?: readonly string[];
@@ -77,6 +81,10 @@ export class SmtpDeliverer implements Deliverer {
     }
     let last: FailureResult | undefined;
     let lastHost: string | undefined;
+    const mxHosts = plan.via === "mx"
+      ? [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort()
+      : [];
+    const tlsPolicy = this.o.tlsPolicy(destination, mxHosts);
     for (const target of routeTargets(plan.hosts)) {
       if (signal.aborted) break;
       let slot: HostPermit | undefined;
@@ -89,7 +97,7 @@ export class SmtpDeliverer implements Deliverer {
         clock: this.o.clock,
         heloName: this.o.heloName,
         peerName: target.host,
-        tlsPolicy: this.o.tlsPolicy(destination),
+        tlsPolicy,
         ...(this.o.brokenTls ? { brokenTls: this.o.brokenTls } : {}),
         ...(this.o.timeouts ? { timeouts: this.o.timeouts } : {}),
         ...(this.o.caCerts ? { caCerts: this.o.caCerts } : {}),
@@ -187,13 +195,21 @@ class SessionAdapter implements Session {
       for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
         // After a broken connection or an abort, the session answers every later transaction
         // at once with a connection-scope transient failure: nothing is sent, nothing lost.
-        const outcomes = await this.smtp.send({
-          mailFrom: group.sender,
-          recipients: group.indices.map((i) => recipients[i]!.recipient),
-          message: message.bytes,
-          ...(group.indices.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
-        });
-        outcomes.forEach((o, k) => results[group.indices[k]!] = toResult(o.outcome));
+        let pending = group.indices;
+        while (pending.length > 0) {
+          const outcomes = await this.smtp.send({
+            mailFrom: group.sender,
+            recipients: pending.map((i) => recipients[i]!.recipient),
+            message: message.bytes,
+            ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+          });
+          outcomes.forEach((o, k) => results[pending[k]!] = toResult(o.outcome));
+          // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552
+          // from older servers) go in a following transaction at once, not a later attempt;
+          // only while the last transaction took some, so a peer refusing all cannot loop.
+          const again = pending.filter((_, k) => tooManyRecipients(outcomes[k]!.outcome));
+          pending = again.length < pending.length ? again : [];
+        }
       }
       return results;
     } finally {
@@ -210,6 +226,12 @@ class SessionAdapter implements Session {
       this.slot?.release();
     }
   }
+}
+
+/** 452 (or 552) to RCPT, except a full mailbox (x.2.x, RFC 3463): that one waits. */
+function tooManyRecipients(o: Outcome): boolean {
+  return o.kind === "transient" && o.scope === "recipient" &&
+    (o.code === 452 || o.code === 552) && !/^\d\.2\./.test(o.enhanced ?? "");
 }
 
 /** Recipients grouped by envelope sender, in first-seen order; one group without VERP. */

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { classify } from "../bounce/classify.ts";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from "./config.ts";
 
 export interface WebhookEvent {
@@ -37,7 +38,28 @@ export interface EventRow {
   readonly reply: string | null;
   readonly tls: boolean | null;
   readonly duration_ms: number | null;
+  /** The delivery's bounce class (set by a synchronous or asynchronous bounce, a complaint). */
+  readonly bounce_class?: string | null;
   readonly metadata: unknown;
+}
+
+/** Event kinds whose payload carries a bounce class. */
+const CLASSIFIED: readonly string[] = ["bounced", "deferred", "complaint"];
+
+/**
+ * The class of a bounced, deferred or complaint event: the one recorded on the delivery when
+ * there is one, else classified from the reply like every bounce; null for other kinds.
+ */
+export function bounceClassOfEvent(row: EventRow): string | null {
+  if (!CLASSIFIED.includes(row.kind)) return null;
+  if (row.kind !== "deferred" && row.bounce_class) return row.bounce_class;
+  if (row.kind === "complaint") return "spam_or_policy";
+  if (row.reply === null && row.enhanced === null) return null;
+  return classify({
+    ...(row.enhanced ? { status: row.enhanced } : {}),
+    diagnostic: row.reply ?? "",
+    action: row.kind === "deferred" ? "delayed" : "failed",
+  }).class;
 }
 
 export function isWebhookEventType(kind: string): kind is WebhookEventType {
@@ -60,6 +82,7 @@ export function eventFromRow(row: EventRow): WebhookEvent | undefined {
       code: row.code,
       enhanced: row.enhanced,
       reply: row.reply,
+      bounce_class: bounceClassOfEvent(row),
       mx_host: row.mx_host,
       tls: row.tls,
       duration_ms: row.duration_ms,

@@ -65,7 +65,8 @@ export async function fanOutEvents(db: Db, o: FanOutOptions): Promise<FanOutResu
     const from = Number(cursor.last_event_id);
     const { rows } = await sql<EventRow>`
       SELECT e.id, e.delivery_id, e.outbox_id, e.at, e.kind, d.recipient, d.domain, d.attempts,
-             e.mx_host, e.code, e.enhanced, e.reply, e.tls, e.duration_ms, o.metadata
+             e.mx_host, e.code, e.enhanced, e.reply, e.tls, e.duration_ms, d.bounce_class,
+             o.metadata
         FROM ferry.events e
         LEFT JOIN ferry.deliveries d ON d.id = e.delivery_id
         LEFT JOIN ferry.outbox o ON o.id = e.outbox_id

@@ -365,3 +365,12 @@ Deno.test("DomainActor hands back claims too close to their lease end instead of
   t.stop.abort();
   await run;
 });
+
+Deno.test("DomainActor offer() takes whole messages: a message started within capacity is taken whole", () => {
+  const t = setup({});
+  const a = Array.from({ length: 90 }, () => delivery(t.clock, { outboxId: 70 }));
+  const b = Array.from({ length: 30 }, () => delivery(t.clock, { outboxId: 71 }));
+  const c = Array.from({ length: 5 }, () => delivery(t.clock, { outboxId: 72 }));
+  assert.deepEqual(t.actor.offer([...a, ...b]), [], "message 71 not cut at the capacity of 100");
+  assert.deepEqual(t.actor.offer(c).map((d) => d.id), c.map((d) => d.id), "no room: all back");
+});

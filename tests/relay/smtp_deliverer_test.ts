@@ -113,3 +113,30 @@ Deno.test("SmtpDeliverer session.send() groups recipients that share an envelope
     ["c@d.test", ["ada@x.test", "bob@x.test"]],
   ]);
 });
+
+Deno.test("SmtpDeliverer session.send() sends recipients refused with 452 in a following transaction", async () => {
+  await using s = await startSmtpServer({
+    // At most two recipients per transaction, as a receiver with a low limit would.
+    onRcptTo(_a, session, cb) {
+      if (session.envelope.rcptTo.length >= 2) {
+        return cb(smtpError(452, "4.5.3 Too many recipients"));
+      }
+      cb();
+    },
+  });
+  const five = [11, 12, 13, 14, 15].map((id) => delivery(id, `r${id}@x.test`));
+  const d = deliverer(s.port);
+  const connected = await d.connect("x.test", new AbortController().signal);
+  if (connected.kind !== "connected") throw new Error("not connected");
+  try {
+    const results = await connected.session.send(1, five, new AbortController().signal);
+    assert.deepEqual(results.map((r) => r.kind), Array(5).fill("delivered"));
+  } finally {
+    await connected.session.close();
+  }
+  assert.deepEqual(s.messages.map((m) => m.recipients), [
+    ["r11@x.test", "r12@x.test"],
+    ["r13@x.test", "r14@x.test"],
+    ["r15@x.test"],
+  ]);
+});
