@@ -5,6 +5,7 @@
  * @module
  */
 import { z } from "zod";
+import { parseMailbox } from "../mime/address.ts";
 import { addSuppression, listSuppressions, removeSuppression } from "../../db/admin_queries.ts";
 import { type ApiRoutes, RequestError } from "./api_route.ts";
 import { cursorParam, encodeCursor } from "./cursor.ts";
@@ -12,8 +13,17 @@ import type { AdminContext } from "./deps.ts";
 import { errorSchema, instantSchema, limitParam } from "./schemas.ts";
 
 const TAG = "suppressions";
-const address = z.string().trim().min(3).max(998)
-  .regex(/^[^\s@]+@[^\s@]+$/, "expected an address like user@example.com");
+// The one address grammar of ingestion: a suppression that could never match is refused.
+const address = z.string().trim().min(1).max(998).superRefine((value, ctx) => {
+  const parsed = parseMailbox(value);
+  if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.reason });
+  else if (parsed.mailbox.name !== "" || value.includes("<")) {
+    ctx.addIssue({
+      code: "custom",
+      message: `${JSON.stringify(value)}: expected a bare address like user@example.com`,
+    });
+  }
+});
 
 const suppressionSchema = z.object({
   address: z.string(),

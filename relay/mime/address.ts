@@ -1,21 +1,26 @@
 /**
- * Mail address parsing and validation for ingestion.
+ * Mail addresses, parsed strictly: the one grammar Ferry uses wherever an address enters it
+ * (outbox ingestion, the admin API, the CLI, suppressions, configuration).
  *
- * The header form (`addr@domain` or `Display Name <addr@domain>`, RFC 5322 §3.4) is split by
- * nodemailer's addressparser; the address itself is then checked against the stricter SMTP
- * envelope grammar of RFC 5321 §4.1.2 (dot-atom or quoted-string local part, a domain of
- * LDH labels), because that is what must survive `MAIL FROM` / `RCPT TO`. Internationalised
- * domains are converted to A-labels (RFC 5890) with WHATWG's `domainToASCII`; a UTF-8 local part
- * is legal only with SMTPUTF8 (RFC 6531), so it is accepted and flagged.
+ * An element is exactly one RFC 5322 `mailbox` (§3.4): an `addr-spec` (`local@domain`) or a
+ * `name-addr` (`Display Name <local@domain>`, the display name a phrase of atoms and quoted
+ * strings; `.` is allowed in it as RFC 5322's obs-phrase does, so `John Q. Public <j@x>` works).
+ * The address itself must satisfy the SMTP envelope grammar of RFC 5321 §4.1.2 (dot-string or
+ * quoted-string local part, a domain of LDH labels), because that is what must survive
+ * `MAIL FROM` / `RCPT TO`. Internationalised domains become A-labels (RFC 5890); a UTF-8 local
+ * part is legal only with SMTPUTF8 (RFC 6531), so it is accepted and flagged.
+ *
+ * Nothing is guessed: text that is not one mailbox (`a b@x`, two addresses, an unquoted comma,
+ * comments, text after `>`, unbalanced quotes or brackets) is refused with a reason that quotes
+ * the element. So no input can yield a recipient whose text it does not contain.
  *
  * @module
  */
-import addressparser from "nodemailer/lib/addressparser/index.js";
 import { domainToASCII } from "node:url";
 
 /** A validated mailbox. */
 export interface Mailbox {
-  /** Display name, if any (header use only). */
+  /** Display name, if any (header use only), unquoted. */
   readonly name: string;
   /** `local@domain` with the domain in A-label form, lower-cased. */
   readonly address: string;
@@ -38,24 +43,110 @@ const MAX_LABEL = 63;
 
 // RFC 5322 atext, plus any non-ASCII character for RFC 6531's UTF8-non-ascii.
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFF]+$/;
+const ATEXT_CHAR = /[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\uFFFF]/;
 const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 // deno-lint-ignore no-control-regex -- matching control characters is the point
-const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
-/** Parses one address in header form and validates it for use on the SMTP envelope. */
-export function parseMailbox(input: string): AddressResult {
-  if (typeof input !== "string" || input.trim() === "") {
-    return fail("address is empty");
+type Token =
+  | { readonly kind: "atom"; readonly text: string }
+  | { readonly kind: "quoted"; readonly text: string; readonly raw: string }
+  | { readonly kind: "space" }
+  | { readonly kind: "<" | ">" };
+
+/** Splits an element into atoms (dots included), quoted strings, white space, `<` and `>`. */
+function tokenize(input: string): Token[] | string {
+  const tokens: Token[] = [];
+  let i = 0;
+  while (i < input.length) {
+    const c = input[i]!;
+    if (c === " " || c === "\t") {
+      while (input[i] === " " || input[i] === "\t") i++;
+      tokens.push({ kind: "space" });
+    } else if (c === "<" || c === ">") {
+      tokens.push({ kind: c });
+      i++;
+    } else if (c === '"') {
+      let j = i + 1;
+      let text = "";
+      while (j < input.length && input[j] !== '"') {
+        if (input[j] === "\\") {
+          if (j + 1 >= input.length) return "a quoted string ends in a backslash";
+          text += input[j + 1];
+          j += 2;
+        } else text += input[j++];
+      }
+      if (j >= input.length) return "a quoted string is not closed";
+      tokens.push({ kind: "quoted", text, raw: input.slice(i, j + 1) });
+      i = j + 1;
+    } else if (ATEXT_CHAR.test(c) || c === "." || c === "@") {
+      let j = i;
+      while (
+        j < input.length && (ATEXT_CHAR.test(input[j]!) || input[j] === "." || input[j] === "@")
+      ) j++;
+      tokens.push({ kind: "atom", text: input.slice(i, j) });
+      i = j;
+    } else {
+      return `${JSON.stringify(c)} is not allowed outside quotes` +
+        (c === ","
+          ? " (one address per element)"
+          : c === "("
+          ? " (comments are not accepted)"
+          : "");
+    }
   }
+  return tokens;
+}
+
+/** The addr-spec text of tokens with no white space: `local@domain`, the local part maybe quoted. */
+function addrSpec(tokens: readonly Token[]): { local: string; domain: string } | string {
+  if (tokens.some((t) => t.kind === "space")) return "white space inside the address";
+  if (tokens.some((t) => t.kind === "<" || t.kind === ">")) return "unbalanced angle brackets";
+  const text = tokens.map((t) => (t.kind === "atom" ? t.text : t.kind === "quoted" ? t.raw : ""))
+    .join("");
+  if (text === "") return "the address is empty";
+  const at = text.lastIndexOf("@");
+  if (at <= 0 || at === text.length - 1) return "the address must have the form local@domain";
+  return { local: text.slice(0, at), domain: text.slice(at + 1) };
+}
+
+/** Parses one element in header form (addr-spec or name-addr) for use on the SMTP envelope. */
+export function parseMailbox(input: string): AddressResult {
+  if (typeof input !== "string" || input.trim() === "") return fail("address is empty");
   if (CONTROL.test(input)) {
     return fail(`address ${quote(input)} contains a control character (CR/LF injection?)`);
   }
-  const parsed = addressparser(input, { flatten: true }) as { name: string; address: string }[];
-  if (parsed.length !== 1) {
-    return fail(`${quote(input)} must hold exactly one address: found ${parsed.length}`);
+  const tokens = tokenize(input.trim());
+  if (typeof tokens === "string") return fail(`cannot parse address ${quote(input)}: ${tokens}`);
+  const open = tokens.findIndex((t) => t.kind === "<");
+  if (open < 0) {
+    const spec = addrSpec(tokens);
+    if (typeof spec === "string") {
+      return fail(
+        `cannot parse address ${quote(input)}: ${spec}` +
+          (spec.startsWith("white space") ? " (a display name needs <address>)" : ""),
+      );
+    }
+    return validateAddress(`${spec.local}@${spec.domain}`, "", input);
   }
-  const [{ name, address }] = parsed as [{ name: string; address: string }];
-  return validateAddress(address, name, input);
+  const close = tokens.findIndex((t) => t.kind === ">");
+  if (close < open) return fail(`cannot parse address ${quote(input)}: unbalanced angle brackets`);
+  const after = tokens.slice(close + 1);
+  if (after.some((t) => t.kind !== "space")) {
+    return fail(`cannot parse address ${quote(input)}: text after the closing ">"`);
+  }
+  const phrase = tokens.slice(0, open);
+  for (const t of phrase) {
+    if (t.kind === "atom" && t.text.includes("@")) {
+      return fail(`cannot parse address ${quote(input)}: "@" in the display name (quote it)`);
+    }
+  }
+  const spec = addrSpec(tokens.slice(open + 1, close));
+  if (typeof spec === "string") return fail(`cannot parse address ${quote(input)}: ${spec}`);
+  const name = phrase.filter((t) => t.kind !== "space")
+    .map((t) => (t.kind === "atom" || t.kind === "quoted" ? t.text : "")).join(" ");
+  const checked = validateAddress(`${spec.local}@${spec.domain}`, name, input);
+  return checked.ok ? checked : fail(`${checked.reason} (in ${quote(input)})`);
 }
 
 /** Validates a bare `local@domain` address (no display name). */

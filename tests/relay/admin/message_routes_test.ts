@@ -55,6 +55,18 @@ Deno.test("POST /api/v1/messages answers 400 naming the field", async () => {
       /'to_addresses'.*invalid recipient/,
       "to_addresses",
     ],
+    // The strict grammar: one mailbox per element, never a guess.
+    [
+      { ...mail, to_addresses: ["a b@v1.test"] },
+      /'to_addresses'.*"a b@v1\.test".*white space inside the address/,
+      "to_addresses",
+    ],
+    [
+      { ...mail, to_addresses: ["alice@example.com bob@evil.test"] },
+      /'to_addresses'.*cannot parse address/,
+      "to_addresses",
+    ],
+    [{ ...mail, from_address: "a@x.test, b@y.test" }, /one address per element/, "from_address"],
     [{ ...mail, to_addresses: [] }, /no recipients/, undefined],
     [{ ...mail, raw_message: btoa("x") }, /raw_message cannot be mixed/, "raw_message"],
     [{ ...mail, priority: 7 }, /'priority'/, "priority"],

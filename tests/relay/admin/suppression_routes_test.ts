@@ -38,4 +38,8 @@ Deno.test("/api/v1/suppressions lists, adds and removes, and ingestion honours i
   const bad = await f.call("POST", "/api/v1/suppressions", { address: "nobody", reason: "x" });
   assert.equal(bad.status, 400);
   assert.equal((await bad.json()).field, "address");
+  for (const address of ["a b@v1.test", "a@x.test, b@y.test", "Zed <zed@example.test>"]) {
+    const refused = await f.call("POST", "/api/v1/suppressions", { address, reason: "x" });
+    assert.equal(refused.status, 400, address);
+  }
 });
