@@ -34,6 +34,7 @@ Deno.test("parseMailbox() refuses what is not exactly one mailbox, quoting the e
     assert.equal(r.ok, false, `${JSON.stringify(input)} was accepted: ${JSON.stringify(r)}`);
     if (!r.ok) {
       assert.match(r.reason, reason, input);
+      // deno-lint-ignore no-control-regex -- elements with control characters are not echoed
       if (input.trim() !== "" && !/[\u0000-\u001f]/.test(input)) {
         assert.ok(
           r.reason.includes(JSON.stringify(input).slice(0, 40)),
