@@ -6,6 +6,7 @@
  * @module
  */
 import { type Mailbox, parseMailbox } from "../relay/mime/address.ts";
+import { extraHeaderProblem } from "../relay/mime/reserved_headers.ts";
 
 export interface OutboxRowInput {
   readonly id: number;
@@ -46,25 +47,6 @@ export type RowVerdict =
   | { readonly kind: "accepted"; readonly recipients: readonly RecipientVerdict[] }
   | { readonly kind: "rejected"; readonly reason: string; readonly recipients: readonly string[] };
 
-// Headers a caller must not set through `headers`: Ferry writes them from their own columns
-// (or they would leak Bcc / break MIME).
-const RESERVED_HEADERS = new Set([
-  "from",
-  "to",
-  "cc",
-  "bcc",
-  "reply-to",
-  "subject",
-  "date",
-  "message-id",
-  "mime-version",
-  "content-type",
-  "content-transfer-encoding",
-  "dkim-signature",
-  "return-path",
-]);
-// RFC 5322 §3.6.8: printable US-ASCII except colon.
-const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 // Any control character but HTAB: CR and LF above all (header injection).
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const HEADER_UNSAFE = /[\x00-\x08\x0a-\x1f\x7f]/;
@@ -139,25 +121,19 @@ function checkRow(row: OutboxRowInput, limits: ValidationLimits): string | undef
   if (row.subject !== null && HEADER_UNSAFE.test(row.subject)) {
     return "subject contains CR, LF or another control character (header injection)";
   }
-  if (row.headers !== null) return checkHeaders(row.headers);
+  if (row.headers !== null) {
+    return checkHeaders(row.headers, row.reply_to !== null && row.reply_to !== "");
+  }
   return undefined;
 }
 
-function checkHeaders(headers: unknown): string | undefined {
+function checkHeaders(headers: unknown, replyToColumn: boolean): string | undefined {
   if (typeof headers !== "object" || Array.isArray(headers) || headers === null) {
     return "headers must be a JSON object of header name to string value";
   }
   for (const [name, value] of Object.entries(headers)) {
-    if (!FIELD_NAME.test(name)) {
-      return `header name ${JSON.stringify(name)} is not a valid field name`;
-    }
-    if (RESERVED_HEADERS.has(name.toLowerCase())) {
-      return `header ${name} cannot be set in headers: it comes from its own column or from Ferry`;
-    }
-    if (typeof value !== "string") return `header ${name} must be a string`;
-    if (HEADER_UNSAFE.test(value)) {
-      return `header ${name} contains CR, LF or another control character (header injection)`;
-    }
+    const problem = extraHeaderProblem(name, value, { replyToColumn });
+    if (problem) return problem;
   }
   return undefined;
 }

@@ -15,6 +15,7 @@ import { PassThrough } from "node:stream";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Clock } from "../clock.ts";
 import { type Mailbox, parseMailbox } from "./address.ts";
+import { extraHeaderProblem } from "./reserved_headers.ts";
 import { analyseMessage, headerValues, type MessageNeeds } from "./message_bytes.ts";
 import { boundaryFor, messageIdFor, type OutboxId } from "./message_id.ts";
 
@@ -56,28 +57,6 @@ export type ComposeResult =
   /** The row cannot become a message; `reason` says which field and why (status `rejected`). */
   | { readonly kind: "invalid"; readonly reason: string };
 
-/**
- * Fields the relay writes itself from the row's columns (or must never write): an extra header
- * of that name would contradict them. Message-ID is allowed, for applications that thread.
- */
-const RESERVED = new Set([
-  "from",
-  "to",
-  "cc",
-  "bcc",
-  "reply-to",
-  "subject",
-  "date",
-  "mime-version",
-  "content-type",
-  "content-transfer-encoding",
-  "return-path",
-]);
-
-/** RFC 5322 §3.6.8: printable US-ASCII except ':'. */
-const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
-const MSG_ID = /^<[\x21-\x3b\x3d\x3f-\x7e]+@[\x21-\x3b\x3d\x3f-\x5a\x5e-\x7e]+>$/;
-
 export async function composeMessage(
   input: OutboxMessage,
   options: ComposeOptions,
@@ -87,7 +66,7 @@ export async function composeMessage(
   if (!Number.isFinite(createdAt)) return invalid("created_at is not a valid time");
   const addresses = parseAddresses(input);
   if (typeof addresses === "string") return invalid(addresses);
-  const extra = checkHeaders(input.headers);
+  const extra = checkHeaders(input.headers, addresses.replyTo !== undefined);
   if (typeof extra === "string") return invalid(extra);
 
   const messageId = extra.messageId ?? messageIdFor(input.id, createdAt, options.messageIdDomain);
@@ -238,28 +217,18 @@ function parseAddresses(input: OutboxMessage): Addresses | string {
 
 function checkHeaders(
   headers: OutboxMessage["headers"],
+  replyToColumn: boolean,
 ): { fields: [string, string][]; messageId: string | undefined } | string {
   const fields: [string, string][] = [];
   let messageId: string | undefined;
   for (const [name, value] of Object.entries(headers ?? {})) {
-    const where = `headers[${JSON.stringify(name)}]`;
-    if (!FIELD_NAME.test(name)) {
-      return `${where}: a field name must be printable US-ASCII without ':' or spaces`;
-    }
-    if (typeof value !== "string") return `${where}: the value must be a string`;
-    if (/[\r\n\0]/.test(value)) {
-      return `${where}: the value must not contain CR, LF or NUL (header injection)`;
-    }
-    const lower = name.toLowerCase();
-    if (RESERVED.has(lower)) {
-      return `${where}: ${name} is written by the relay from the row's columns`;
-    }
-    if (lower === "message-id") {
-      if (!MSG_ID.test(value.trim())) return `${where}: must look like <id@domain>`;
-      messageId = value.trim();
+    const problem = extraHeaderProblem(name, value, { replyToColumn });
+    if (problem) return `headers[${JSON.stringify(name)}]: ${problem}`;
+    if (name.toLowerCase() === "message-id") {
+      messageId = (value as string).trim();
       continue;
     }
-    fields.push([name, value]);
+    fields.push([name, value as string]);
   }
   return { fields, messageId };
 }
