@@ -16,6 +16,7 @@ import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Clock } from "../clock.ts";
 import { type Mailbox, parseMailbox } from "./address.ts";
 import { extraHeaderProblem } from "./reserved_headers.ts";
+import { encodedWords, needsEncodedWords } from "./encoded_words.ts";
 import { analyseMessage, headerValues, type MessageNeeds } from "./message_bytes.ts";
 import { boundaryFor, messageIdFor, type OutboxId } from "./message_id.ts";
 
@@ -75,7 +76,13 @@ export async function composeMessage(
     to: addresses.to.map(header),
     cc: addresses.cc.map(header),
     replyTo: addresses.replyTo ? header(addresses.replyTo) : undefined,
-    subject: input.subject ?? undefined,
+    // Text nodemailer would write as is but that cannot travel as is (a word too long to fold,
+    // an encoded-word lookalike) goes as encoded words instead.
+    subject: input.subject == null
+      ? undefined
+      : needsEncodedWords(input.subject)
+      ? encodedWords(input.subject)
+      : input.subject,
     text: input.text ?? undefined,
     html: input.html ?? undefined,
     date: new Date(createdAt),
