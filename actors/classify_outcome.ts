@@ -40,7 +40,8 @@ export function classifyOutcome(
     code: r.code,
     reply: r.reply,
     ...(r.kind !== "delivered" && r.enhanced !== undefined ? { enhanced: r.enhanced } : {}),
-    ...(c.mxHost !== undefined ? { mxHost: c.mxHost } : {}),
+    // Ferry's own refusal names no receiving host: none said it.
+    ...(c.mxHost !== undefined && !(r.kind !== "delivered" && r.local) ? { mxHost: c.mxHost } : {}),
     ...(c.tls !== undefined ? { tls: c.tls } : {}),
     ...(c.durationMs !== undefined ? { durationMs: c.durationMs } : {}),
   };

@@ -46,6 +46,8 @@ export type RecipientResult =
     readonly reply: string;
     /** A "try again in N minutes" hint from the server. */
     readonly retryAfterMs?: number;
+    /** Ferry decided this itself; no receiver said it (recorded without an MX host). */
+    readonly local?: boolean;
   }
   | {
     readonly kind: "permanent";
@@ -53,6 +55,8 @@ export type RecipientResult =
     readonly code: number | null;
     readonly enhanced?: string;
     readonly reply: string;
+    /** Ferry refused this itself; no receiver said it (recorded without an MX host). */
+    readonly local?: boolean;
   };
 
 export type FailureResult = Exclude<RecipientResult, { kind: "delivered" }>;

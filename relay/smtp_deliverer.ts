@@ -184,7 +184,8 @@ class SessionAdapter implements Session {
         scope: "message",
         code: 554,
         enhanced: "5.6.0",
-        reply: `554 5.6.0 ${message.reason}`,
+        reply: `554 5.6.0 ${LOCAL_REFUSAL} ${message.reason}`,
+        local: true,
       }));
     }
     // The client has no signal of its own: closing the connection ends a transaction at once.
@@ -255,12 +256,21 @@ function toResult(o: Outcome): RecipientResult {
   return toFailure(o);
 }
 
+/** The reply text of a refusal Ferry made itself, so nobody takes it for a receiver's. */
+export const LOCAL_REFUSAL = "refused by Ferry, not by the receiver:";
+
 function toFailure(o: Failure): FailureResult {
+  // A local permanent failure is Ferry's own refusal (a message it cannot send as it is); local
+  // transients (timeouts, refused connections) are facts about the host and keep it.
+  const refusal = o.source === "local" && o.kind === "permanent";
   const base = {
     scope: o.scope,
     code: o.code,
-    reply: describeOutcome(o),
+    reply: refusal
+      ? describeOutcome({ ...o, text: `${LOCAL_REFUSAL} ${o.text}` })
+      : describeOutcome(o),
     ...(o.enhanced ? { enhanced: o.enhanced } : {}),
+    ...(refusal ? { local: true } : {}),
   };
   return o.kind === "transient"
     ? {
