@@ -167,6 +167,7 @@ export interface NewMessage {
   readonly html_body?: string | null;
   readonly headers?: Record<string, string> | null;
   readonly raw_message?: Uint8Array | null;
+  readonly attachments?: readonly Record<string, unknown>[] | null;
   readonly priority?: number;
   readonly send_at?: Date;
   readonly expires_at?: Date | null;
@@ -193,6 +194,7 @@ export async function insertMessage(db: Db, m: NewMessage): Promise<InsertResult
       html_body: m.html_body ?? null,
       headers: m.headers ? JSON.stringify(m.headers) : null,
       raw_message: m.raw_message ? Buffer.from(m.raw_message) : null,
+      attachments: m.attachments ? JSON.stringify(m.attachments) : null,
       priority: m.priority ?? 1,
       ...(m.send_at ? { send_at: m.send_at } : {}),
       expires_at: m.expires_at ?? null,

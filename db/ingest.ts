@@ -196,7 +196,9 @@ async function ingestBatch(
              raw_message IS NOT NULL AS has_raw,
              (coalesce(octet_length(raw_message), 0) + coalesce(octet_length(subject), 0)
                + coalesce(octet_length(text_body), 0) + coalesce(octet_length(html_body), 0)
-               + coalesce(octet_length(headers::text), 0))::bigint AS size,
+               + coalesce(octet_length(headers::text), 0)
+               + coalesce(octet_length(attachments::text), 0))::bigint AS size,
+             attachments IS NOT NULL AS has_attachments,
              priority,
              (extract(epoch FROM coalesce(send_at, created_at)) * 1000)::float8 AS send_at_ms,
              (extract(epoch FROM coalesce(expires_at,
@@ -216,7 +218,14 @@ async function ingestBatch(
       const rawProblem = row.has_raw && options.checkRaw && row.size <= limits.maxMessageSize
         ? options.checkRaw(await rawMessage(tx, row.id))
         : undefined;
-      const out = expandRow({ ...row, raw_problem: rawProblem ?? null }, limits, now);
+      const attachments = row.has_attachments && row.size <= limits.maxMessageSize
+        ? await attachmentsOf(tx, row.id)
+        : null;
+      const out = expandRow(
+        { ...row, raw_problem: rawProblem ?? null, attachments },
+        limits,
+        now,
+      );
       deliveries.push(...out.deliveries);
       rowReasons.push(out.rowReason);
       expiries.push(out.expiresAt);
@@ -321,6 +330,12 @@ function expandRow(
         }
     ),
   };
+}
+
+async function attachmentsOf(tx: Db, id: number): Promise<unknown> {
+  const { rows } = await sql<{ a: unknown }>`
+    SELECT attachments AS a FROM ferry.outbox WHERE id = ${id}`.execute(tx);
+  return rows[0]?.a ?? null;
 }
 
 async function rawMessage(tx: Db, id: number): Promise<Uint8Array> {

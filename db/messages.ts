@@ -20,6 +20,8 @@ export interface MessageRow {
   readonly html: string | null;
   readonly headers: Record<string, unknown> | null;
   readonly raw: Uint8Array | null;
+  /** As stored: checked at ingestion, decoded by the composer. */
+  readonly attachments?: unknown;
   readonly createdAt: Date;
   readonly metadata: Record<string, unknown> | null;
 }
@@ -55,6 +57,7 @@ function toMessageRow(r: Selectable<OutboxTable>): MessageRow {
     html: r.html_body,
     headers: r.headers,
     raw: r.raw_message === null ? null : new Uint8Array(r.raw_message),
+    attachments: r.attachments,
     createdAt: new Date(r.created_at),
     metadata: r.metadata,
   };

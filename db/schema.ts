@@ -46,6 +46,8 @@ export interface OutboxTable {
   html_body: string | null;
   headers: Json | null;
   raw_message: Uint8Array | null;
+  /** `[{ filename, content_type, content (base64), content_id? }]`, structured form only. */
+  attachments: Json | null;
   priority: ColumnType<number, number | undefined, number>;
   send_at: DefaultedTimestamp;
   expires_at: Timestamp | null;

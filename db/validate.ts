@@ -7,6 +7,7 @@
  */
 import { type Mailbox, parseMailbox } from "../relay/mime/address.ts";
 import { extraHeaderProblem } from "../relay/mime/reserved_headers.ts";
+import { parseAttachments } from "../relay/mime/attachments.ts";
 
 export interface OutboxRowInput {
   readonly id: number;
@@ -22,6 +23,9 @@ export interface OutboxRowInput {
   readonly has_raw: boolean;
   /** Octets of the content (raw message, or subject + bodies + headers). */
   readonly size: number;
+  /** The row's `attachments` JSON when it has some (read only for rows within the size limit). */
+  readonly has_attachments?: boolean;
+  readonly attachments?: unknown;
   /** Why the raw message cannot be sent (bad header block, no From, a line over 998 octets). */
   readonly raw_problem?: string | null;
   readonly priority: number;
@@ -118,6 +122,11 @@ function checkRow(row: OutboxRowInput, limits: ValidationLimits): string | undef
     return `message too large: ${row.size} octets exceeds the limit of ${limits.maxMessageSize}`;
   }
   if (row.has_raw && row.raw_problem) return row.raw_problem;
+  if (row.has_attachments) {
+    if (row.has_raw) return "raw_message cannot be mixed with attachments (put them in the MIME)";
+    const parsed = parseAttachments(row.attachments);
+    if (!parsed.ok) return parsed.reason;
+  }
   if (row.subject !== null && HEADER_UNSAFE.test(row.subject)) {
     return "subject contains CR, LF or another control character (header injection)";
   }

@@ -77,6 +77,7 @@ export class MessageSource {
       html: row.html,
       headers: row.headers,
       raw,
+      attachments: row.attachments,
       createdAt: row.createdAt,
     }, { messageIdDomain: this.options.messageIdDomain, clock: this.options.clock });
     if (composed.kind === "invalid") return composed;

@@ -59,6 +59,13 @@ export const newMessageSchema = z.strictObject({
     .describe("Extra headers: an object of header name to string value."),
   raw_message: z.base64().nullish()
     .describe("A complete RFC 5322 message, base64; excludes subject, bodies and headers."),
+  attachments: z.array(z.strictObject({
+    filename: z.string(),
+    content_type: z.string(),
+    content: z.string().describe("Base64 (RFC 4648), no line breaks."),
+    content_id: z.string().optional()
+      .describe("Makes the part inline, referenced as cid:<content_id> in html_body."),
+  })).max(100).nullish().describe("Files attached to the structured form; counted in the size."),
   priority: z.number().int().min(0).max(2).default(1).describe("0 high, 1 normal, 2 low."),
   send_at: instantSchema.nullish(),
   expires_at: instantSchema.nullish(),
@@ -236,8 +243,11 @@ function checkMessage(
     has_html: m.html_body != null,
     headers,
     has_raw: raw !== null,
+    has_attachments: m.attachments != null,
+    attachments: m.attachments ?? null,
     size: (raw?.length ?? 0) + bytes(m.subject) + bytes(m.text_body) + bytes(m.html_body) +
-      (headers ? bytes(JSON.stringify(headers)) : 0),
+      (headers ? bytes(JSON.stringify(headers)) : 0) +
+      (m.attachments ? bytes(JSON.stringify(m.attachments)) : 0),
     priority: m.priority,
   }, ctx.limits);
   if (verdict.kind === "rejected") {

@@ -15,8 +15,10 @@ import { PassThrough } from "node:stream";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Clock } from "../clock.ts";
 import { type Mailbox, parseMailbox } from "./address.ts";
+import { Buffer } from "node:buffer";
 import { extraHeaderProblem } from "./reserved_headers.ts";
 import { encodedWords, needsEncodedWords } from "./encoded_words.ts";
+import { parseAttachments } from "./attachments.ts";
 import { analyseMessage, headerValues, type MessageNeeds } from "./message_bytes.ts";
 import { boundaryFor, messageIdFor, type OutboxId } from "./message_id.ts";
 
@@ -36,6 +38,8 @@ export interface OutboxMessage {
   readonly headers?: Readonly<Record<string, unknown>> | null;
   /** A complete RFC 5322 message; when set, subject, bodies and headers must be empty. */
   readonly raw?: Uint8Array | null;
+  /** `[{ filename, content_type, content (base64), content_id? }]` (attachments.ts). */
+  readonly attachments?: unknown;
   /** The row's `created_at`: the Date header, and part of the Message-ID hash. */
   readonly createdAt?: Date | number | null;
 }
@@ -69,6 +73,8 @@ export async function composeMessage(
   if (typeof addresses === "string") return invalid(addresses);
   const extra = checkHeaders(input.headers, addresses.replyTo !== undefined);
   if (typeof extra === "string") return invalid(extra);
+  const files = parseAttachments(input.attachments);
+  if (!files.ok) return invalid(files.reason);
 
   const messageId = extra.messageId ?? messageIdFor(input.id, createdAt, options.messageIdDomain);
   const composer = new MailComposer({
@@ -88,6 +94,13 @@ export async function composeMessage(
     date: new Date(createdAt),
     messageId,
     baseBoundary: boundaryFor(input.id, createdAt, options.messageIdDomain),
+    // With a content id a part is inline (multipart/related, `cid:` in the html).
+    attachments: files.attachments.map((a) => ({
+      filename: a.filename,
+      content: Buffer.from(a.content),
+      contentType: a.contentType,
+      ...(a.contentId ? { cid: a.contentId, contentDisposition: "inline" as const } : {}),
+    })),
     // No `newline` option: buildBytes() turns line ends into CRLF itself (crlfLineEnds).
   });
   const node = composer.compile();
@@ -178,6 +191,7 @@ export function crlfLineEnds(bytes: Uint8Array): Uint8Array {
 
 function passRaw(input: OutboxMessage): ComposeResult {
   const mixed: string[] = (["subject", "text", "html"] as const).filter((k) => input[k] != null);
+  if (Array.isArray(input.attachments) && input.attachments.length > 0) mixed.push("attachments");
   if (input.headers != null && Object.keys(input.headers).length > 0) mixed.push("headers");
   if (mixed.length > 0) {
     return invalid(`raw_message is set, so ${mixed.join(", ")} must be empty`);
