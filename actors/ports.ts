@@ -176,7 +176,7 @@ export type LogEvent =
   | { readonly event: "lease.reclaimed"; readonly instance: string; readonly deliveries: number }
   /** A promise rejection nobody handled: logged, then the process stops in order. */
   | { readonly event: "process.unhandled"; readonly error: string }
-  /** Bounce mailbox (issue 6): one message committed, with what its report said. */
+  /** Bounce mailbox: one message committed, with what its report said. */
   | {
     readonly event: "bounce.message_recorded";
     readonly mailbox: string;

@@ -49,7 +49,7 @@ function statusList(statuses: readonly DeliveryStatus[]): RawBuilder<unknown> {
   return known.length ? sql.join(known.map((s) => sql.lit(s))) : sql`NULL`;
 }
 
-/** A delivery as operators see it (CONTRACT columns plus the message's sender and subject). */
+/** A delivery as operators see it (the columns applications read, plus the message's sender and subject). */
 export interface DeliveryView {
   readonly id: number;
   readonly outbox_id: number;

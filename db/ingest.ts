@@ -28,7 +28,7 @@ export interface IngestOptions {
   readonly now: Date;
   /** Rows per batch. */
   readonly limit?: number;
-  /** Queue lifetime for rows without `expires_at` (CONTRACT: default 5 days). */
+  /** Queue lifetime for rows without `expires_at` (default 5 days). */
   readonly maxLifetimeMs?: number;
   readonly limits?: ValidationLimits;
   /**

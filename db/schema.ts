@@ -1,12 +1,12 @@
 /**
- * Kysely's view of the `ferry` schema. Column names follow ../shared/CONTRACT.md; the columns
+ * Kysely's view of the `ferry` schema. Column names are the public contract of the README; the columns
  * marked "Ferry's own" are extensions the contract allows.
  *
  * @module
  */
 import type { ColumnType, Generated } from "kysely";
 
-/** Every state a delivery can be in (CONTRACT.md). */
+/** Every state a delivery can be in (README, "Read its status"). */
 export const DELIVERY_STATUSES = [
   "queued",
   "sending",

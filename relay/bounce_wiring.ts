@@ -1,5 +1,5 @@
 /**
- * The relay's side of bounce processing (issue 6): the POP3 poller writing through the
+ * The relay's side of bounce processing: the POP3 poller writing through the
  * database sink, and VERP return paths for outgoing mail. Both come from the optional `bounce`
  * section of the config; without it there is no loop and the envelope sender stays the From
  * address.

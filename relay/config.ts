@@ -1,5 +1,5 @@
 /**
- * Configuration: the environment variables of ../shared/CONTRACT.md plus an optional JSON file
+ * Configuration: the environment variables listed in the README plus an optional JSON file
  * (`FERRY_CONFIG`), validated by one strict Zod schema: unknown keys are rejected, durations are
  * written `"30s"`, rates `"100/m"`. Every problem is reported with the variable or key it
  * concerns; nothing starts on a bad value. Every key is documented in docs/configuration.md.

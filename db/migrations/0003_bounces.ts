@@ -1,5 +1,5 @@
 /**
- * Bounces and complaints read from the bounce mailbox (issue 6).
+ * Bounces and complaints read from the bounce mailbox.
  *
  * `bounce_messages` holds one row per mailbox message processed: the `(mailbox, uidl)` marker
  * that makes processing idempotent (relay/bounce/sink.ts: the outcomes and this row commit in

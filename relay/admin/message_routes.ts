@@ -45,7 +45,7 @@ const searchQuery = z.strictObject({
 
 const recipients = z.array(z.string().min(1).max(998)).max(10_000).default([]);
 
-/** The writable columns of `ferry.outbox`, as JSON (CONTRACT.md). */
+/** The writable columns of `ferry.outbox` (README, "Send a mail"), as JSON. */
 export const newMessageSchema = z.strictObject({
   from_address: z.string().min(1).max(998),
   to_addresses: recipients,

@@ -2,7 +2,7 @@
  * The port the bounce processor writes through. Declared here, by its consumer, as the smallest
  * thing it needs; the database implementation lives with the database code.
  *
- * The contract that makes "nothing lost, nothing counted twice" hold (issue 6, item 4):
+ * The contract that makes "nothing lost, nothing counted twice" hold:
  *
  * 1. `record()` commits the outcomes AND the `(mailbox, uidl)` marker in one transaction.
  * 2. The processor sends `DELE` only after `record()` resolved, and the server deletes only at a

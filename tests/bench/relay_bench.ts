@@ -1,5 +1,5 @@
 /**
- * The relay end to end, as a process, against Postfix from Debian (issue 4's benchmark):
+ * The relay end to end, as a process, against Postfix from Debian:
  *
  * 1. drain: 100,000 pre-queued ~2 KB messages to 1,000 domains in `ferry.outbox`; the relay
  *    (`deno run -A relay/main.ts`) is started and delivers them into `smtp-sink` on loopback.
