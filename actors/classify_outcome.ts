@@ -6,7 +6,11 @@
  * @module
  */
 import type { Delivery, OutcomeRecord, RecipientResult } from "./ports.ts";
-import type { PlanRetry } from "./domain_actor.ts";
+
+/** Retry planning (actors/backoff.ts): when the next attempt is, or that there is none. */
+export type PlanRetry = (
+  o: { attempts: number; now: number; expiresAt: number; hintMs?: number },
+) => { kind: "retry"; at: number } | { kind: "expire" };
 
 export interface ClassifyContext {
   readonly now: number;

@@ -27,7 +27,7 @@ import type {
 } from "./ports.ts";
 import { type Job, JobQueue } from "./job_queue.ts";
 import { NothingSentError } from "./ports.ts";
-import { classifyOutcome } from "./classify_outcome.ts";
+import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
 
 /**
  * The reason every wait of this module is cut short with: `abort()` without one allocates a new
@@ -71,10 +71,7 @@ export interface Concurrency {
   throttled(now: number): void;
 }
 
-/** Retry planning (actors/backoff.ts). */
-export type PlanRetry = (
-  o: { attempts: number; now: number; expiresAt: number; hintMs?: number },
-) => { kind: "retry"; at: number } | { kind: "expire" };
+export type { PlanRetry } from "./classify_outcome.ts";
 
 export interface DomainActorDeps {
   /** The destination's name: a domain, or an MX group's key. */
