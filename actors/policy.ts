@@ -11,7 +11,7 @@
  *    suffix) and `example.com` (exactly that domain). They stack from least to most specific:
  *    `*`, then suffixes from shortest to longest, then the exact domain.
  *
- * Plain TypeScript (actors/ has no dependencies): relay/config.ts validates the file with Zod
+ * Plain TypeScript (actors/ has no dependencies): relay/config/config.ts validates the file with Zod
  * and produces {@link PolicyOverrides}; keys must already be lower-case without a trailing dot.
  *
  * @module

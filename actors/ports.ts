@@ -1,14 +1,14 @@
 /**
  * What the actors need from the outside world, declared by the consumer as the smallest subset
- * it uses (Kysely's habit). actors/ imports nothing from relay/ or db/: relay/main.ts plugs the
- * real implementations in (SMTP, PostgreSQL), tests plug fakes.
+ * it uses (Kysely's habit). actors/ imports nothing outside actors/: relay/adapters implements them
+ * over SMTP and PostgreSQL, relay/composition plugs them in, tests plug fakes.
  *
  * Times are milliseconds since the epoch throughout.
  *
  * @module
  */
 
-/** Wall-clock time and cancellable waiting (structurally the same as relay/clock.ts). */
+/** Wall-clock time and cancellable waiting (structurally the same as lib/clock.ts). */
 export interface Clock {
   now(): number;
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
@@ -147,77 +147,11 @@ export interface Queue {
   release(deliveries: readonly Delivery[], at: number, now: number): Promise<void>;
 }
 
-/** Structured log events, emitted as JSON lines by relay/main.ts. */
-export type LogEvent =
-  | { readonly event: "relay.started"; readonly instance: string; readonly backend: string }
-  | { readonly event: "relay.stopping"; readonly reason: string }
-  | { readonly event: "relay.stopped" }
-  | {
-    readonly event: "ingest.batch";
-    readonly rows: number;
-    readonly queued: number;
-    readonly rejected: number;
-    readonly suppressed: number;
-  }
-  | { readonly event: "lease.reaped"; readonly deliveries: number }
-  | {
-    readonly event: "retention.purged";
-    readonly deliveries: number;
-    readonly events: number;
-    readonly outbox: number;
-  }
-  | { readonly event: "loop.failed"; readonly loop: string; readonly error: string }
-  /** The database stopped answering (logged once per outage) and answered again. */
-  | { readonly event: "database.down"; readonly error: string }
-  | { readonly event: "database.up"; readonly downMs: number; readonly probes: number }
-  /** Outcomes not written (database away past the bound, or at shutdown): re-sent after lease. */
-  | { readonly event: "outcome.given_up"; readonly count: number; readonly reason: string }
-  /** At start, the deliveries this instance held before it stopped uncleanly came back. */
-  | { readonly event: "lease.reclaimed"; readonly instance: string; readonly deliveries: number }
-  /** A promise rejection nobody handled: logged, then the process stops in order. */
-  | { readonly event: "process.unhandled"; readonly error: string }
-  /** Bounce mailbox: one message committed, with what its report said. */
-  | {
-    readonly event: "bounce.message_recorded";
-    readonly mailbox: string;
-    readonly uidl: string;
-    /** Outcome kinds in the message: `bounce`, `complaint`, `unrecognised`. */
-    readonly outcomes: readonly string[];
-    readonly matched: number;
-    readonly unmatched: number;
-  }
-  /** Committed by an earlier poll that did not get to DELE it: deleted, not counted again. */
-  | {
-    readonly event: "bounce.message_already_processed";
-    readonly mailbox: string;
-    readonly uidl: string;
-  }
-  /** The server refused RETR, TOP or DELE: the message stays for the next poll. */
-  | {
-    readonly event: "bounce.message_refused";
-    readonly mailbox: string;
-    readonly uidl: string;
-    readonly command: string;
-    readonly text: string;
-  }
-  /** A poll that found messages; polls of an empty mailbox are not logged. */
-  | {
-    readonly event: "bounce.poll_completed";
-    readonly mailbox: string;
-    readonly counts: Readonly<Record<string, number>>;
-  }
-  /** A poll that stopped early; what it committed stays committed, the rest waits. */
-  | {
-    readonly event: "bounce.poll_failed";
-    readonly mailbox: string;
-    readonly stage: string;
-    readonly reason: string;
-    readonly counts: Readonly<Record<string, number>>;
-  }
-  /** Shutdown cut a poll short, without QUIT: the server deleted nothing. */
-  | { readonly event: "bounce.poll_aborted"; readonly mailbox: string; readonly stage: string }
-  /** Retention removed processed-message markers (and kept unmatched bounces) this old. */
-  | { readonly event: "bounce.purged"; readonly messages: number; readonly complete: boolean }
+/**
+ * The log events the actors emit (supervisor and domain actors). Every other part of the relay
+ * declares its own; the composition root joins them into the relay's log (JSON lines).
+ */
+export type ActorLogEvent =
   | { readonly event: "actor.started"; readonly domain: string }
   | { readonly event: "actor.stopped"; readonly domain: string; readonly reason: string }
   | {
@@ -233,38 +167,10 @@ export type LogEvent =
     readonly until: number;
     readonly reply: string;
   }
-  | {
-    readonly event: "delivery.outcome";
-    readonly id: number;
-    readonly domain: string;
-    readonly status: string;
-    readonly code: number | null;
-  }
+  /** Outcomes the store refused to write because the lease on their destination was lost. */
   | { readonly event: "outcome.refused"; readonly ids: readonly number[] }
-  /** A webhook POST that failed (relay/webhooks); `url` without credentials or query. */
-  | {
-    readonly event: "webhook.attempted";
-    readonly id: number;
-    readonly url: string;
-    readonly attempt: number;
-    readonly outcome: "delivered" | "failed";
-    readonly status: number | null;
-    readonly error?: string;
-  }
-  /** A dispatcher pass that did something (idle passes are not logged). */
-  | { readonly event: "webhook.pass"; readonly fannedOut: number; readonly attempted: number }
-  | { readonly event: "webhook.loop_failed"; readonly error: string }
-  /** An alert rule started (`alert.raised`) or stopped (`alert.resolved`) firing. */
-  | {
-    readonly event: "alert.raised" | "alert.resolved";
-    readonly alert: string;
-    readonly domain: string | null;
-    readonly value: number;
-    readonly threshold: number;
-    readonly message: string;
-    /** When it was first raised (ms). */
-    readonly since: number;
-  };
+  /** One of the supervisor's loops (claim, renew) failed for a reason other than the store. */
+  | { readonly event: "loop.failed"; readonly loop: string; readonly error: string };
 
 /**
  * Whether the store (the database behind the Queue) answers. While it does not, loops skip their
@@ -276,8 +182,9 @@ export interface StoreHealth {
   failed(err: unknown): boolean;
 }
 
+/** Where the actors' log events go (the relay's JSON log behind it). */
 export interface Logger {
-  log(event: LogEvent): void;
+  log(event: ActorLogEvent): void;
 }
 
 /**

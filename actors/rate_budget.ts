@@ -19,7 +19,7 @@
  */
 
 /**
- * A rate: `count` events per `perMs` milliseconds (the shape relay/units.ts `parseRate` returns),
+ * A rate: `count` events per `perMs` milliseconds (the shape lib/units.ts `parseRate` returns),
  * optionally with a `burst` (default 1: evenly spaced, see the module notes).
  */
 export interface Rate {

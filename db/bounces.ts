@@ -1,7 +1,7 @@
 /**
  * Bounce bookkeeping in `ferry.bounce_messages` (migration 0003) and the outcomes a bounce or
  * complaint applies to deliveries, events and suppressions. Free functions taking the db handle
- * (or a transaction) first; relay/bounce_sink.ts composes them into one transaction per
+ * (or a transaction) first; relay/bounce_processing/pg_sink.ts composes them into one transaction per
  * mailbox message.
  *
  * @module

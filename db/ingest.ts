@@ -22,7 +22,7 @@ import {
   type OutboxRowInput,
   validateRow,
   type ValidationLimits,
-} from "./validate.ts";
+} from "../lib/message/validate.ts";
 
 export interface IngestOptions {
   readonly now: Date;

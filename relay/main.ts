@@ -9,19 +9,19 @@
  * @module
  */
 import { Hono } from "hono";
-import { systemClock } from "./clock.ts";
-import { ConfigError, loadConfig } from "./config.ts";
-import { jsonLogger } from "./log.ts";
-import { startRelay } from "./relay.ts";
-import { startOperations } from "./operations.ts";
+import { systemClock } from "../lib/clock.ts";
+import { ConfigError, loadConfig } from "./config/config.ts";
+import { jsonLogger } from "./composition/log.ts";
+import { startRelay } from "./composition/relay.ts";
+import { startOperations } from "./composition/operations.ts";
 import { openDatabase } from "../db/client.ts";
 import { DatabaseHealth, isConnectionError } from "../db/health.ts";
 import { migrate } from "../db/migrate.ts";
 import { reclaimOwnLeases } from "../db/queue.ts";
-import { lockDataDir } from "./startup/data_dir_lock.ts";
-import { StartupError } from "./startup/startup_error.ts";
-import { instanceIdentity } from "./startup/instance_identity.ts";
-import { waitForDatabase } from "./startup/wait_for_database.ts";
+import { lockDataDir } from "./composition/data_dir_lock.ts";
+import { StartupError } from "./composition/startup_error.ts";
+import { instanceIdentity } from "./composition/instance_identity.ts";
+import { waitForDatabase } from "./composition/wait_for_database.ts";
 
 async function main(): Promise<number> {
   const env = Deno.env.toObject();

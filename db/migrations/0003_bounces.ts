@@ -2,7 +2,7 @@
  * Bounces and complaints read from the bounce mailbox.
  *
  * `bounce_messages` holds one row per mailbox message processed: the `(mailbox, uidl)` marker
- * that makes processing idempotent (relay/bounce/sink.ts: the outcomes and this row commit in
+ * that makes processing idempotent (relay/bounce_processing/sink.ts: the outcomes and this row commit in
  * one transaction, so a crash before DELE re-finds the marker and counts nothing twice), the
  * parsed summary, and the raw bytes of whatever could not be tied to a delivery, so nothing
  * is dropped.

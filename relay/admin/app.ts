@@ -8,10 +8,10 @@
  */
 import { type Context, Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { systemClock } from "../clock.ts";
-import { DEFAULT_LIMITS } from "../../db/validate.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { DEFAULT_LIMITS } from "../../lib/message/validate.ts";
 import { DEFAULT_MAX_LIFETIME_MS } from "../../db/ingest.ts";
-import { createMetrics } from "../metrics/metrics.ts";
+import { createMetrics } from "../metrics/mod.ts";
 import { ApiRoutes, RequestError } from "./api_route.ts";
 import { bearerMatches } from "./auth.ts";
 import { bulkRoutes } from "./bulk_routes.ts";

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../../db/client.ts";
-import type { ValidationLimits } from "../../db/validate.ts";
-import type { Metrics } from "../metrics/metrics.ts";
-import type { ActiveAlert } from "../metrics/alerts.ts";
+import type { ValidationLimits } from "../../lib/message/validate.ts";
+import type { Metrics } from "../metrics/mod.ts";
+import type { ActiveAlert } from "../metrics/mod.ts";
 import type { AdminHooks, DomainStateProvider } from "./domain_state.ts";
 
 export type Readiness = { readonly ready: true } | {

@@ -1,6 +1,6 @@
 /**
  * What the admin API needs from the running actors, declared here by the consumer as the
- * smallest port it uses. The actors (or relay/main.ts) implement it; without it, the API shows
+ * smallest port it uses. The composition root implements it over the supervisor; without it, the API shows
  * what the database knows and no live state.
  *
  * @module

@@ -14,7 +14,7 @@ import {
   searchDeliveries,
 } from "../../db/admin_queries.ts";
 import { cancelMessage } from "../../db/queue.ts";
-import { validateRow } from "../../db/validate.ts";
+import { validateRow } from "../../lib/message/validate.ts";
 import { type ApiRoutes, RequestError } from "./api_route.ts";
 import { cursorParam, encodeCursor } from "./cursor.ts";
 import type { AdminContext } from "./deps.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { DomainStateProvider, LiveDomainState } from "./domain_state.ts";
 
 /** What `Supervisor.describe(now)` returns per actor. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { parseMailbox } from "../mime/address.ts";
+import { parseMailbox } from "../../lib/message/address.ts";
 import { addSuppression, listSuppressions, removeSuppression } from "../../db/admin_queries.ts";
 import { type ApiRoutes, RequestError } from "./api_route.ts";
 import { cursorParam, encodeCursor } from "./cursor.ts";

@@ -9,8 +9,8 @@
  * @module
  */
 import addressparser from "nodemailer/lib/addressparser/index.js";
-import type { Clock } from "../clock.ts";
-import { headerValues } from "../mime/message_bytes.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { headerValues } from "../mime/mod.ts";
 import { DEFAULT_OVERSIGNED_HEADERS, DEFAULT_SIGNED_HEADERS } from "./header_list.ts";
 import { checkDkimKeys, type DkimAlgorithm, type DkimKeyConfig, keysForDomain } from "./keys.ts";
 import { signatureHeaders } from "./oversigning.ts";

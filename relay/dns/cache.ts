@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import {
   type DnsAnswer,
   normalizeName,

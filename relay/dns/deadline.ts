@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type Clock, TimeoutError } from "../clock.ts";
+import { type Clock, TimeoutError } from "../../lib/clock.ts";
 
 export async function runWithDeadline<T>(
   clock: Clock,

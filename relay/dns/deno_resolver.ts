@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type Clock, TimeoutError } from "../clock.ts";
+import { type Clock, TimeoutError } from "../../lib/clock.ts";
 import { runWithDeadline } from "./deadline.ts";
 import {
   type DnsAnswer,

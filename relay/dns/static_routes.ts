@@ -54,7 +54,7 @@ export function parseRoutes(text: string | undefined, source = "FERRY_ROUTES"): 
 }
 
 /**
- * Builds the lookup table from routes parsed elsewhere (e.g. relay/config.ts's `Route[]`,
+ * Builds the lookup table from routes parsed elsewhere (e.g. relay/config/config.ts's `Route[]`,
  * which has the same shape). Patterns are matched case-insensitively; a pattern given twice
  * makes the table invalid.
  */

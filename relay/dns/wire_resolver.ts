@@ -14,7 +14,7 @@
  */
 import dgram from "node:dgram";
 import { isIP } from "node:net";
-import { type Clock, TimeoutError } from "../clock.ts";
+import { type Clock, TimeoutError } from "../../lib/clock.ts";
 import { runWithDeadline } from "./deadline.ts";
 import {
   type DnsAnswer,

@@ -1,6 +1,6 @@
 /**
  * The `alerts` section of the JSON config file: mount it as `alerts: alertsSchema` in
- * relay/config.ts. Every threshold can be turned off with `null`.
+ * relay/config/config.ts. Every threshold can be turned off with `null`.
  *
  * ```json
  * "alerts": {
@@ -14,14 +14,13 @@
  * @module
  */
 import { z } from "zod";
-import { durationSchema } from "../config_units.ts";
-import { durationMs } from "../webhooks/config.ts";
+import { durationSchema } from "../../lib/unit_schemas.ts";
 
 export const alertsSchema = z.strictObject({
   /** How often the thresholds are evaluated. */
   interval: durationSchema(1000).prefault("30s"),
   /** Raise when a delivery has been waiting longer than this (scheduled mail excepted). */
-  oldestQueuedAge: durationMs.nullable().prefault("1h"),
+  oldestQueuedAge: durationSchema().nullable().prefault("1h"),
   /** Raise when bounces / (bounces + deliveries) over `window` exceeds `threshold`. */
   bounceRate: z.strictObject({
     threshold: z.number().gt(0).max(1).default(0.05),
@@ -30,7 +29,7 @@ export const alertsSchema = z.strictObject({
     minOutcomes: z.number().int().min(1).default(50),
   }).nullable().prefault({}),
   /** Raise when a destination has been unreachable (every MX failing) this long. */
-  unreachableFor: durationMs.nullable().prefault("10m"),
+  unreachableFor: durationSchema().nullable().prefault("10m"),
 }).prefault({});
 
 export type AlertsConfig = z.output<typeof alertsSchema>;

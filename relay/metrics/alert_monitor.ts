@@ -5,11 +5,10 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../../db/client.ts";
 import { eventCounts, oldestWaitingSince } from "../../db/admin_stats.ts";
-import type { DomainStateProvider } from "../admin/domain_state.ts";
-import type { WebhookEvent } from "../webhooks/payload.ts";
+import type { WebhookEvent } from "../webhooks/mod.ts";
 import type { AlertsConfig } from "./alert_config.ts";
 import {
   type ActiveAlert,
@@ -19,11 +18,24 @@ import {
   evaluateAlerts,
 } from "./alerts.ts";
 
+/**
+ * The smallest view of the live actors the monitor needs: which destinations are unreachable
+ * and since when. The admin API's live-state provider satisfies it as it is.
+ */
+export interface UnreachableDomains {
+  domainState(): PromiseLike<readonly LiveReachability[]> | readonly LiveReachability[];
+}
+
+export interface LiveReachability {
+  readonly domain: string;
+  readonly unreachableSince?: Date | null;
+}
+
 export interface AlertMonitorDeps {
   readonly db: Db;
   readonly clock: Clock;
   readonly config: AlertsConfig;
-  readonly domains?: DomainStateProvider;
+  readonly domains?: UnreachableDomains;
   readonly metrics?: {
     setAlertActive(alert: string, active: boolean, domain?: string): void;
   };

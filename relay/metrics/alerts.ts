@@ -27,6 +27,31 @@ export type AlertEvent =
   | { readonly kind: "alert.raised"; readonly alert: ActiveAlert; readonly at: Date }
   | { readonly kind: "alert.resolved"; readonly alert: ActiveAlert; readonly at: Date };
 
+/** The log line of an alert event: raised (`alert.raised`) or stopped firing (`alert.resolved`). */
+export interface AlertLogLine {
+  readonly event: AlertEvent["kind"];
+  readonly alert: AlertName;
+  readonly domain: string | null;
+  readonly value: number;
+  readonly threshold: number;
+  readonly message: string;
+  /** When it was first raised (ms). */
+  readonly since: number;
+}
+
+export function alertLogLine(e: AlertEvent): AlertLogLine {
+  const a = e.alert;
+  return {
+    event: e.kind,
+    alert: a.name,
+    domain: a.domain,
+    value: a.value,
+    threshold: a.threshold,
+    message: a.message,
+    since: a.since.getTime(),
+  };
+}
+
 export interface AlertInputs {
   /** When the oldest waiting delivery was queued; null when none waits. */
   readonly oldestWaitingSince: Date | null;

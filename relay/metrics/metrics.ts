@@ -15,7 +15,7 @@
  * @module
  */
 import client from "prom-client";
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../../db/client.ts";
 import { queueGauges } from "../../db/admin_stats.ts";
 import { OutcomeWindow } from "./outcome_window.ts";

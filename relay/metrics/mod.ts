@@ -11,6 +11,8 @@ export {
   type Alert,
   type AlertEvent,
   type AlertInputs,
+  type AlertLogLine,
+  alertLogLine,
   type AlertName,
   evaluateAlerts,
 } from "./alerts.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 
 const BUCKET_MS = 10_000;
 

@@ -13,12 +13,12 @@
  */
 import { PassThrough } from "node:stream";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
-import type { Clock } from "../clock.ts";
-import { type Mailbox, parseMailbox } from "./address.ts";
+import type { Clock } from "../../lib/clock.ts";
+import { type Mailbox, parseMailbox } from "../../lib/message/address.ts";
 import { Buffer } from "node:buffer";
-import { extraHeaderProblem } from "./reserved_headers.ts";
+import { extraHeaderProblem } from "../../lib/message/reserved_headers.ts";
 import { encodedWords, needsEncodedWords } from "./encoded_words.ts";
-import { parseAttachments } from "./attachments.ts";
+import { parseAttachments } from "../../lib/message/attachments.ts";
 import { analyseMessage, headerValues, type MessageNeeds } from "./message_bytes.ts";
 import { boundaryFor, messageIdFor, type OutboxId } from "./message_id.ts";
 

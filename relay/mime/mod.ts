@@ -10,7 +10,7 @@ export {
   parseMailbox,
   toALabel,
   validateAddress,
-} from "./address.ts";
+} from "../../lib/message/address.ts";
 export {
   type ComposedMessage,
   composeMessage,
@@ -28,3 +28,6 @@ export {
   type MessageNeeds,
 } from "./message_bytes.ts";
 export { HeaderFieldError, prependHeader, replaceHeader } from "./top_header.ts";
+export { canonicalLineEnds } from "./canonical_lines.ts";
+export { rawMessageProblem } from "./raw_cleanup.ts";
+export { cleanRawMessage } from "./raw_cleanup.ts";

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type Clock, TimeoutError, withTimeout } from "../clock.ts";
+import { type Clock, TimeoutError, withTimeout } from "../../lib/clock.ts";
 import { apopDigest, apopTimestamp } from "./apop.ts";
 import { parseCapabilities, type Pop3Capabilities } from "./capabilities.ts";
 import { Pop3ProtocolError, Pop3StateError } from "./errors.ts";

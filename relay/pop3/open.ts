@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Clock, withTimeout } from "../clock.ts";
+import { type Clock, withTimeout } from "../../lib/clock.ts";
 import { Pop3Client, type Pop3ClientOptions } from "./client.ts";
 import type { Pop3Err, Pop3Refused, Pop3Result } from "./reply.ts";
 import type { Pop3Conn } from "./transport.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { ByteStream } from "../tls/mod.ts";
 import { MAX_REPLY_LINE, type Reply, ReplyAssembler } from "./reply.ts";
 import {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { withTimeout } from "../clock.ts";
+import { withTimeout } from "../../lib/clock.ts";
 import { type ByteStream, startTls as defaultStartTls } from "../tls/mod.ts";
 import { type OpenResult, openSession } from "./handshake.ts";
 import type { SessionOptions } from "./options.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { withTimeout } from "../clock.ts";
+import { withTimeout } from "../../lib/clock.ts";
 import {
   type ByteStream,
   decideTls,

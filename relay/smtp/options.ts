@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { BrokenTlsPeers, StartTls, TlsPolicy } from "../tls/mod.ts";
 import type { Credentials } from "./auth.ts";
 import type { SmtpTimeouts } from "./timeouts.ts";

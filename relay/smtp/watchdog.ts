@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import { timedOut } from "./session_error.ts";
 import type { Phase } from "./timeouts.ts";
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 
 /** Construction options for {@link BrokenTlsPeers}. */
 export interface BrokenTlsPeersOptions {

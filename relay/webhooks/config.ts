@@ -1,6 +1,6 @@
 /**
  * The `webhooks` section of the JSON config file (FERRY_CONFIG), as a strict Zod schema: mount it
- * as `webhooks: webhooksSchema.optional()` in relay/config.ts. Durations are written `"10s"`.
+ * as `webhooks: webhooksSchema.optional()` in relay/config/config.ts. Durations are written `"10s"`.
  *
  * ```json
  * "webhooks": {
@@ -14,7 +14,7 @@
  * @module
  */
 import { z } from "zod";
-import { durationSchema } from "../config_units.ts";
+import { durationSchema } from "../../lib/unit_schemas.ts";
 
 /** A duration written `"250ms"`, `"30s"`, `"5m"`, `"1h"`, `"5d"`, parsed to milliseconds. */
 export const durationMs = durationSchema();

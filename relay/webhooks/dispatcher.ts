@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { type Clock, withTimeout } from "../clock.ts";
+import { type Clock, withTimeout } from "../../lib/clock.ts";
 import type { Db } from "../../db/client.ts";
 import type { WebhooksConfig } from "./config.ts";
 import { SIGNATURE_HEADER, signWebhook } from "./signature.ts";

@@ -28,3 +28,4 @@ export {
 } from "./signature.ts";
 export { enqueueWebhookEvents, fanOutEvents, purgeWebhooks, webhookBacklog } from "./store.ts";
 export { type WebhookSink, webhookSink } from "./sink.ts";
+export { type WebhookLogLine, webhookLogLine } from "./log.ts";

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { classify } from "../bounce/classify.ts";
+import { classify } from "../bounce_parsing/mod.ts";
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from "./config.ts";
 
 export interface WebhookEvent {

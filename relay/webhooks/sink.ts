@@ -1,10 +1,10 @@
 /**
  * The port other loops use to send their own events (alerts) as webhooks: bound to the
- * database, the configured endpoints and the clock once, by relay/main.ts.
+ * database, the configured endpoints and the clock once, by the composition root (relay/composition).
  *
  * @module
  */
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../../db/client.ts";
 import type { WebhooksConfig } from "./config.ts";
 import type { WebhookEvent } from "./payload.ts";

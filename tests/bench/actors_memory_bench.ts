@@ -10,13 +10,13 @@ import { sql } from "kysely";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
 import { ingestOutbox } from "../../db/ingest.ts";
-import { pgQueue } from "../../relay/pg_queue.ts";
+import { pgQueue } from "../../relay/adapters/pg_queue.ts";
 import { Supervisor } from "../../actors/supervisor.ts";
 import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { DEFAULT_POLICY } from "../../actors/policy.ts";
 import type { Deliverer } from "../../actors/ports.ts";
-import { systemClock } from "../../relay/clock.ts";
+import { systemClock } from "../../lib/clock.ts";
 import { benchServer, report } from "./_env.ts";
 
 const DOMAINS = Number(Deno.env.get("DOMAINS") ?? 100_000);

@@ -13,9 +13,9 @@ import { type Database, openDatabase } from "../../db/client.ts";
 import { ingestOutbox } from "../../db/ingest.ts";
 import { migrate } from "../../db/migrate.ts";
 import { claimDue, recordOutcomes } from "../../db/queue.ts";
-import { startRelay } from "../../relay/relay.ts";
-import { systemClock } from "../../relay/clock.ts";
-import { loadConfig } from "../../relay/config.ts";
+import { startRelay } from "../../relay/composition/relay.ts";
+import { systemClock } from "../../lib/clock.ts";
+import { loadConfig } from "../../relay/config/config.ts";
 import { benchServer, report } from "./_env.ts";
 
 const server = await benchServer();

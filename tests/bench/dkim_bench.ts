@@ -6,7 +6,7 @@
  * Run: deno run -A tests/bench/dkim_bench.ts   (or `deno task bench dkim`)
  */
 import { generateKeyPairSync } from "node:crypto";
-import { systemClock } from "../../relay/clock.ts";
+import { systemClock } from "../../lib/clock.ts";
 import { createDkimSigner, type DkimAlgorithm } from "../../relay/dkim/mod.ts";
 import { report } from "./_env.ts";
 

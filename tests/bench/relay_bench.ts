@@ -25,7 +25,7 @@ import pg from "pg";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
 import { composeMessage } from "../../relay/mime/mod.ts";
-import { systemClock } from "../../relay/clock.ts";
+import { systemClock } from "../../lib/clock.ts";
 import {
   type CountingSink,
   hasPostfix,

@@ -15,7 +15,7 @@
  * To iterate on one case, filter with comma-separated lists (default: everything):
  * `SMTP_BENCH_CASES=8-2k,1-50k` (connections-size) and `SMTP_BENCH_VARIANTS=no-dkim`.
  */
-import { systemClock } from "../../relay/clock.ts";
+import { systemClock } from "../../lib/clock.ts";
 import { connectSmtp, type SmtpSession } from "../../relay/smtp/mod.ts";
 import { hasPostfix, smtpSourceRate, startSmtpSink } from "../_peers/postfix.ts";
 import { report } from "./_env.ts";

@@ -5,10 +5,10 @@
  * (tests/e2e/_pump.ts), so nothing waits on real time and time never races ahead of I/O.
  */
 import { sql } from "kysely";
-import { loadConfig } from "../../relay/config.ts";
-import { startRelay } from "../../relay/relay.ts";
-import { type Operations, startOperations } from "../../relay/operations.ts";
-import type { LogEvent } from "../../actors/ports.ts";
+import { loadConfig } from "../../relay/config/config.ts";
+import { startRelay } from "../../relay/composition/relay.ts";
+import { type Operations, startOperations } from "../../relay/composition/operations.ts";
+import type { LogEvent } from "../../relay/composition/log.ts";
 import { type TestDatabase, testDatabase } from "../_support/db.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
 import { IoTracker, pumpUntil } from "./_pump.ts";
@@ -43,7 +43,7 @@ export interface TestRelayOptions {
   /** Run as a second instance on `peer`'s database (its own connections) and clock. */
   readonly peer?: TestRelay;
   readonly instance?: string;
-  /** Also start what main.ts starts beside the relay (relay/operations.ts); token `ADMIN_TOKEN`. */
+  /** Also start what main.ts starts beside the relay (relay/composition/operations.ts); token `ADMIN_TOKEN`. */
   readonly operations?: boolean;
   /** Webhook POSTs go here instead of the network. */
   readonly fetch?: typeof fetch;

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { sql } from "kysely";
-import { decodeVerp } from "../../relay/bounce/mod.ts";
+import { decodeVerp } from "../../relay/bounce_parsing/mod.ts";
 import { dovecotAvailable, startDovecot } from "../_peers/dovecot.ts";
 import { startSmtpServer } from "../relay/smtp/_smtp_server.ts";
 import { postfixDsn } from "./_dsn.ts";

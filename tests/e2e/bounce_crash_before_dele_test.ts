@@ -7,11 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { sql } from "kysely";
-import type { BounceEvent, BounceRecord, PollReport } from "../../relay/bounce/mod.ts";
-import { encodeVerp } from "../../relay/bounce/mod.ts";
-import { startBounceLoop } from "../../relay/bounce_wiring.ts";
-import { PgBounceSink } from "../../relay/bounce_sink.ts";
-import { loadConfig } from "../../relay/config.ts";
+import type { BounceEvent } from "../../relay/bounce_processing/events.ts";
+import type { BounceRecord } from "../../relay/bounce_processing/sink.ts";
+import type { PollReport } from "../../relay/bounce_processing/poll_report.ts";
+import { encodeVerp } from "../../relay/bounce_parsing/mod.ts";
+import { startBounceLoop } from "../../relay/bounce_processing/wiring.ts";
+import { PgBounceSink } from "../../relay/bounce_processing/pg_sink.ts";
+import { loadConfig } from "../../relay/config/config.ts";
 import type { Db } from "../../db/client.ts";
 import { ingestOutbox } from "../../db/ingest.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";

@@ -11,8 +11,9 @@
  */
 import assert from "node:assert/strict";
 import { sql } from "kysely";
-import { pollMailbox, Secret } from "../../relay/bounce/mod.ts";
-import { PgBounceSink } from "../../relay/bounce_sink.ts";
+import { pollMailbox } from "../../relay/bounce_processing/processor.ts";
+import { Secret } from "../../lib/secret.ts";
+import { PgBounceSink } from "../../relay/bounce_processing/pg_sink.ts";
 import { messageIdFor } from "../../relay/mime/message_id.ts";
 import { openPop3 } from "../../relay/pop3/mod.ts";
 import type { Db } from "../../db/client.ts";
@@ -21,7 +22,12 @@ import { FakeClock } from "../_fakes/fake_clock.ts";
 import { dovecotAvailable, startDovecot } from "../_peers/dovecot.ts";
 import { testDatabase } from "../_support/db.ts";
 import { insertOutbox } from "../_support/outbox.ts";
-import { EXPECTED, readSample, SAMPLE_VERP, sampleNames } from "../relay/bounce/_samples.ts";
+import {
+  EXPECTED,
+  readSample,
+  SAMPLE_VERP,
+  sampleNames,
+} from "../relay/bounce_parsing/_samples.ts";
 import { requirePeer } from "../_support/peers.ts";
 
 const T0 = Date.UTC(2030, 2, 1, 10);

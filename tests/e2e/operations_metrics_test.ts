@@ -1,5 +1,5 @@
 /**
- * The relay wired as main.ts wires it (relay/operations.ts): a domain suspended over the admin
+ * The relay wired as main.ts wires it (relay/composition/operations.ts): a domain suspended over the admin
  * API keeps its mail queued, `/metrics` shows the queue and raises the age alert, a resume lets
  * the actors deliver to a real SMTP server, and the counters, the queue gauge, the alert and the
  * webhooks all follow.

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { adminApp } from "../../../relay/admin/app.ts";
 import type { LiveDomainState } from "../../../relay/admin/domain_state.ts";
-import { systemClock } from "../../../relay/clock.ts";
+import { systemClock } from "../../../lib/clock.ts";
 import { ingestOutbox } from "../../../db/ingest.ts";
 import { testDatabase } from "../../_support/db.ts";
 import { insertMany } from "../../_support/outbox.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { adminApp } from "../../../relay/admin/app.ts";
-import { systemClock } from "../../../relay/clock.ts";
+import { systemClock } from "../../../lib/clock.ts";
 import { ingestOutbox } from "../../../db/ingest.ts";
 import { testDatabase } from "../../_support/db.ts";
 import { settleAll, TOKEN } from "./_helpers.ts";

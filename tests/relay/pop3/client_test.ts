@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TimeoutError } from "../../../relay/clock.ts";
+import { TimeoutError } from "../../../lib/clock.ts";
 import {
   apopDigest,
   Pop3Client,

@@ -2,7 +2,7 @@
  * openPop3() against a silent TCP peer on loopback: a server that accepts and never greets.
  */
 import assert from "node:assert/strict";
-import { TimeoutError } from "../../../relay/clock.ts";
+import { TimeoutError } from "../../../lib/clock.ts";
 import { openPop3 } from "../../../relay/pop3/mod.ts";
 import { FakeClock } from "../../_fakes/fake_clock.ts";
 

@@ -1,0 +1,282 @@
+/**
+ * The actors' Deliverer port over real SMTP: plan the route (static route, MX, implicit MX),
+ * try each target in order until one gives a session (the next MX on connection failure or a
+ * 4xx/5xx greeting, RFC 5321 §5.1), and adapt the SMTP client's per-recipient outcomes to the
+ * actors' results.
+ *
+ * The envelope sender is the From address, or, with `envelopeSender` (VERP), one per delivery:
+ * recipients that need different senders go in separate transactions on the same connection,
+ * since MAIL FROM is per transaction (RFC 5321 §3.3).
+ *
+ * @module
+ */
+import {
+  type ConnectResult,
+  type Deliverer,
+  type Delivery,
+  type FailureResult,
+  NothingSentError,
+  type RecipientResult,
+  type Session,
+} from "../../actors/ports.ts";
+import type { Clock } from "../../lib/clock.ts";
+import type { Router } from "../dns/mod.ts";
+import { routeTargets } from "../dns/mod.ts";
+import {
+  type ConnectOptions,
+  connectSmtp,
+  describeOutcome,
+  type Failure,
+  type Outcome,
+  SmtpSession,
+} from "../smtp/mod.ts";
+import type { BrokenTlsPeers, TlsPolicy } from "../tls/mod.ts";
+import type { MessageSource } from "./message_source.ts";
+import type { SmtpTimeouts } from "../smtp/mod.ts";
+import type { TraceHook } from "../smtp/mod.ts";
+import type { HostLimits, HostPermit } from "./host_limits.ts";
+
+export interface SmtpDelivererOptions {
+  readonly clock: Clock;
+  readonly router: Router;
+  readonly messages: MessageSource;
+  readonly heloName: string;
+  /**
+   * The TLS policy for a destination, given the MX hosts about to be tried: providers are
+   * recognised by their MX host names too (a company domain hosted at Google gets Google's).
+   */
+  readonly tlsPolicy: (domain: string, mxHosts: readonly string[]) => TlsPolicy;
+  readonly brokenTls?: BrokenTlsPeers;
+  readonly timeouts?: Partial<SmtpTimeouts>;
+  readonly caCerts?: readonly string[];
+  readonly trace?: TraceHook;
+  /** The TCP connector (tests); default Deno.connect. */
+  readonly connect?: ConnectOptions["connect"];
+  /** Caps connections per receiving host across every destination of this instance. */
+  readonly hostLimits?: HostLimits;
+  /**
+   * The MAIL FROM for one delivery (VERP: `encodeVerp(delivery.id, key)`); default: the message's
+   * From address for every recipient.
+   */
+  readonly envelopeSender?: (delivery: Delivery) => string;
+}
+
+export class SmtpDeliverer implements Deliverer {
+  constructor(readonly o: SmtpDelivererOptions) {}
+
+  async connect(destination: string, signal: AbortSignal): Promise<ConnectResult> {
+    const plan = await this.o.router.planRoute(destination, signal);
+    if (plan.kind !== "hosts") {
+      const code = plan.kind === "permanent" ? 550 : 451;
+      return {
+        kind: "failed",
+        result: {
+          kind: plan.kind,
+          scope: "connection",
+          code,
+          enhanced: plan.status,
+          reply: `${code} ${plan.status} ${plan.reason}`,
+        },
+      };
+    }
+    let last: FailureResult | undefined;
+    let lastHost: string | undefined;
+    const mxHosts = plan.via === "mx"
+      ? [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort()
+      : [];
+    const tlsPolicy = this.o.tlsPolicy(destination, mxHosts);
+    for (const target of routeTargets(plan.hosts)) {
+      if (signal.aborted) break;
+      let slot: HostPermit | undefined;
+      try {
+        slot = await this.o.hostLimits?.acquire(target.address, target.port, signal);
+      } catch {
+        break; // stopped while waiting for a slot: not the host's failure
+      }
+      const opened = await connectSmtp(target.address, target.port, {
+        clock: this.o.clock,
+        heloName: this.o.heloName,
+        peerName: target.host,
+        tlsPolicy,
+        ...(this.o.brokenTls ? { brokenTls: this.o.brokenTls } : {}),
+        ...(this.o.timeouts ? { timeouts: this.o.timeouts } : {}),
+        ...(this.o.caCerts ? { caCerts: this.o.caCerts } : {}),
+        ...(this.o.trace ? { trace: this.o.trace } : {}),
+        ...(this.o.connect ? { connect: this.o.connect } : {}),
+        signal,
+      });
+      if (opened.kind === "ready") {
+        return {
+          kind: "connected",
+          session: new SessionAdapter(
+            opened.session,
+            target.host,
+            this.o.messages,
+            this.o.envelopeSender,
+            slot,
+          ),
+        };
+      }
+      slot?.release();
+      // Any failure to get a session (refused, timeout, 4xx/5xx greeting, TLS required but
+      // missing) moves on to the next host; only the last one's reason is kept.
+      last = toFailure(opened.failure);
+      lastHost = target.host;
+    }
+    return {
+      kind: "failed",
+      result: last && last.kind === "transient" ? last : {
+        kind: "transient",
+        scope: "connection",
+        code: last?.code ?? 451,
+        ...(last?.enhanced ? { enhanced: last.enhanced } : {}),
+        reply: last?.reply ?? `451 4.4.1 no host of ${destination} could be reached`,
+      },
+      ...(lastHost ? { mxHost: lastHost } : {}),
+    };
+  }
+}
+
+class SessionAdapter implements Session {
+  constructor(
+    readonly smtp: SmtpSession,
+    readonly mxHost: string,
+    readonly messages: MessageSource,
+    readonly envelopeSender?: (delivery: Delivery) => string,
+    /** The host's connection slot, given back when the session closes. */
+    readonly slot?: HostPermit,
+  ) {}
+
+  get wanted(): boolean {
+    return this.slot?.wanted ?? false;
+  }
+
+  onWanted(listener: () => void): void {
+    this.slot?.onWanted(listener);
+  }
+
+  get tls(): boolean {
+    return this.smtp.tls;
+  }
+
+  get usable(): boolean {
+    return this.smtp.usable;
+  }
+
+  async send(
+    outboxId: number,
+    recipients: readonly Delivery[],
+    signal: AbortSignal,
+  ): Promise<RecipientResult[]> {
+    let message;
+    try {
+      message = await this.messages.get(outboxId);
+    } catch (err) {
+      // Before MAIL FROM: nothing went out. The actor keeps the recipients for a later try.
+      throw new NothingSentError(
+        `ferry: cannot read message ${outboxId}: ${err instanceof Error ? err.message : err}`,
+        { cause: err },
+      );
+    }
+    if (message.kind === "invalid") {
+      return recipients.map(() => ({
+        kind: "permanent",
+        scope: "message",
+        code: 554,
+        enhanced: "5.6.0",
+        reply: `554 5.6.0 ${LOCAL_REFUSAL} ${message.reason}`,
+        local: true,
+      }));
+    }
+    // The client has no signal of its own: closing the connection ends a transaction at once.
+    const onAbort = () => this.smtp.close();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const results: RecipientResult[] = new Array(recipients.length);
+      for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
+        // After a broken connection or an abort, the session answers every later transaction
+        // at once with a connection-scope transient failure: nothing is sent, nothing lost.
+        let pending = group.indices;
+        while (pending.length > 0) {
+          const outcomes = await this.smtp.send({
+            mailFrom: group.sender,
+            recipients: pending.map((i) => recipients[i]!.recipient),
+            message: message.bytes,
+            ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+          });
+          outcomes.forEach((o, k) => results[pending[k]!] = toResult(o.outcome));
+          // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552
+          // from older servers) go in a following transaction at once, not a later attempt;
+          // only while the last transaction took some, so a peer refusing all cannot loop.
+          const again = pending.filter((_, k) => tooManyRecipients(outcomes[k]!.outcome));
+          pending = again.length < pending.length ? again : [];
+        }
+      }
+      return results;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.smtp.quit();
+    } catch {
+      this.smtp.close();
+    } finally {
+      this.slot?.release();
+    }
+  }
+}
+
+/** 452 (or 552) to RCPT, except a full mailbox (x.2.x, RFC 3463): that one waits. */
+function tooManyRecipients(o: Outcome): boolean {
+  return o.kind === "transient" && o.scope === "recipient" &&
+    (o.code === 452 || o.code === 552) && !/^\d\.2\./.test(o.enhanced ?? "");
+}
+
+/** Recipients grouped by envelope sender, in first-seen order; one group without VERP. */
+function bySender(
+  recipients: readonly Delivery[],
+  from: string,
+  envelopeSender: ((delivery: Delivery) => string) | undefined,
+): { sender: string; indices: number[] }[] {
+  const groups = new Map<string, number[]>();
+  recipients.forEach((r, i) => {
+    const sender = envelopeSender ? envelopeSender(r) : from;
+    const group = groups.get(sender);
+    if (group) group.push(i);
+    else groups.set(sender, [i]);
+  });
+  return [...groups].map(([sender, indices]) => ({ sender, indices }));
+}
+
+function toResult(o: Outcome): RecipientResult {
+  if (o.kind === "delivered") return { kind: "delivered", code: o.code, reply: describeOutcome(o) };
+  return toFailure(o);
+}
+
+/** The reply text of a refusal Ferry made itself, so nobody takes it for a receiver's. */
+export const LOCAL_REFUSAL = "refused by Ferry, not by the receiver:";
+
+function toFailure(o: Failure): FailureResult {
+  // A local permanent failure is Ferry's own refusal (a message it cannot send as it is); local
+  // transients (timeouts, refused connections) are facts about the host and keep it.
+  const refusal = o.source === "local" && o.kind === "permanent";
+  const base = {
+    scope: o.scope,
+    code: o.code,
+    reply: refusal
+      ? describeOutcome({ ...o, text: `${LOCAL_REFUSAL} ${o.text}` })
+      : describeOutcome(o),
+    ...(o.enhanced ? { enhanced: o.enhanced } : {}),
+    ...(refusal ? { local: true } : {}),
+  };
+  return o.kind === "transient"
+    ? {
+      kind: "transient",
+      ...base,
+      ...(o.retryAfterMs !== undefined ? { retryAfterMs: o.retryAfterMs } : {}),
+    }
+    : { kind: "permanent", ...base };
+}

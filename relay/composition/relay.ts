@@ -1,0 +1,299 @@
+/**
+ * The relay's loops, wired to real ports: ingestion (adaptive polling, optionally woken by
+ * NOTIFY), the lease reaper and retention. `startRelay` takes everything it needs as arguments,
+ * so tests start a whole relay in-process with their own clock and database.
+ *
+ * @module
+ */
+import type { Clock } from "../../lib/clock.ts";
+import type { Config } from "../config/config.ts";
+import type { Database } from "../../db/client.ts";
+import { ingestOutbox } from "../../db/ingest.ts";
+import { listenForOutbox, setNotifyTrigger } from "../../db/notify.ts";
+import { reapAllExpiredLeases } from "../../db/queue.ts";
+import { purgeFinished } from "../../db/retention.ts";
+import { DatabaseHealth } from "../../db/health.ts";
+import type { Deliverer, Random } from "../../actors/ports.ts";
+import type { Logger } from "./log.ts";
+import { Poller } from "../../actors/poller.ts";
+import { Supervisor } from "../../actors/supervisor.ts";
+import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
+import { createDomainActor } from "../../actors/create_actor.ts";
+import { resolvePolicy } from "../../actors/policy.ts";
+import { pgQueue } from "../adapters/pg_queue.ts";
+import { SmtpDeliverer } from "../adapters/smtp_deliverer.ts";
+import { HostLimits } from "../adapters/host_limits.ts";
+import { canonicalLineEnds } from "../mime/mod.ts";
+import { rawMessageProblem } from "../mime/mod.ts";
+import { MessageSource } from "../adapters/message_source.ts";
+import { loadMessages, type MessageRow } from "../../db/messages.ts";
+import { MessageLoader } from "../adapters/message_loader.ts";
+import {
+  buildRouteTable,
+  CachingResolver,
+  createRouter,
+  loadSystemNameServers,
+  type Resolver,
+  WireResolver,
+} from "../dns/mod.ts";
+import { createDkimSigner } from "../dkim/mod.ts";
+import type { Router } from "../dns/mod.ts";
+import { BrokenTlsPeers } from "../tls/mod.ts";
+import { actorMetrics, type Metrics } from "../metrics/mod.ts";
+import { type BounceProcessing, bounceProcessing } from "../bounce_processing/mod.ts";
+
+export interface RelayDeps {
+  readonly database: Database;
+  readonly config: Config;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly logger: Logger;
+  readonly instance: string;
+  /** Replaces SMTP delivery (tests of the wiring); default: real SMTP. */
+  readonly deliverer?: Deliverer;
+  /** Replaces DNS (tests); default: the system's name servers. */
+  readonly resolver?: Resolver;
+  /** Wraps the deliverer in use (tests count SMTP operations in flight). */
+  readonly wrapDeliverer?: (deliverer: Deliverer) => Deliverer;
+  /** Fed with outcomes, attempt durations, open connections and live actors. */
+  readonly metrics?: Metrics;
+  /** Whether the database answers; default: one of the relay's own, stopped with its signal. */
+  readonly health?: DatabaseHealth;
+  /** Outcomes held in memory while the database is away (default 100,000). */
+  readonly maxHeldOutcomes?: number;
+}
+
+export interface RunningRelay {
+  /** Resolves when every loop has stopped after the signal aborted (actors drained). */
+  readonly done: Promise<void>;
+  readonly supervisor: Supervisor;
+  readonly health: DatabaseHealth;
+  /** Polls the outbox now (an HTTP enqueue, a notification). */
+  wake(): void;
+}
+
+/** The real Deliverer (DNS or static routes, composition, DKIM, SMTP) and its router. */
+export async function smtpDeliverer(
+  deps: RelayDeps,
+  envelopeSender?: BounceProcessing["envelopeSender"],
+): Promise<{ deliverer: Deliverer; router: Router }> {
+  const { config, clock } = deps;
+  const routes = buildRouteTable(
+    config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })),
+  );
+  if (!routes.ok) throw new Error(routes.reason);
+  const resolver = deps.resolver ??
+    new CachingResolver(new WireResolver({ clock, nameServers: await loadSystemNameServers() }), {
+      clock,
+    });
+  const signer = config.dkim.length > 0
+    ? createDkimSigner({
+      keys: config.dkim.map((k) => ({ ...k, privateKey: k.privateKey! })),
+      clock,
+    })
+    : undefined;
+  const caCerts = config.delivery.caFile
+    ? [await Deno.readTextFile(config.delivery.caFile)]
+    : undefined;
+  const router = createRouter({ resolver, random: deps.random, routes: routes.table });
+  // One statement for every message asked for while the previous read was in flight.
+  const rows = new MessageLoader<MessageRow>((ids) => loadMessages(deps.database.db, ids));
+  const deliverer = new SmtpDeliverer({
+    clock,
+    router,
+    messages: new MessageSource({
+      load: (id) => rows.load(id),
+      clock,
+      messageIdDomain: config.hostname,
+      ...(signer ? { signer } : {}),
+    }),
+    heloName: config.hostname,
+    tlsPolicy: (domain, mxHosts) => resolvePolicy(domain, mxHosts, config.domains).tls,
+    brokenTls: new BrokenTlsPeers({ clock }),
+    hostLimits: new HostLimits(config.delivery.maxConnectionsPerHost),
+    ...(caCerts ? { caCerts } : {}),
+    ...(envelopeSender ? { envelopeSender } : {}),
+  });
+  return { deliverer, router };
+}
+
+/**
+ * MX rollup: domains routed by MX records to the same set of hosts share one actor, keyed by
+ * those hosts, when their policy allows it. Static routes and implicit MX stay per domain.
+ */
+export function rollupKey(router: Router, overrides: Config["domains"]) {
+  return async (domain: string): Promise<string> => {
+    if (!resolvePolicy(domain, [], overrides).mxRollup) return domain;
+    const plan = await router.planRoute(domain);
+    if (plan.kind !== "hosts" || plan.via !== "mx") return domain;
+    const names = [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort();
+    return resolvePolicy(domain, names, overrides).mxRollup ? `mx:${names.join(",")}` : domain;
+  };
+}
+
+/** The MX hosts named by a rollup key (`mx:a,b`), for the providers' MX-suffix policies. */
+function mxHostsOf(key: string): string[] {
+  return key.startsWith("mx:") ? key.slice(3).split(",") : [];
+}
+
+export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<RunningRelay> {
+  const { database, config, clock, logger } = deps;
+  const q = config.queue;
+  const db = database.db;
+  const metrics = deps.metrics ? actorMetrics(deps.metrics) : undefined;
+  const health = deps.health ?? new DatabaseHealth({
+    db,
+    clock,
+    random: deps.random,
+    log: (e) => logger.log(e),
+    signal,
+  });
+  // An error of the connection marks the database down (one log line for the whole outage);
+  // anything else is this loop's own failure.
+  const failed = (loop: string) => (err: unknown) => {
+    if (health.failed(err)) return;
+    logger.log({
+      event: "loop.failed",
+      loop,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  };
+
+  const poller = new Poller({
+    clock,
+    minMs: q.pollMin,
+    maxMs: q.pollMax,
+    onError: failed("ingest"),
+    async poll() {
+      if (!health.up) return { more: false };
+      const r = await ingestOutbox(db, {
+        isConnectionError: (err) => health.failed(err),
+        checkRaw: (raw) => rawMessageProblem(canonicalLineEnds(raw)),
+        now: new Date(clock.now()),
+        limit: q.ingestBatch,
+        maxLifetimeMs: q.maxLifetime,
+        limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
+      });
+      if (r.queued > 0) supervisor.wake();
+      for (let i = 0; i < r.rejected; i++) deps.metrics?.recordOutcome("rejected");
+      for (let i = 0; i < r.suppressed; i++) deps.metrics?.recordOutcome("suppressed");
+      if (r.rows > 0) {
+        logger.log({
+          event: "ingest.batch",
+          rows: r.rows,
+          queued: r.queued,
+          rejected: r.rejected,
+          suppressed: r.suppressed,
+        });
+      }
+      return { more: r.rows === q.ingestBatch };
+    },
+  });
+
+  const queue = pgQueue({
+    db,
+    instance: deps.instance,
+    deliveryLeaseMs: q.leaseDuration,
+    domainLeaseMs: config.delivery.domainLease,
+    suppressForMs: config.delivery.suppressFor,
+  });
+  const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()), {
+    maxHeld: deps.maxHeldOutcomes ?? 100_000,
+    // While the database is away the outcomes wait for it, so a mail that got its 250 is not sent
+    // again; at shutdown (signal aborted) they are given up to their leases.
+    async retry(err) {
+      if (!health.failed(err)) {
+        failed("outcomes")(err);
+        return false;
+      }
+      await health.waitUntilUp(signal);
+      return !signal.aborted;
+    },
+    gaveUp: (count, reason) => logger.log({ event: "outcome.given_up", count, reason }),
+  });
+  const bounces = bounceProcessing({ config, database, clock, logger, instance: deps.instance });
+  const real = deps.deliverer ? undefined : await smtpDeliverer(deps, bounces.envelopeSender);
+  const base = deps.deliverer ?? real!.deliverer;
+  const deliverer = deps.wrapDeliverer?.(base) ?? base;
+  const supervisor = new Supervisor({
+    queue,
+    clock,
+    logger,
+    ...(real ? { destinationOf: rollupKey(real.router, config.domains) } : {}),
+    ...(metrics ? { metrics } : {}),
+    store: health,
+    createActor: (key, domain) =>
+      createDomainActor(key, domain, resolvePolicy(domain, mxHostsOf(key), config.domains), {
+        clock,
+        random: deps.random,
+        deliverer,
+        record: (o) => batcher.record(o),
+        logger,
+        leaseMarginMs: Math.min(10_000, q.leaseDuration / 4),
+        leaseMs: q.leaseDuration,
+        release: (ds) => queue.release(ds, clock.now(), clock.now()),
+        ...(metrics ? { metrics } : {}),
+      }),
+    options: {
+      maxActors: config.delivery.maxActors,
+      domainLeaseMs: config.delivery.domainLease,
+      drainMs: config.delivery.drainTimeout,
+    },
+  });
+
+  const loops: Promise<void>[] = [
+    poller.run(signal),
+    supervisor.run(signal).then(() => batcher.flush()).catch(failed("supervisor")),
+  ];
+  if (database.kind === "postgres") {
+    await setNotifyTrigger(db, q.notify);
+    if (q.notify && config.databaseUrl) {
+      loops.push(
+        listenForOutbox(config.databaseUrl, () => poller.wake(), signal).catch(failed("listen")),
+      );
+    }
+  }
+  loops.push(every(health, clock, Math.max(1000, q.leaseDuration / 4), signal, async () => {
+    const n = await reapAllExpiredLeases(db, { now: new Date(clock.now()) });
+    if (n > 0) logger.log({ event: "lease.reaped", deliveries: n });
+  }, failed("reaper")));
+  loops.push(
+    bounces.run(signal).catch(failed("bounce")),
+  );
+  loops.push(every(health, clock, 3_600_000, signal, async () => {
+    const before = new Date(clock.now() - q.retention);
+    const r = await purgeFinished(db, { before });
+    if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
+    const b = await bounces.purge(before);
+    if (b.messages > 0) logger.log({ event: "bounce.purged", ...b });
+  }, failed("retention")));
+
+  return {
+    done: Promise.all(loops).then(() => health.stopped()),
+    supervisor,
+    health,
+    wake: () => {
+      poller.wake();
+      supervisor.wake();
+    },
+  };
+}
+
+/** Runs `fn` every `ms` until the signal aborts; a failure is reported and the loop goes on. */
+async function every(
+  health: Pick<DatabaseHealth, "up">,
+  clock: Clock,
+  ms: number,
+  signal: AbortSignal,
+  fn: () => Promise<void>,
+  onError: (err: unknown) => void,
+): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      if (health.up) await fn();
+    } catch (err) {
+      onError(err);
+    }
+    await clock.sleep(ms, signal).catch(() => {});
+  }
+}

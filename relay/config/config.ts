@@ -1,0 +1,234 @@
+/**
+ * Configuration: the environment variables listed in the README plus an optional JSON file
+ * (`FERRY_CONFIG`), validated by one strict Zod schema: unknown keys are rejected, durations are
+ * written `"30s"`, rates `"100/m"`. Every problem is reported with the variable or key it
+ * concerns; nothing starts on a bad value. Every key is documented in docs/configuration.md.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { durationSchema, rateSchema } from "../../lib/unit_schemas.ts";
+import { bounceConfigSchema } from "../bounce_processing/mod.ts";
+import { webhooksSchema } from "../webhooks/mod.ts";
+import { alertsSchema } from "../metrics/mod.ts";
+
+/** A bad configuration value; `key` names the variable or JSON path. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(readonly key: string, readonly problem: string, options?: ErrorOptions) {
+    super(`Invalid configuration ${key}: ${problem}`, options);
+  }
+}
+
+/** A duration in milliseconds (see lib/unit_schemas.ts). */
+export const duration = durationSchema();
+/** A rate (see lib/unit_schemas.ts). */
+export const rate = rateSchema;
+
+const queueSchema = z.strictObject({
+  /** Lifetime of a mail without expires_at. */
+  maxLifetime: duration.prefault("5d"),
+  /** Largest message accepted, in bytes. */
+  maxMessageSize: z.number().int().positive().default(25 * 1024 * 1024),
+  maxRecipients: z.number().int().positive().default(1000),
+  /**
+   * Outbox rows per ingestion batch. Under load each batch's round trips wait behind a busy event
+   * loop, so small batches make ingestion, not delivery, set the pace (tests/bench/relay_bench.ts).
+   */
+  ingestBatch: z.number().int().positive().max(10_000).default(2000),
+  /** Adaptive polling: the shortest and longest idle wait between outbox polls. */
+  pollMin: duration.prefault("5ms"),
+  pollMax: duration.prefault("50ms"),
+  /** Also LISTEN for a NOTIFY from a statement-level trigger (see README: costs app commits). */
+  notify: z.boolean().default(false),
+  /** Lease on claimed deliveries; a crashed instance's claims come back after it. */
+  leaseDuration: duration.prefault("2m"),
+  /** Finished deliveries and events older than this are purged. */
+  retention: duration.prefault("30d"),
+}).prefault({});
+
+const retrySchema = z.strictObject({
+  first: duration.optional(),
+  factor: z.number().min(1).optional(),
+  max: duration.optional(),
+  jitter: z.number().min(0).max(0.99).optional(),
+});
+
+/** A per-domain policy override (actors/policy.ts `DomainPolicyOverride`); every key optional. */
+const domainPolicySchema = z.strictObject({
+  maxConnections: z.number().int().positive().max(1000).optional(),
+  initialConnections: z.number().int().positive().optional(),
+  messagesPerConnection: z.number().int().positive().optional(),
+  idleTimeout: duration.optional(),
+  connectionRate: rate.nullable().optional(),
+  rates: z.array(rate).optional(),
+  tls: z.enum(["opportunistic", "required", "verified", "disabled"]).optional(),
+  retry: retrySchema.optional(),
+  maxRecipientsPerTransaction: z.number().int().positive().max(1000).optional(),
+  mxRollup: z.boolean().optional(),
+}).transform(({ idleTimeout, ...rest }) => ({
+  ...rest,
+  ...(idleTimeout !== undefined ? { idleTimeoutMs: idleTimeout } : {}),
+}));
+
+const deliverySchema = z.strictObject({
+  /** Lease on a destination shared by instances; a dead instance's destinations move after it. */
+  domainLease: duration.prefault("15s"),
+  /** Most destinations (actors) one instance serves at once. */
+  maxActors: z.number().int().positive().default(2000),
+  /** On SIGTERM, how long in-flight SMTP transactions may take before they are cut. */
+  drainTimeout: duration.prefault("30s"),
+  /** Most connections to one receiving host (address and port) across all destinations. */
+  maxConnectionsPerHost: z.number().int().positive().default(20),
+  /** How long an address that bounced as unknown stays suppressed; null: for good. */
+  suppressFor: duration.nullable().prefault("180d"),
+  /** PEM file of extra trusted CAs for the `verified` TLS policy. */
+  caFile: z.string().optional(),
+}).prefault({});
+
+const dkimKeySchema = z.strictObject({
+  domain: z.string().min(1),
+  selector: z.string().min(1),
+  algorithm: z.enum(["rsa-sha256", "ed25519-sha256"]),
+  /** The PEM key itself, or `privateKeyFile` naming a file that holds it. */
+  privateKey: z.string().optional(),
+  privateKeyFile: z.string().optional(),
+  subdomains: z.boolean().optional(),
+}).refine((k) => (k.privateKey === undefined) !== (k.privateKeyFile === undefined), {
+  message: "set exactly one of privateKey and privateKeyFile",
+});
+
+export const fileSchema = z.strictObject({
+  queue: queueSchema,
+  delivery: deliverySchema,
+  /** Per-domain policies keyed `domain`, `*.suffix` or `*`. */
+  domains: z.record(z.string(), domainPolicySchema).prefault({}),
+  dkim: z.array(dkimKeySchema).prefault([]),
+  /** The bounce mailbox (POP3) and VERP return paths; absent: no bounce processing, no VERP. */
+  bounce: bounceConfigSchema.optional(),
+  /** Signed POSTs of delivery events and alerts; absent: no webhooks. */
+  webhooks: webhooksSchema.optional(),
+  /** Alert thresholds (every one on by default; `null` turns one off). */
+  alerts: alertsSchema,
+});
+
+export type FileConfig = z.output<typeof fileSchema>;
+
+export interface Route {
+  /** `example.com`, `*.example.com` (suffix) or `*` (smarthost). */
+  readonly pattern: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Config extends FileConfig {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly admin: { readonly hostname: string; readonly port: number };
+  readonly adminToken: string | undefined;
+  readonly routes: readonly Route[];
+  readonly hostname: string;
+  readonly configPath: string | undefined;
+}
+
+/** Reads and validates the whole configuration. Throws {@link ConfigError}. */
+export function loadConfig(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string = Deno.readTextFileSync,
+  defaultHostname: () => string = Deno.hostname,
+): Config {
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError("DATABASE_URL", "must be a postgres:// or postgresql:// URL");
+  }
+  const admin = parseHostPort("FERRY_ADMIN_LISTEN", env.FERRY_ADMIN_LISTEN || "127.0.0.1:8787");
+  const token = env.FERRY_ADMIN_TOKEN || undefined;
+  if (token !== undefined && token.length < 16) {
+    throw new ConfigError("FERRY_ADMIN_TOKEN", "must be at least 16 characters long");
+  }
+  const hostname = env.FERRY_HOSTNAME || defaultHostname();
+  if (!/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(hostname)) {
+    throw new ConfigError("FERRY_HOSTNAME", `${JSON.stringify(hostname)} is not a valid host name`);
+  }
+  const configPath = env.FERRY_CONFIG || undefined;
+  let file: FileConfig;
+  try {
+    file = parseFileConfig(configPath === undefined ? "{}" : readFile(configPath), configPath);
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError("FERRY_CONFIG", `cannot read ${configPath}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const dkim = file.dkim.map((k, i) => {
+    if (k.privateKey !== undefined) return k;
+    try {
+      return { ...k, privateKey: readFile(k.privateKeyFile!) };
+    } catch (err) {
+      throw new ConfigError(
+        `FERRY_CONFIG key dkim.${i}.privateKeyFile`,
+        `cannot read ${k.privateKeyFile}`,
+        { cause: err },
+      );
+    }
+  });
+  return {
+    ...file,
+    dkim,
+    databaseUrl,
+    dataDir: env.FERRY_DATA_DIR || "./.ferry",
+    admin,
+    adminToken: token,
+    routes: parseRoutes(env.FERRY_ROUTES ?? ""),
+    hostname,
+    configPath,
+  };
+}
+
+/** Validates the JSON config file's text. */
+export function parseFileConfig(text: string, path = "FERRY_CONFIG"): FileConfig {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(path, `not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const parsed = fileSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join(".") || "(root)";
+    const keys = issue.code === "unrecognized_keys" ? ` (${issue.keys.join(", ")})` : "";
+    throw new ConfigError(`${path} key ${key}`, `${issue.message}${keys}`);
+  }
+  return parsed.data;
+}
+
+function parseHostPort(key: string, value: string): { hostname: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port > 0 && port < 65536)) {
+    throw new ConfigError(
+      key,
+      `expected host:port (e.g. 127.0.0.1:8787): got ${JSON.stringify(value)}`,
+    );
+  }
+  return { hostname: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+/** Parses `FERRY_ROUTES`: `domain=host:port,*.suffix=host:port,*=host:port`. */
+export function parseRoutes(value: string): Route[] {
+  const routes: Route[] = [];
+  for (const entry of value.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const eq = entry.indexOf("=");
+    const pattern = eq > 0 ? entry.slice(0, eq).trim().toLowerCase() : "";
+    if (!pattern || !/^(\*|(\*\.)?[a-z0-9.-]+)$/.test(pattern)) {
+      throw new ConfigError(
+        "FERRY_ROUTES",
+        `entry ${JSON.stringify(entry)} must look like domain=host:port`,
+      );
+    }
+    const target = parseHostPort("FERRY_ROUTES", entry.slice(eq + 1));
+    routes.push({ pattern, host: target.hostname, port: target.port });
+  }
+  return routes;
+}

@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import { ConfigError, loadConfig, parseFileConfig } from "../../../relay/config/config.ts";
+import { parseDuration, parseRate } from "../../../lib/units.ts";
+
+const host = () => "relay.example";
+
+Deno.test("loadConfig() applies the contract's defaults", () => {
+  const c = loadConfig({}, () => "{}", host);
+  assert.equal(c.databaseUrl, undefined);
+  assert.equal(c.dataDir, "./.ferry");
+  assert.deepEqual(c.admin, { hostname: "127.0.0.1", port: 8787 });
+  assert.equal(c.adminToken, undefined);
+  assert.deepEqual(c.routes, []);
+  assert.equal(c.hostname, "relay.example");
+  assert.equal(c.queue.maxLifetime, 5 * 86_400_000);
+  assert.equal(c.queue.pollMin, 5);
+  assert.equal(c.queue.notify, false);
+});
+
+Deno.test("loadConfig() names the variable that is wrong", () => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ DATABASE_URL: "mysql://x" }, /DATABASE_URL: must be a postgres/],
+    [{ FERRY_ADMIN_LISTEN: "8787" }, /FERRY_ADMIN_LISTEN: expected host:port/],
+    [{ FERRY_ADMIN_LISTEN: "127.0.0.1:99999" }, /FERRY_ADMIN_LISTEN/],
+    [{ FERRY_ADMIN_TOKEN: "short" }, /FERRY_ADMIN_TOKEN: must be at least 16/],
+    [{ FERRY_ROUTES: "example.com" }, /FERRY_ROUTES: entry "example.com"/],
+    [{ FERRY_HOSTNAME: "bad host" }, /FERRY_HOSTNAME/],
+    [{ FERRY_CONFIG: "/nonexistent/ferry.json" }, /FERRY_CONFIG: cannot read/],
+  ];
+  for (const [env, message] of cases) {
+    assert.throws(
+      () => loadConfig(env, (p) => Deno.readTextFileSync(p), host),
+      (e: unknown) => e instanceof ConfigError && message.test(e.message),
+      JSON.stringify(env),
+    );
+  }
+});
+
+Deno.test("loadConfig() parses routes: exact, suffix, smarthost and IPv6", () => {
+  const c = loadConfig(
+    { FERRY_ROUTES: "a.test=127.0.0.1:2525, *.b.test=mx.b.test:25,*=[::1]:587" },
+    () => "{}",
+    host,
+  );
+  assert.deepEqual(c.routes, [
+    { pattern: "a.test", host: "127.0.0.1", port: 2525 },
+    { pattern: "*.b.test", host: "mx.b.test", port: 25 },
+    { pattern: "*", host: "::1", port: 587 },
+  ]);
+});
+
+Deno.test("parseFileConfig() rejects unknown keys and bad units, naming the key", () => {
+  assert.throws(
+    () => parseFileConfig(`{"queue":{"retention":"forever"}}`, "f.json"),
+    /f.json key queue.retention: expected a duration/,
+  );
+  assert.throws(
+    () => parseFileConfig(`{"queue":{"nope":1}}`, "f.json"),
+    /f.json key queue: .*nope/,
+  );
+  assert.throws(() => parseFileConfig(`{"extra":{}}`, "f.json"), /f.json key \(root\): .*extra/);
+  assert.throws(() => parseFileConfig(`{`, "f.json"), /f.json: not valid JSON/);
+  assert.equal(parseFileConfig(`{"queue":{"retention":"7d"}}`).queue.retention, 7 * 86_400_000);
+});
+
+Deno.test("parseDuration() and parseRate() read the config's units", () => {
+  assert.equal(parseDuration("250ms"), 250);
+  assert.equal(parseDuration("30s"), 30_000);
+  assert.equal(parseDuration("1.5h"), 5_400_000);
+  assert.equal(parseDuration("5 d"), undefined);
+  assert.equal(parseDuration("5"), undefined);
+  assert.deepEqual(parseRate("100/s"), { count: 100, perMs: 1000 });
+  assert.deepEqual(parseRate("1000/h"), { count: 1000, perMs: 3_600_000 });
+  assert.deepEqual(parseRate("20/min"), { count: 20, perMs: 60_000 });
+  assert.equal(parseRate("0/s"), undefined);
+  assert.equal(parseRate("fast"), undefined);
+});
+
+Deno.test("parseFileConfig() reads webhooks and alerts, with defaults, naming a bad key", () => {
+  const defaults = parseFileConfig("{}");
+  assert.equal(defaults.webhooks, undefined);
+  assert.deepEqual(defaults.alerts, {
+    interval: 30_000,
+    oldestQueuedAge: 3_600_000,
+    bounceRate: { threshold: 0.05, window: 900_000, minOutcomes: 50 },
+    unreachableFor: 600_000,
+  });
+  const c = parseFileConfig(JSON.stringify({
+    webhooks: { urls: ["https://hooks.test/ferry"], secret: "0123456789abcdef", timeout: "5s" },
+    alerts: { bounceRate: null, unreachableFor: "2m" },
+  }));
+  assert.deepEqual(c.webhooks?.urls, ["https://hooks.test/ferry"]);
+  assert.equal(c.webhooks?.timeout, 5000);
+  assert.equal(c.webhooks?.maxAttempts, 12);
+  assert.equal(c.alerts.bounceRate, null);
+  assert.equal(c.alerts.unreachableFor, 120_000);
+
+  const secret = "0123456789abcdef";
+  const cases: [unknown, RegExp][] = [
+    [{ webhooks: { urls: ["ftp://hooks.test"], secret } }, /key webhooks\.urls\.0: /],
+    [{ webhooks: { urls: [], secret } }, /key webhooks\.urls: /],
+    [{ webhooks: { urls: ["https://h.test"], secret: "short" } }, /key webhooks\.secret: .*16/],
+    [{ webhooks: { urls: ["https://h.test"] } }, /key webhooks\.secret: /],
+    [{ webhooks: { urls: ["https://h.test"], secret, events: ["x"] } }, /key webhooks\.events\.0/],
+    [{ webhooks: { urls: ["https://h.test"], secret, timeout: "10" } }, /webhooks\.timeout: .*dur/],
+    [{ webhooks: { urls: ["https://h.test"], secret, retries: 3 } }, /key webhooks: .*retries/],
+    [{ alerts: { interval: "soon" } }, /key alerts\.interval: expected a duration/],
+    [{ alerts: { interval: "0s" } }, /key alerts\.interval: must be at least 1000 ms/],
+    [{ webhooks: { urls: ["https://h.test"], secret, pollInterval: "0ms" } }, /pollInterval: must/],
+    [{ alerts: { bounceRate: { threshold: 2 } } }, /key alerts\.bounceRate\.threshold: /],
+    [{ alerts: { oldestQueuedAge: 60 } }, /key alerts\.oldestQueuedAge: /],
+    [{ alerts: { paging: true } }, /key alerts: .*paging/],
+  ];
+  for (const [json, message] of cases) {
+    assert.throws(
+      () => parseFileConfig(JSON.stringify(json), "f.json"),
+      (e: unknown) =>
+        e instanceof ConfigError && /^Invalid configuration f\.json key /.test(e.message) &&
+        message.test(e.message),
+      JSON.stringify(json),
+    );
+  }
+});
