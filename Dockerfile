@@ -14,6 +14,7 @@ WORKDIR /src
 ENV DENO_DIR=/deno-dir
 COPY deno.json deno.lock ./
 COPY actors/ actors/
+COPY lib/ lib/
 COPY db/ db/
 COPY relay/ relay/
 # Fetch the npm packages pinned in deno.lock (fails if the lock and deno.json disagree).
