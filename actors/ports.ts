@@ -134,9 +134,10 @@ export interface Queue {
   /** Extends this instance's destination leases; returns those still held. */
   renewDomains(domains: readonly string[], now: number): Promise<string[]>;
   releaseDomains(domains: readonly string[]): Promise<void>;
-  /** Claims up to `limit` due deliveries of a destination this instance holds. */
-  claim(domain: string, limit: number, now: number): Promise<Delivery[]>;
-  /** `claim` for many destinations at once (one round trip). */
+  /**
+   * Claims up to `limit` due deliveries of each destination this instance holds, in one round
+   * trip; destinations it does not hold give nothing.
+   */
   claimMany(
     requests: readonly { domain: string; limit: number }[],
     now: number,

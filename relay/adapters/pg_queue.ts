@@ -10,7 +10,6 @@ import type { Db } from "../../db/client.ts";
 import { classify } from "../bounce_parsing/mod.ts";
 import { acquireLeases, domainLease, releaseLeases, renewLeases } from "../../db/leases.ts";
 import {
-  claimDomain,
   claimDomains,
   type ClaimedDelivery,
   readyDomains,
@@ -42,15 +41,6 @@ export function pgQueue(o: PgQueueOptions): Queue {
     renewDomains: async (domains, now) =>
       (await renewLeases(db, domains.map(domainLease), lease(now))).map(fromLease),
     releaseDomains: (domains) => releaseLeases(db, domains.map(domainLease), owner),
-    claim: async (domain, limit, now) =>
-      (await claimDomain(db, {
-        domain,
-        owner,
-        holder: owner,
-        limit,
-        now: new Date(now),
-        leaseMs: o.deliveryLeaseMs,
-      })).map(toDelivery),
     claimMany: async (requests, now) =>
       (await claimDomains(db, {
         requests,

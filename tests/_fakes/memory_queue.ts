@@ -59,25 +59,23 @@ export class MemoryQueue implements Queue {
     return Promise.resolve();
   }
 
-  claim(domain: string, limit: number, now: number) {
-    const l = this.leases.get(domain);
-    if (!l || l.owner !== this.owner || l.expiresAt <= now) return Promise.resolve([]);
-    const rows = this.rows.filter((r) =>
-      r.status === "ready" && r.dueAt <= now && r.delivery.domain === domain
-    )
-      .slice(0, limit);
+  claimMany(requests: readonly { domain: string; limit: number }[], now: number) {
+    // One claim, one lease token, as in the one statement of the PostgreSQL queue.
     const token = ++this.token;
-    return Promise.resolve(rows.map((r) => {
-      r.status = "claimed";
-      r.delivery = { ...r.delivery, leaseToken: token, leaseExpiresAt: now + 120_000 };
-      return r.delivery;
-    }));
-  }
-
-  async claimMany(requests: readonly { domain: string; limit: number }[], now: number) {
     const out: Delivery[] = [];
-    for (const r of requests) out.push(...await this.claim(r.domain, r.limit, now));
-    return out;
+    for (const { domain, limit } of requests) {
+      const l = this.leases.get(domain);
+      if (!l || l.owner !== this.owner || l.expiresAt <= now) continue;
+      const rows = this.rows.filter((r) =>
+        r.status === "ready" && r.dueAt <= now && r.delivery.domain === domain
+      ).slice(0, limit);
+      for (const r of rows) {
+        r.status = "claimed";
+        r.delivery = { ...r.delivery, leaseToken: token, leaseExpiresAt: now + 120_000 };
+        out.push(r.delivery);
+      }
+    }
+    return Promise.resolve(out);
   }
 
   record(outcomes: readonly OutcomeRecord[]) {

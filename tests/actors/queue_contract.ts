@@ -15,6 +15,10 @@ export interface QueueFixture extends AsyncDisposable {
 
 const T0 = Date.UTC(2030, 2, 1, 10);
 
+/** What a supervisor's claim gives one destination, `a.test`. */
+const claimOne = (q: Queue, limit: number, now: number) =>
+  q.claimMany([{ domain: "a.test", limit }], now);
+
 export function queueContract(
   name: string,
   make: () => Promise<QueueFixture>,
@@ -36,14 +40,14 @@ export function queueContract(
     assert.deepEqual((await q.readyDomains({ cursor: "", limit: 10, now: T0 })).domains, [
       "a.test",
     ]);
-    assert.deepEqual(await q.claim("a.test", 10, T0), [], "no claim without the destination lease");
+    assert.deepEqual(await claimOne(q, 10, T0), [], "no claim without the destination lease");
     assert.deepEqual(await q.acquireDomains(["a.test"], T0), ["a.test"]);
-    const first = await q.claim("a.test", 3, T0);
-    const second = await q.claim("a.test", 10, T0);
+    const first = await claimOne(q, 3, T0);
+    const second = await claimOne(q, 10, T0);
     assert.equal(first.length, 3);
     assert.equal(second.length, 2);
     assert.equal(new Set([...first, ...second].map((d) => d.id)).size, 5);
-    assert.deepEqual(await q.claim("a.test", 10, T0), []);
+    assert.deepEqual(await claimOne(q, 10, T0), []);
   });
 
   test("claimMany() claims for several held destinations in one call, each up to its limit", async (f) => {
@@ -71,14 +75,14 @@ export function queueContract(
       (await q2.readyDomains({ cursor: "", limit: 10, now: T0 + 1000 })).domains,
       [],
     );
-    assert.deepEqual(await q2.claim("a.test", 10, T0 + 1000), []);
+    assert.deepEqual(await claimOne(q2, 10, T0 + 1000), []);
   });
 
   test("a recorded outcome finishes a delivery; a stale report is refused", async (f) => {
     await f.add("a.test", 2, T0);
     const q = await f.queue("i1");
     await q.acquireDomains(["a.test"], T0);
-    const [a, b] = await q.claim("a.test", 2, T0);
+    const [a, b] = await claimOne(q, 2, T0);
     const r = await q.record([
       { delivery: a!, status: "delivered", attempted: true, code: 250, reply: "250 ok" },
       {
@@ -100,7 +104,7 @@ export function queueContract(
     await f.add("a.test", 2, T0);
     const q = await f.queue("i1");
     await q.acquireDomains(["a.test"], T0);
-    const [a, b] = await q.claim("a.test", 2, T0);
+    const [a, b] = await claimOne(q, 2, T0);
     await q.record([{
       delivery: a!,
       status: "deferred",
@@ -110,12 +114,12 @@ export function queueContract(
       nextAttemptAt: T0 + 60_000,
     }], T0);
     await q.release([b!], T0 + 30_000, T0);
-    assert.deepEqual(await q.claim("a.test", 10, T0 + 29_000), []);
+    assert.deepEqual(await claimOne(q, 10, T0 + 29_000), []);
     // The 15 s destination lease has lapsed by then: take it again (it is free).
     assert.deepEqual(await q.acquireDomains(["a.test"], T0 + 30_000), ["a.test"]);
-    assert.deepEqual((await q.claim("a.test", 10, T0 + 30_000)).map((d) => d.id), [b!.id]);
+    assert.deepEqual((await claimOne(q, 10, T0 + 30_000)).map((d) => d.id), [b!.id]);
     assert.deepEqual(await q.acquireDomains(["a.test"], T0 + 60_000), ["a.test"]);
-    assert.deepEqual((await q.claim("a.test", 10, T0 + 60_000)).map((d) => d.id), [a!.id]);
+    assert.deepEqual((await claimOne(q, 10, T0 + 60_000)).map((d) => d.id), [a!.id]);
   });
 
   test("a destination lease that ran out is lost for its holder", async (f) => {

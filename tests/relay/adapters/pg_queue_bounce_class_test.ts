@@ -41,7 +41,7 @@ Deno.test("pgQueue record() classifies synchronous 5xx bounces into bounce_class
     suppressForMs: null,
   });
   assert.deepEqual(await queue.acquireDomains(["x.test"], now), ["x.test"]);
-  const claimed = await queue.claim("x.test", 10, now);
+  const claimed = await queue.claimMany([{ domain: "x.test", limit: 10 }], now);
   assert.equal(claimed.length, 6);
   const byRcpt = new Map(claimed.map((d) => [d.recipient, d]));
   await queue.record([
