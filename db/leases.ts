@@ -2,7 +2,7 @@
  * Named leases shared by every instance on the database (`ferry.leases`). A destination is
  * sent to by the instance holding `domain:<name>`: that is how several instances behave as one
  * relay, with per-destination limits holding across them. A lease carries a fencing token from
- * `ferry.fence`; claims check the lease in the same statement (db/queue.ts `claimDomain` with
+ * `ferry.fence`; claims check the lease in the same statement (db/queue.ts `claimDomains` with
  * `holder`), so an instance that lost a lease cannot claim for it any more.
  *
  * @module

@@ -10,11 +10,10 @@
  *
  * ## Fairness
  *
- * `claimDue` walks the distinct domains that have ready rows (a skip scan over the leading column
- * of `deliveries_ready`, resumed after a cursor that rotates between calls) and takes at most
- * `perDomain` due rows from each, highest priority and oldest first. The claimed rows are then
- * ordered by their rank inside their domain, so every visited domain's first row comes before
- * any domain's second. A domain with 100,000 due rows therefore costs one claim as much as a
+ * `readyDomains` walks the distinct domains that have ready rows (a skip scan over the leading
+ * column of `deliveries_ready`, resumed after a cursor the caller keeps between calls), and
+ * `claimDomains` takes at most the requested number of due rows from each destination, highest
+ * priority and oldest first. A domain with 100,000 due rows therefore costs a claim as much as a
  * domain with one, and cannot push it out. Per domain, the due rows are read per priority with
  * a range scan (`priority = p AND next_attempt_at <= now`), so rows scheduled in the future are
  * never walked.
@@ -45,22 +44,6 @@ export interface ClaimOptions {
   readonly owner: string;
   readonly now: Date;
   readonly leaseMs: number;
-  readonly limit: number;
-}
-
-export interface ClaimDueOptions extends ClaimOptions {
-  /** Most rows taken from one domain in this claim. */
-  readonly perDomain?: number;
-  /** Most domains visited by this claim. */
-  readonly maxDomains?: number;
-  /** Resume the domain walk after this domain (the previous result's `cursor`). */
-  readonly cursor?: string;
-}
-
-export interface ClaimResult {
-  readonly deliveries: ClaimedDelivery[];
-  /** Pass to the next claim; `""` once the walk reached the last domain. */
-  readonly cursor: string;
 }
 
 const READY = sql`status IN ('queued', 'deferred')`;
@@ -73,118 +56,16 @@ function positive(name: string, value: number): void {
   }
 }
 
-/** Claims due deliveries across domains, fairly (see the module documentation). */
-export async function claimDue(db: Db, o: ClaimDueOptions): Promise<ClaimResult> {
-  const first = await claimDueOnce(db, o);
-  // The walk ran off the end with nothing claimed: wrap to the first domain at once.
-  if (first.deliveries.length === 0 && (o.cursor ?? "") !== "") {
-    return await claimDueOnce(db, { ...o, cursor: "" });
-  }
-  return first;
-}
-
-async function claimDueOnce(db: Db, o: ClaimDueOptions): Promise<ClaimResult> {
-  const perDomain = o.perDomain ?? 50;
-  positive("limit", o.limit);
-  // Visiting more domains than rows can be taken is wasted work; the slack covers domains
-  // whose ready rows are all in the future.
-  const maxDomains = Math.min(o.maxDomains ?? 200, o.limit + 8);
-  positive("perDomain", perDomain);
-  positive("maxDomains", maxDomains);
-  positive("leaseMs", o.leaseMs);
-  const { rows } = await sql<
-    ClaimRow & { last_domain: string | null; visited: number; rn: number | null }
-  >`
-    WITH RECURSIVE doms(domain, n) AS (
-      (SELECT domain, 1 FROM ferry.deliveries
-        WHERE ${READY} AND domain > ${o.cursor ?? ""} ORDER BY domain LIMIT 1)
-      UNION ALL
-      SELECT (SELECT d.domain FROM ferry.deliveries d
-               WHERE d.status IN ('queued', 'deferred') AND d.domain > doms.domain
-               ORDER BY d.domain LIMIT 1), doms.n + 1
-        FROM doms WHERE doms.domain IS NOT NULL AND doms.n < ${maxDomains}
-    ),
-    live AS (
-      SELECT domain FROM doms
-       WHERE domain IS NOT NULL
-         AND NOT EXISTS (SELECT 1 FROM ferry.domain_suspensions s
-                          WHERE s.domain = doms.domain AND s.until > ${o.now})
-    ),
-    cand AS (
-      SELECT c.id, row_number() OVER (PARTITION BY live.domain
-                                      ORDER BY c.priority, c.next_attempt_at, c.id) AS rn
-        FROM live CROSS JOIN LATERAL (
-          SELECT * FROM (
-            ${dueInDomain(sql`live.domain`, 0, o.now, perDomain)}
-            UNION ALL ${dueInDomain(sql`live.domain`, 1, o.now, perDomain)}
-            UNION ALL ${dueInDomain(sql`live.domain`, 2, o.now, perDomain)}
-          ) u ORDER BY priority, next_attempt_at, id LIMIT ${perDomain}
-        ) c
-    ),
-    locked AS (
-      SELECT d.id, cand.rn FROM ferry.deliveries d JOIN cand ON cand.id = d.id
-       WHERE d.${READY} AND d.next_attempt_at <= ${o.now}
-       ORDER BY cand.rn, d.domain, d.priority, d.next_attempt_at, d.id
-       LIMIT ${o.limit}
-         FOR UPDATE OF d SKIP LOCKED
-    ),
-    ${leaseUpdate(o)}
-    SELECT v.last_domain, v.visited, locked.rn, upd.*
-      FROM (SELECT max(domain) AS last_domain, count(domain)::int AS visited FROM doms) v
-      LEFT JOIN upd ON true
-      LEFT JOIN locked ON locked.id = upd.id`.execute(db);
-  const claimed = rows.filter((r) => r.id !== null);
-  return {
-    deliveries: claimed.map(toClaimed),
-    cursor: nextCursor(rows, claimed, o.limit, maxDomains),
-  };
-}
-
-/**
- * Where the next claim resumes. Rows are taken round by round (every domain's first row, in
- * domain order, then every domain's second...). When the limit cut the first round short, the
- * domains after the last one served were visited but not served: resume right after the last
- * served. Otherwise resume after the last domain visited, or from the start when the walk
- * reached the end.
- */
-function nextCursor(
-  rows: readonly { last_domain: string | null; visited: number; rn: number | null }[],
-  claimed: readonly ClaimRow[],
-  limit: number,
-  maxDomains: number,
-): string {
-  const head = rows[0];
-  if (!head) return "";
-  const cutInFirstRound = claimed.length >= limit &&
-    rows.every((r) => r.rn === null || Number(r.rn) === 1);
-  if (cutInFirstRound) {
-    return claimed.reduce((max, r) => (r.domain > max ? r.domain : max), "");
-  }
-  return head.visited >= maxDomains && head.last_domain ? head.last_domain : "";
-}
-
-/** Claims due deliveries of one domain (a domain actor pulling its own work). */
-export async function claimDomain(
-  db: Db,
-  o: ClaimOptions & {
-    readonly domain: string;
-    /** Only claim while this owner holds the destination's lease (db/leases.ts). */
-    readonly holder?: string;
-  },
-): Promise<ClaimedDelivery[]> {
-  return await claimDomains(db, { ...o, requests: [{ domain: o.domain, limit: o.limit }] });
-}
-
 /**
  * Claims due deliveries for many domains in one statement: up to `limit` rows of each requested
  * domain, highest priority and oldest first, extended by the due recipients of the same messages
- * at that domain so a message is never split between claims, skipping suspended domains and, with `holder`,
- * domains whose lease that owner does not hold. One round trip however many destinations the
+ * at that domain so a message is never split between claims, skipping suspended domains and,
+ * with `holder`, domains whose lease that owner does not hold. One round trip however many destinations the
  * supervisor feeds in a pass.
  */
 export async function claimDomains(
   db: Db,
-  o: Omit<ClaimOptions, "limit"> & {
+  o: ClaimOptions & {
     readonly requests: readonly { readonly domain: string; readonly limit: number }[];
     readonly holder?: string;
   },
@@ -237,7 +118,7 @@ export async function claimDomains(
 
 /**
  * Destinations with due work that this owner may take: not suspended, not leased by another
- * live instance. The same skip scan as `claimDue`, resumed after `cursor`.
+ * live instance: a skip scan over the distinct domains of the ready rows, resumed after `cursor`.
  */
 export async function readyDomains(
   db: Db,
@@ -289,7 +170,7 @@ function dueInDomain(
                ORDER BY next_attempt_at, id LIMIT ${limit})`;
 }
 
-function leaseUpdate(o: Omit<ClaimOptions, "limit">) {
+function leaseUpdate(o: ClaimOptions) {
   return sql`
     fence AS (SELECT nextval('ferry.fence') AS token),
     upd AS (

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ingestOutbox } from "../../db/ingest.ts";
 import { acquireLeases, domainLease, releaseLeases, renewLeases } from "../../db/leases.ts";
-import { claimDomain, readyDomains } from "../../db/queue.ts";
+import { claimDomains, readyDomains } from "../../db/queue.ts";
 import { serverOnly, testDatabase } from "../_support/db.ts";
 import { insertOutbox } from "../_support/outbox.ts";
 
@@ -34,12 +34,22 @@ Deno.test("acquireLeases() grants a free lease once, and again only after it exp
   assert.deepEqual(await acquireLeases(t.db, [a], { owner: "i1", now: at(21), ttlMs }), [a]);
 });
 
-Deno.test("claimDomain() with a holder claims only while the holder has the destination's lease", async () => {
+Deno.test("claimDomains() with a holder claims only while the holder has the destination's lease", async () => {
   await using t = await testDatabase();
-  await insertOutbox(t.db, { to_addresses: ["x@a.test", "y@a.test"], created_at: t0, send_at: t0 });
+  // Two messages: a claim of one message leaves the other ready, so a refusal below is the
+  // lease's doing, not an empty queue.
+  for (const to of ["x@a.test", "y@a.test"]) {
+    await insertOutbox(t.db, { to_addresses: [to], created_at: t0, send_at: t0 });
+  }
   await ingestOutbox(t.db, { now: t0 });
   const claim = (holder: string, now: Date) =>
-    claimDomain(t.db, { domain: "a.test", owner: holder, holder, leaseMs: 60_000, now, limit: 1 });
+    claimDomains(t.db, {
+      requests: [{ domain: "a.test", limit: 1 }],
+      owner: holder,
+      holder,
+      leaseMs: 60_000,
+      now,
+    });
   assert.equal((await claim("i1", t0)).length, 0, "no lease, no claim");
   await acquireLeases(t.db, [domainLease("a.test")], { owner: "i1", now: t0, ttlMs });
   const [d] = await claim("i1", t0);
@@ -47,6 +57,8 @@ Deno.test("claimDomain() with a holder claims only while the holder has the dest
   assert.equal(d?.leaseExpiresAt.getTime(), t0.getTime() + 60_000);
   assert.equal((await claim("i2", t0)).length, 0, "another instance cannot claim");
   assert.equal((await claim("i1", at(11))).length, 0, "an expired lease claims nothing");
+  await acquireLeases(t.db, [domainLease("a.test")], { owner: "i1", now: at(11), ttlMs });
+  assert.equal((await claim("i1", at(11)))[0]?.recipient, "y@a.test", "the other was still due");
 });
 
 Deno.test("readyDomains() lists destinations with due work that are not suspended or leased elsewhere", async () => {

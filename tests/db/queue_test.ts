@@ -3,8 +3,7 @@ import { sql } from "kysely";
 import { ingestOutbox } from "../../db/ingest.ts";
 import {
   cancelMessage,
-  claimDomain,
-  claimDue,
+  claimDomains,
   countByStatus,
   reapAllExpiredLeases,
   reapExpiredLeases,
@@ -20,91 +19,76 @@ const t0 = new Date("2030-03-01T10:00:00Z");
 const at = (s: number) => new Date(t0.getTime() + s * 1000);
 const put = (db: Db, row: Parameters<typeof insertOutbox>[1] = {}) =>
   insertOutbox(db, { created_at: t0, send_at: t0, ...row });
-const lease = { owner: "i1", leaseMs: 60_000 };
+/** Claims `[domain, limit]` pairs in one statement, as `owner`, under a 30 s lease. */
+const claim = (db: Db, now: Date, requests: [string, number][], owner = "i1") =>
+  claimDomains(db, {
+    requests: requests.map(([domain, limit]) => ({ domain, limit })),
+    owner,
+    leaseMs: 30_000,
+    now,
+  });
 
 async function statusOf(db: Db, id: number) {
   return await db.selectFrom("ferry.deliveries").selectAll().where("id", "=", id)
     .executeTakeFirstOrThrow();
 }
 
-Deno.test("claimDue() orders by priority then due time and respects send_at", async () => {
+Deno.test("claimDomains() takes the highest priority, then the longest due, and respects send_at", async () => {
   await using t = await testDatabase();
+  // Inserted out of due order, so the order claimed is not the order of the ids.
   await put(t.db, { to_addresses: ["low@a.test"], priority: 2, send_at: at(-30) });
-  await put(t.db, { to_addresses: ["normal-old@a.test"], send_at: at(-20) });
   await put(t.db, { to_addresses: ["normal-new@a.test"], send_at: at(-10) });
+  await put(t.db, { to_addresses: ["normal-old@a.test"], send_at: at(-20) });
   await put(t.db, { to_addresses: ["high@a.test"], priority: 0, send_at: at(-1) });
   await put(t.db, { to_addresses: ["future@a.test"], priority: 0, send_at: at(3600) });
   await ingestOutbox(t.db, { now: t0 });
-  const r = await claimDue(t.db, { ...lease, now: t0, limit: 10 });
-  assert.deepEqual(r.deliveries.map((d) => d.recipient), [
-    "high@a.test",
-    "normal-old@a.test",
-    "normal-new@a.test",
-    "low@a.test",
-  ]);
-  assert.ok(r.deliveries.every((d) => d.leaseToken === r.deliveries[0]!.leaseToken));
-  const later = await claimDue(t.db, { ...lease, now: at(3600), limit: 10 });
-  assert.deepEqual(later.deliveries.map((d) => d.recipient), ["future@a.test"]);
-  assert.ok(later.deliveries[0]!.leaseToken > r.deliveries[0]!.leaseToken, "fencing tokens grow");
+  const order: string[] = [];
+  let token = 0;
+  for (let i = 0; i < 5; i++) {
+    const got = await claim(t.db, t0, [["a.test", 1]]);
+    if (got.length === 0) break;
+    assert.equal(got.length, 1);
+    assert.ok(got[0]!.leaseToken > token, "fencing tokens grow");
+    token = got[0]!.leaseToken;
+    order.push(got[0]!.recipient);
+  }
+  assert.deepEqual(order, ["high@a.test", "normal-old@a.test", "normal-new@a.test", "low@a.test"]);
+  const later = await claim(t.db, at(3600), [["a.test", 10]]);
+  assert.deepEqual(later.map((d) => d.recipient), ["future@a.test"]);
 });
 
-Deno.test("claimDue() does not let a domain with 100,000 due deliveries push out another's one", async () => {
+Deno.test("claimDomains() gives one claim one lease token, each destination up to its own limit", async () => {
   await using t = await testDatabase();
   await insertMany(t.db, 100_000, "huge.test", at(-3600));
   await put(t.db, { to_addresses: ["one@small.test"], send_at: at(-1) });
   for (;;) if ((await ingestOutbox(t.db, { now: t0, limit: 5000 })).rows === 0) break;
-  const r = await claimDue(t.db, { ...lease, now: t0, limit: 20, perDomain: 10 });
-  assert.ok(
-    r.deliveries.some((d) => d.recipient === "one@small.test"),
-    "the single mail is claimed",
+  const got = await claim(t.db, t0, [["huge.test", 10], ["small.test", 10]]);
+  assert.equal(got.filter((d) => d.domain === "huge.test").length, 10, "capped per destination");
+  assert.deepEqual(
+    got.filter((d) => d.domain === "small.test").map((d) => d.recipient),
+    ["one@small.test"],
+    "a 100,000-row backlog does not push out another destination's one",
   );
-  assert.equal(
-    r.deliveries.filter((d) => d.domain === "huge.test").length,
-    10,
-    "capped per domain",
-  );
-  // Even a claim of 2 gives each domain its first slot before any domain gets a second.
-  await put(t.db, { to_addresses: ["two@small.test"], send_at: at(-1) });
-  await ingestOutbox(t.db, { now: t0 });
-  const tight = await claimDue(t.db, { ...lease, now: t0, limit: 2, perDomain: 10 });
-  assert.deepEqual(tight.deliveries.map((d) => d.domain).sort(), ["huge.test", "small.test"]);
+  assert.equal(new Set(got.map((d) => d.leaseToken)).size, 1);
 });
 
-Deno.test("claimDue() rotates its domain cursor so every domain is reached", async () => {
-  await using t = await testDatabase();
-  for (const d of ["a", "b", "c", "d", "e"]) {
-    await put(t.db, { to_addresses: [`x@${d}.test`], send_at: at(-1) });
-  }
-  await ingestOutbox(t.db, { now: t0 });
-  const seen: string[] = [];
-  let cursor = "";
-  for (let i = 0; i < 3; i++) {
-    const r = await claimDue(t.db, { ...lease, now: t0, limit: 10, maxDomains: 2, cursor });
-    seen.push(...r.deliveries.map((d) => d.domain));
-    cursor = r.cursor;
-  }
-  assert.deepEqual(seen, ["a.test", "b.test", "c.test", "d.test", "e.test"]);
-  assert.equal(cursor, "", "the walk wraps once it reached the end");
-});
-
-Deno.test("claimDue() skips suspended domains until the suspension ends", async () => {
+Deno.test("claimDomains() skips suspended destinations until the suspension ends", async () => {
   await using t = await testDatabase();
   await put(t.db, { to_addresses: ["x@held.test"], send_at: at(-1) });
   await put(t.db, { to_addresses: ["x@free.test"], send_at: at(-1) });
   await ingestOutbox(t.db, { now: t0 });
   await t.db.insertInto("ferry.domain_suspensions")
     .values({ domain: "held.test", reason: "operator", until: at(600) }).execute();
-  const r = await claimDue(t.db, { ...lease, now: t0, limit: 10 });
-  assert.deepEqual(r.deliveries.map((d) => d.domain), ["free.test"]);
-  const after = await claimDue(t.db, { ...lease, now: at(601), limit: 10 });
-  assert.deepEqual(after.deliveries.map((d) => d.domain), ["held.test"]);
+  const both: [string, number][] = [["held.test", 10], ["free.test", 10]];
+  assert.deepEqual((await claim(t.db, t0, both)).map((d) => d.domain), ["free.test"]);
+  assert.deepEqual((await claim(t.db, at(601), both)).map((d) => d.domain), ["held.test"]);
 });
 
 Deno.test("recordOutcomes() writes many outcomes and events in one call and refuses stale leases", async () => {
   await using t = await testDatabase();
   await put(t.db, { to_addresses: ["a@x.test", "b@x.test", "c@x.test", "d@x.test"] });
   await ingestOutbox(t.db, { now: t0 });
-  const [a, b, c, d] = await claimDomain(t.db, { ...lease, domain: "x.test", now: t0, limit: 10 });
+  const [a, b, c, d] = await claim(t.db, t0, [["x.test", 10]]);
   assert.ok(a && b && c && d);
   const res = await recordOutcomes(t.db, [
     {
@@ -175,7 +159,7 @@ Deno.test("recordOutcomes() expires a deferral that cannot happen before expires
   await using t = await testDatabase();
   await put(t.db, { expires_at: at(600) });
   await ingestOutbox(t.db, { now: t0 });
-  const [d] = (await claimDue(t.db, { ...lease, now: t0, limit: 1 })).deliveries;
+  const [d] = await claim(t.db, t0, [["example.test", 1]]);
   await recordOutcomes(t.db, [{
     id: d!.id,
     leaseToken: d!.leaseToken,
@@ -194,13 +178,11 @@ Deno.test("reapExpiredLeases() brings back a crashed instance's claims; the old 
   await using t = await testDatabase();
   await put(t.db);
   await ingestOutbox(t.db, { now: t0 });
-  const [d] =
-    (await claimDue(t.db, { owner: "dead", leaseMs: 30_000, now: t0, limit: 1 })).deliveries;
-  assert.equal((await claimDue(t.db, { ...lease, now: at(10), limit: 1 })).deliveries.length, 0);
+  const [d] = await claim(t.db, t0, [["example.test", 1]], "dead");
+  assert.equal((await claim(t.db, at(10), [["example.test", 1]])).length, 0);
   assert.equal(await reapExpiredLeases(t.db, { now: at(29) }), 0, "not before the lease ends");
   assert.equal(await reapExpiredLeases(t.db, { now: at(31) }), 1);
-  const [again] = (await claimDue(t.db, { owner: "alive", leaseMs: 30_000, now: at(31), limit: 1 }))
-    .deliveries;
+  const [again] = await claim(t.db, at(31), [["example.test", 1]], "alive");
   assert.equal(again!.id, d!.id);
   assert.ok(again!.leaseToken > d!.leaseToken);
   const stale = await recordOutcomes(t.db, [
@@ -217,11 +199,7 @@ Deno.test("reapAllExpiredLeases() goes on while batches come back full, up to ma
   await using t = await testDatabase();
   await insertMany(t.db, 7, "a.test", t0);
   await ingestOutbox(t.db, { now: t0 });
-  assert.equal(
-    (await claimDue(t.db, { owner: "dead", leaseMs: 30_000, now: t0, limit: 10 })).deliveries
-      .length,
-    7,
-  );
+  assert.equal((await claim(t.db, t0, [["a.test", 10]], "dead")).length, 7);
   const bounded = await reapAllExpiredLeases(t.db, { now: at(31), limit: 2, maxBatches: 2 });
   assert.equal(bounded, 4, "two full batches, then it stops for this tick");
   assert.equal(await reapAllExpiredLeases(t.db, { now: at(31), limit: 2 }), 3, "the rest");
@@ -233,31 +211,31 @@ Deno.test("releaseClaims() hands work back with a later due time and no attempt 
   await using t = await testDatabase();
   await put(t.db);
   await ingestOutbox(t.db, { now: t0 });
-  const [d] = (await claimDue(t.db, { ...lease, now: t0, limit: 1 })).deliveries;
+  const [d] = await claim(t.db, t0, [["example.test", 1]]);
   const r = await releaseClaims(t.db, [d!], { now: t0, nextAttemptAt: at(120) });
   assert.deepEqual(r.applied, [d!.id]);
   const row = await statusOf(t.db, d!.id);
   assert.equal(row.status, "queued");
   assert.equal(row.attempts, 0);
-  assert.equal((await claimDue(t.db, { ...lease, now: at(119), limit: 1 })).deliveries.length, 0);
-  assert.equal((await claimDue(t.db, { ...lease, now: at(120), limit: 1 })).deliveries.length, 1);
+  assert.equal((await claim(t.db, at(119), [["example.test", 1]])).length, 0);
+  assert.equal((await claim(t.db, at(120), [["example.test", 1]])).length, 1);
 });
 
 Deno.test("cancelMessage() cancels queued deliveries and reports in-flight ones", async () => {
   await using t = await testDatabase();
   const id = await put(t.db, { to_addresses: ["a@x.test", "b@y.test"] });
   await ingestOutbox(t.db, { now: t0 });
-  await claimDomain(t.db, { ...lease, domain: "x.test", now: t0, limit: 1 });
+  await claim(t.db, t0, [["x.test", 1]]);
   const r = await cancelMessage(t.db, id, { now: t0 });
   assert.deepEqual(r, { cancelled: 1, inFlight: 1 });
   const counts = await countByStatus(t.db);
   assert.equal(counts.cancelled, 1);
   assert.equal(counts.sending, 1);
-  assert.equal((await claimDue(t.db, { ...lease, now: t0, limit: 10 })).deliveries.length, 0);
+  assert.equal((await claim(t.db, t0, [["x.test", 10], ["y.test", 10]])).length, 0);
 });
 
 Deno.test({
-  name: "claimDue() from two instances at once never hands out the same delivery",
+  name: "claimDomains() from three claimers at once never hands out the same delivery",
   ignore: serverOnly,
   async fn() {
     await using t = await testDatabase();
@@ -272,30 +250,22 @@ Deno.test({
       (await sql<{ n: number }>`
         SELECT count(*)::int AS n FROM ferry.deliveries WHERE status IN ('queued', 'deferred')`
         .execute(t.db)).rows[0]!.n;
-    // Each claimer walks on from the cursor its last claim returned, as the relay does. An empty
-    // claim while rows are still ready means its candidates were all locked by the others at
-    // that moment (SKIP LOCKED): it asks again.
-    const claimAll = async (db: Db, owner: string, cursor: string) => {
+    // No destination leases here: the row locks (SKIP LOCKED) alone must keep the claims apart,
+    // as they must while a lapsed lease changes hands. An empty claim while rows are still ready
+    // means its candidates were all locked by the others at that moment: it asks again.
+    const claimAll = async (db: Db, owner: string, order: [string, number][]) => {
       const ids: number[] = [];
       for (let i = 0; i < 1000; i++) {
-        const r = await claimDue(db, {
-          owner,
-          leaseMs: 60_000,
-          now: t0,
-          limit: 100,
-          perDomain: 60,
-          cursor,
-        });
-        cursor = r.cursor;
-        if (r.deliveries.length === 0 && await ready() === 0) break;
-        ids.push(...r.deliveries.map((d) => d.id));
+        const got = await claim(db, t0, order, owner);
+        if (got.length === 0 && await ready() === 0) break;
+        ids.push(...got.map((d) => d.id));
       }
       return ids;
     };
     const [x, y, z] = await Promise.all([
-      claimAll(t.db, "i1", ""),
-      claimAll(other.db, "i2", "a.test"),
-      claimAll(t.db, "i3", ""),
+      claimAll(t.db, "i1", [["a.test", 60], ["b.test", 40]]),
+      claimAll(other.db, "i2", [["b.test", 60], ["a.test", 40]]),
+      claimAll(t.db, "i3", [["a.test", 50], ["b.test", 50]]),
     ]);
     const all = [...x, ...y, ...z];
     assert.equal(new Set(all).size, all.length, "no delivery claimed twice");

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { ingestOutbox } from "../../db/ingest.ts";
-import { claimDue, recordOutcomes } from "../../db/queue.ts";
+import { recordOutcomes } from "../../db/queue.ts";
 import { purgeFinished } from "../../db/retention.ts";
 import { testDatabase } from "../_support/db.ts";
 import { insertOutbox } from "../_support/outbox.ts";
+import { claimReady } from "../_support/queue.ts";
 
 const t0 = new Date("2030-03-01T10:00:00Z");
 const day = 24 * 3600 * 1000;
@@ -20,8 +21,7 @@ Deno.test("purgeFinished() removes old finished deliveries, their events and out
     send_at: new Date(t0.getTime() + day),
   });
   await ingestOutbox(t.db, { now: old });
-  const claimed =
-    (await claimDue(t.db, { owner: "i", leaseMs: 1000, now: old, limit: 100 })).deliveries;
+  const claimed = await claimReady(t.db, { owner: "i", leaseMs: 1000, now: old, limit: 100 });
   assert.equal(claimed.length, 7);
   await recordOutcomes(
     t.db,

@@ -1,10 +1,11 @@
 /** Shared set-up of the admin API tests: an app on a fresh database, and an authorised caller. */
 import type { Hono } from "hono";
 import { adminApp, type AdminDeps } from "../../../relay/admin/app.ts";
-import { claimDue, recordOutcomes } from "../../../db/queue.ts";
+import { recordOutcomes } from "../../../db/queue.ts";
 import type { Db } from "../../../db/client.ts";
 import { FakeClock } from "../../_fakes/fake_clock.ts";
 import { type TestDatabase, testDatabase } from "../../_support/db.ts";
+import { claimReady } from "../../_support/queue.ts";
 
 export const TOKEN = "0123456789abcdef0123";
 
@@ -45,7 +46,7 @@ export async function settleAll(
   status: "delivered" | "deferred" | "bounced",
   limit = 1000,
 ): Promise<number> {
-  const { deliveries } = await claimDue(db, { owner: "test", now, leaseMs: 60_000, limit });
+  const deliveries = await claimReady(db, { owner: "test", now, leaseMs: 60_000, limit });
   await recordOutcomes(
     db,
     deliveries.map((d) => ({

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { ingestOutbox } from "../../../db/ingest.ts";
-import { claimDue } from "../../../db/queue.ts";
 import type { LiveDomainState } from "../../../relay/admin/domain_state.ts";
 import { insertMany } from "../../_support/outbox.ts";
+import { claimReady } from "../../_support/queue.ts";
 import { fixture, settleAll } from "./_helpers.ts";
 
 Deno.test("GET /api/v1/queue and /api/v1/domains merge database counts with live actor state", async () => {
@@ -92,8 +92,8 @@ Deno.test("POST /api/v1/domains/{d}/suspend, /resume and /flush steer a destinat
   assert.equal(s.status, 200);
   const until = new Date(now.getTime() + 30 * 60_000).toISOString();
   assert.deepEqual(await s.json(), { domain: "x.test", reason: "4.7.0", until });
-  const claim = await claimDue(f.db, { owner: "t", now, leaseMs: 1000, limit: 100 });
-  assert.deepEqual([...new Set(claim.deliveries.map((d) => d.domain))], ["y.test"]);
+  const claim = await claimReady(f.db, { owner: "t", now, leaseMs: 1000, limit: 100 });
+  assert.deepEqual([...new Set(claim.map((d) => d.domain))], ["y.test"]);
 
   for (
     const [body, field] of [

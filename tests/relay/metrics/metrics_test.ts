@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { adminApp } from "../../../relay/admin/app.ts";
 import { createMetrics } from "../../../relay/metrics/metrics.ts";
 import { ingestOutbox } from "../../../db/ingest.ts";
-import { claimDue, recordOutcomes } from "../../../db/queue.ts";
+import { recordOutcomes } from "../../../db/queue.ts";
 import { FakeClock } from "../../_fakes/fake_clock.ts";
 import { testDatabase } from "../../_support/db.ts";
 import { insertMany } from "../../_support/outbox.ts";
+import { claimReady } from "../../_support/queue.ts";
 import { parsePrometheus } from "./_prometheus.ts";
 
 Deno.test("GET /metrics exposes the KPIs and they move as deliveries happen", async () => {
@@ -41,7 +42,7 @@ Deno.test("GET /metrics exposes the KPIs and they move as deliveries happen", as
 
   // An actor claims four, reports three delivered and one bounced.
   const at = new Date(clock.now());
-  const { deliveries } = await claimDue(t.db, { owner: "a", now: at, leaseMs: 60_000, limit: 4 });
+  const deliveries = await claimReady(t.db, { owner: "a", now: at, leaseMs: 60_000, limit: 4 });
   metrics.setConnections(2);
   metrics.setActors(1);
   m = await scrape();
