@@ -408,29 +408,6 @@ export async function reapAllExpiredLeases(
   return total;
 }
 
-/** Moves ready deliveries to a new due time (operator flush: `at = now`). */
-export async function reschedule(
-  db: Db,
-  filter: {
-    readonly ids?: readonly number[];
-    readonly domain?: string;
-    readonly outboxId?: number;
-  },
-  o: { readonly now: Date; readonly at: Date },
-): Promise<number> {
-  const result = await db.updateTable("ferry.deliveries")
-    .set({ next_attempt_at: o.at, updated_at: o.now })
-    .where("status", "in", ["queued", "deferred"])
-    .$if(
-      filter.ids !== undefined,
-      (q) => q.where("id", "in", filter.ids!.length ? [...filter.ids!] : [-1]),
-    )
-    .$if(filter.domain !== undefined, (q) => q.where("domain", "=", filter.domain!))
-    .$if(filter.outboxId !== undefined, (q) => q.where("outbox_id", "=", filter.outboxId!))
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows);
-}
-
 export interface CancelResult {
   readonly cancelled: number;
   /** Deliveries of the message currently being sent: they finish (or fail) on their own. */
