@@ -1,6 +1,6 @@
 /**
  * DNS and routing: the {@link Resolver} port with its real implementations
- * ({@link WireResolver}, recommended; {@link DenoResolver} over `Deno.resolveDns`), a TTL cache,
+ * ({@link WireResolver}), a TTL cache,
  * static routes (`FERRY_ROUTES`) and {@link createRouter}'s `planRoute(domain)`.
  *
  * @module
@@ -14,7 +14,6 @@ export type {
   Resolver,
 } from "./resolver.ts";
 export { normalizeName } from "./resolver.ts";
-export { DenoResolver, type DenoResolverOptions } from "./deno_resolver.ts";
 export { WireResolver, type WireResolverOptions } from "./wire_resolver.ts";
 export { loadSystemNameServers, parseResolvConf } from "./system_name_servers.ts";
 export { CachingResolver, type DnsCacheOptions } from "./cache.ts";

@@ -1,7 +1,8 @@
 /**
  * A stub {@link Resolver} that speaks the DNS protocol itself (UDP, TCP on truncation) to
- * recursive name servers, because `Deno.resolveDns` hides what mail routing needs: the TTLs
- * and the response code (NXDOMAIN is permanent, SERVFAIL transient; see deno_resolver.ts).
+ * recursive name servers, because `Deno.resolveDns` hides what mail routing needs: it returns
+ * no TTLs, and NXDOMAIN (permanent), NODATA (fall back to the implicit MX) and SERVFAIL
+ * (transient) all reject with the same `Deno.errors.NotFound`.
  *
  * Each query goes out from a fresh UDP socket (a random source port) with a random ID; a reply
  * counts only if it comes from the server asked, with the same ID and question (RFC 5452 §9.1).

@@ -1,6 +1,6 @@
 /**
- * A tiny authoritative DNS server over UDP (and TCP) on 127.0.0.1 or ::1, for proving the real resolver path
- * (`Deno.resolveDns` with `nameServer`) end to end. It answers MX, A, AAAA and SOA from an
+ * A tiny authoritative DNS server over UDP (and TCP) on 127.0.0.1 or ::1, for proving the real
+ * resolver path (WireResolver over the network) end to end. It answers MX, A, AAAA and SOA from an
  * in-memory zone; a name absent from the zone is NXDOMAIN, a present name without the asked
  * type is NODATA (RFC 2308 §2.2), both with an SOA in the authority section so negative
  * answers carry a TTL. Names listed in `servfail` answer SERVFAIL; names in `silent` are
@@ -81,7 +81,7 @@ export class DnsServer {
     throw new Error("Cannot start DnsServer as no port was free for both UDP and TCP");
   }
 
-  /** The `nameServer` option for `Deno.resolveDns`. */
+  /** This server as one of WireResolver's `nameServers`. */
   get nameServer(): { ipAddr: string; port: number } {
     const { address, port } = this.#socket.address();
     return { ipAddr: address, port };

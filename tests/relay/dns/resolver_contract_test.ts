@@ -1,14 +1,11 @@
 /**
- * One contract, three resolvers: the FakeResolver used by routing tests, WireResolver and
- * DenoResolver against a real DNS server on 127.0.0.1. DenoResolver's known gap (it cannot see
- * the response code: NXDOMAIN, NODATA and SERVFAIL all come back as `notfound`) is asserted
- * explicitly, so a Deno upgrade that fixes it shows up here.
+ * One contract, two resolvers: the FakeResolver used by routing tests, and WireResolver against
+ * a real DNS server on 127.0.0.1.
  */
 import assert from "node:assert/strict";
 import { FakeClock } from "../../_fakes/fake_clock.ts";
 import { FakeResolver, type FakeZoneEntry } from "../../_fakes/fake_resolver.ts";
 import { DnsServer } from "../../_fakes/dns_server.ts";
-import { DenoResolver } from "../../../relay/dns/deno_resolver.ts";
 import { WireResolver } from "../../../relay/dns/wire_resolver.ts";
 import type { Resolver } from "../../../relay/dns/resolver.ts";
 
@@ -56,17 +53,6 @@ const subjects: Subject[] = [
         nameServers: [server.nameServer],
         attempts: 1,
       });
-      return { resolver, close: () => server.close() };
-    },
-  },
-  {
-    name: "DenoResolver",
-    nxdomain: "notfound",
-    nodata: "notfound",
-    servfail: "notfound",
-    async setup() {
-      const server = await DnsServer.start({ zone: ZONE, servfail: ["broken.test"] });
-      const resolver = new DenoResolver({ clock: new FakeClock(), nameServer: server.nameServer });
       return { resolver, close: () => server.close() };
     },
   },

@@ -1,11 +1,10 @@
 /**
- * planRoute() end to end: the real resolvers asking a real (tiny) DNS server on 127.0.0.1.
+ * planRoute() end to end: the real resolver asking a real (tiny) DNS server on 127.0.0.1.
  */
 import assert from "node:assert/strict";
 import { FakeClock } from "../../_fakes/fake_clock.ts";
 import { DnsServer } from "../../_fakes/dns_server.ts";
 import { CachingResolver } from "../../../relay/dns/cache.ts";
-import { DenoResolver } from "../../../relay/dns/deno_resolver.ts";
 import { createRouter } from "../../../relay/dns/route.ts";
 import { WireResolver } from "../../../relay/dns/wire_resolver.ts";
 
@@ -49,20 +48,4 @@ Deno.test("planRoute() over WireResolver routes, bounces and defers as the DNS s
   const asked = server.queries.length;
   await router.planRoute("example.test");
   assert.equal(server.queries.length, asked);
-});
-
-Deno.test("planRoute() over DenoResolver routes, and defers what Deno cannot tell apart", async () => {
-  await using server = await DnsServer.start({ zone: ZONE, servfail: ["broken.test"] });
-  const resolver = new DenoResolver({ clock: new FakeClock(), nameServer: server.nameServer });
-  const router = createRouter({ resolver, random: () => 0 });
-  const plan = await router.planRoute("example.test");
-  assert.deepEqual(plan.kind === "hosts" ? plan.hosts.map((h) => h.addresses) : plan, [
-    ["::1", "127.0.0.1"],
-    ["127.0.0.2"],
-  ]);
-  assert.equal((await router.planRoute("null.test")).kind, "permanent");
-  assert.equal((await router.planRoute("plain.test")).kind, "hosts");
-  // NXDOMAIN and SERVFAIL look the same through Deno.resolveDns: both must wait, not bounce.
-  assert.equal((await router.planRoute("nope.test")).kind, "transient");
-  assert.equal((await router.planRoute("broken.test")).kind, "transient");
 });
