@@ -35,12 +35,6 @@ export type DnsAnswer<T> =
   | { readonly kind: "nxdomain"; readonly ttl: number }
   /** The name exists but has no record of this type (RCODE 0, empty answer). */
   | { readonly kind: "nodata"; readonly ttl: number }
-  /**
-   * No records, without saying why: NXDOMAIN, NODATA or (sadly) SERVFAIL. Only resolvers that
-   * cannot see the response code return this (see {@link DenoResolver}); routing treats it
-   * conservatively.
-   */
-  | { readonly kind: "notfound"; readonly ttl: number }
   /** SERVFAIL, REFUSED, timeout, network or format error: says nothing about the name. */
   | { readonly kind: "error"; readonly reason: string };
 

@@ -145,7 +145,6 @@ async function planRoute(deps: Deps, rawDomain: string, signal?: AbortSignal): P
     case "error":
       return transient(mx.reason, DIRECTORY_FAILURE);
     case "nodata":
-    case "notfound":
       return await implicitMx(deps, domain, signal);
   }
 }
@@ -251,17 +250,10 @@ async function lookupHost(deps: Deps, name: string, signal?: AbortSignal): Promi
     : [...six, ...four];
   if (addresses.length > 0) return { kind: "addresses", addresses };
   const answers = [v6, v4].filter((a) => a !== undefined);
-  // `notfound` may hide a SERVFAIL (deno_resolver.ts): only NXDOMAIN and NODATA are final.
+  // Only NXDOMAIN and NODATA are final: an error says nothing about the name.
   const definitive = answers.every((a) => a.kind === "nxdomain" || a.kind === "nodata");
   const reasons = answers.map((a) => (a.kind === "error" ? a.reason : a.kind));
-  const unsure = answers.some((a) => a.kind === "notfound")
-    ? " (the resolver cannot tell a missing name from a server failure)"
-    : "";
-  return {
-    kind: "none",
-    definitive,
-    reason: `${name}: ${[...new Set(reasons)].join(", ")}${unsure}`,
-  };
+  return { kind: "none", definitive, reason: `${name}: ${[...new Set(reasons)].join(", ")}` };
 }
 
 function isDomainName(name: string): boolean {

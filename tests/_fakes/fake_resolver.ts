@@ -1,8 +1,8 @@
 /**
  * An in-memory {@link Resolver} for routing logic: a zone of names, each with MX/A/AAAA
  * records. A name absent from the zone is NXDOMAIN; a present name without records of the asked
- * type is NODATA. `fail()` makes a name (and type) answer a transient error, the ambiguous
- * `notfound` of `Deno.resolveDns`, or hang until the caller's signal aborts.
+ * type is NODATA. `fail()` makes a name (and type) answer a transient error, or hang until the
+ * caller's signal aborts.
  *
  * @module
  */
@@ -24,7 +24,7 @@ export interface FakeZoneEntry {
   readonly ttl?: number;
 }
 
-export type FakeFailure = "error" | "notfound" | "hang";
+export type FakeFailure = "error" | "hang";
 
 export class FakeResolver implements Resolver {
   /** Every question asked, in order. */
@@ -88,9 +88,6 @@ export class FakeResolver implements Resolver {
     }
     if (failure === "error") {
       return Promise.resolve({ kind: "error", reason: `SERVFAIL for ${type} ${name}` });
-    }
-    if (failure === "notfound") {
-      return Promise.resolve({ kind: "notfound", ttl: this.#negativeTtl });
     }
     const entry = this.#zone.get(name);
     if (!entry) return Promise.resolve({ kind: "nxdomain", ttl: this.#negativeTtl });

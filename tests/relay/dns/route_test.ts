@@ -161,19 +161,6 @@ Deno.test("planRoute() is permanent when no MX host exists, transient when one m
   assert.equal(flaky.kind, "transient");
 });
 
-Deno.test("planRoute() never bounces on the ambiguous 'notfound' of Deno.resolveDns", async () => {
-  const resolver = new FakeResolver(ZONE).fail("nowhere.test", "notfound");
-  const plan = await router(resolver).planRoute("nowhere.test");
-  assert.equal(plan.kind, "transient");
-  assert.match(
-    plan.kind === "transient" ? plan.reason : "",
-    /cannot tell a missing name from a server failure/,
-  );
-  // A 'notfound' MX with addresses is still an implicit MX.
-  resolver.fail("implicit.test", "notfound", "MX");
-  assert.equal((await router(resolver).planRoute("implicit.test")).kind, "hosts");
-});
-
 Deno.test("planRoute() follows the address order option", async () => {
   const resolver = new FakeResolver(ZONE);
   const addresses = async (addressOrder: RouterOptions["addressOrder"]) =>
