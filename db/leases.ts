@@ -25,6 +25,7 @@ export async function acquireLeases(
   o: LeaseOptions,
 ): Promise<string[]> {
   if (names.length === 0) return [];
+  // raw SQL: an unnest batch drawing one fencing token per name from the sequence, in name order.
   const { rows } = await sql<{ name: string }>`
     INSERT INTO ferry.leases AS l (name, owner, token, expires_at)
     SELECT n, ${o.owner}, nextval('ferry.fence'), ${new Date(o.now.getTime() + o.ttlMs)}
@@ -46,10 +47,12 @@ export async function renewLeases(
   o: LeaseOptions,
 ): Promise<string[]> {
   if (names.length === 0) return [];
-  const { rows } = await sql<{ name: string }>`
-    UPDATE ferry.leases SET expires_at = ${new Date(o.now.getTime() + o.ttlMs)}
-     WHERE owner = ${o.owner} AND name = ANY(${[...names]}::text[]) AND expires_at >= ${o.now}
-    RETURNING name`.execute(db);
+  const rows = await db.updateTable("ferry.leases")
+    .set({ expires_at: new Date(o.now.getTime() + o.ttlMs) })
+    .where("owner", "=", o.owner)
+    .where((eb) => eb("name", "=", eb.fn.any(eb.val([...names]))))
+    .where("expires_at", ">=", o.now)
+    .returning("name").execute();
   return rows.map((r) => r.name);
 }
 
@@ -60,6 +63,8 @@ export async function releaseLeases(
   owner: string,
 ): Promise<void> {
   if (names.length === 0) return;
-  await sql`DELETE FROM ferry.leases WHERE owner = ${owner} AND name = ANY(${[...names]}::text[])`
-    .execute(db);
+  await db.deleteFrom("ferry.leases")
+    .where("owner", "=", owner)
+    .where((eb) => eb("name", "=", eb.fn.any(eb.val([...names]))))
+    .execute();
 }

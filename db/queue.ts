@@ -20,9 +20,9 @@
  *
  * @module
  */
-import { sql } from "kysely";
+import { type ExpressionBuilder, sql } from "kysely";
 import type { Db } from "./client.ts";
-import type { DeliveryStatus } from "./schema.ts";
+import type { DeliveriesTable, DeliveryStatus, FerrySchema } from "./schema.ts";
 
 /** A delivery handed to an actor, under a lease. */
 export interface ClaimedDelivery {
@@ -46,6 +46,7 @@ export interface ClaimOptions {
   readonly leaseMs: number;
 }
 
+// raw SQL: a fragment of the raw statements below.
 const READY = sql`status IN ('queued', 'deferred')`;
 
 function positive(name: string, value: number): void {
@@ -60,8 +61,8 @@ function positive(name: string, value: number): void {
  * Claims due deliveries for many domains in one statement: up to `limit` rows of each requested
  * domain, highest priority and oldest first, extended by the due recipients of the same messages
  * at that domain so a message is never split between claims, skipping suspended domains and,
- * with `holder`, domains whose lease that owner does not hold. One round trip however many destinations the
- * supervisor feeds in a pass.
+ * with `holder`, domains whose lease that owner does not hold. One round trip however many
+ * destinations the supervisor feeds in a pass.
  */
 export async function claimDomains(
   db: Db,
@@ -74,6 +75,7 @@ export async function claimDomains(
   const requests = o.requests.filter((r) => r.limit > 0);
   if (requests.length === 0) return [];
   const lim = sql`req.lim`;
+  // raw SQL: an unnest batch of requests, LATERAL range scans per priority, FOR UPDATE SKIP LOCKED.
   const { rows } = await sql<ClaimRow>`
     WITH req AS (
       SELECT * FROM unnest(${requests.map((r) => r.domain)}::text[],
@@ -130,6 +132,7 @@ export async function readyDomains(
   },
 ): Promise<{ domains: string[]; cursor: string }> {
   positive("limit", o.limit);
+  // raw SQL: a recursive skip scan over the distinct domains.
   const { rows } = await sql<{ domain: string | null; visited: number; usable: boolean }>`
     WITH RECURSIVE doms(domain, n) AS (
       (SELECT domain, 1 FROM ferry.deliveries
@@ -158,6 +161,7 @@ export async function readyDomains(
   };
 }
 
+// raw SQL: a fragment of the claim and the skip scan (one range scan per priority).
 function dueInDomain(
   domain: ReturnType<typeof sql>,
   priority: number,
@@ -170,6 +174,7 @@ function dueInDomain(
                ORDER BY next_attempt_at, id LIMIT ${limit})`;
 }
 
+// raw SQL: a fragment of the claim statements (a data-modifying CTE with one fencing token).
 function leaseUpdate(o: ClaimOptions) {
   return sql`
     fence AS (SELECT nextval('ferry.fence') AS token),
@@ -254,6 +259,7 @@ export async function recordOutcomes(
 ): Promise<RecordResult> {
   if (outcomes.length === 0) return { applied: [], refused: [] };
   const col = <T>(f: (x: Outcome) => T) => outcomes.map(f);
+  // raw SQL: an unnest batch feeding an UPDATE and two INSERTs in one statement.
   const { rows } = await sql<{ id: number }>`
     WITH o AS (
       SELECT * FROM unnest(
@@ -323,6 +329,7 @@ export async function releaseClaims(
   o: { readonly now: Date; readonly nextAttemptAt: Date },
 ): Promise<RecordResult> {
   if (claims.length === 0) return { applied: [], refused: [] };
+  // raw SQL: an unnest batch of (id, token) pairs.
   const { rows } = await sql<{ id: number }>`
     UPDATE ferry.deliveries d
        SET status = CASE WHEN d.attempts = 0 THEN 'queued' ELSE 'deferred' END,
@@ -340,6 +347,20 @@ export async function releaseClaims(
 }
 
 /**
+ * A `sending` row's way back to the ready set: no lease, `queued` if it was never attempted,
+ * `deferred` otherwise.
+ */
+function unleased(eb: ExpressionBuilder<FerrySchema & { d: DeliveriesTable }, "d">) {
+  return {
+    status: eb.case().when("d.attempts", "=", 0).then("queued" as DeliveryStatus)
+      .else("deferred" as DeliveryStatus).end(),
+    lease_owner: null,
+    lease_token: null,
+    lease_expires_at: null,
+  };
+}
+
+/**
  * Returns deliveries whose lease expired (a crashed or partitioned instance) to the ready set.
  * Bounded per call so it never holds many row locks at once. Returns how many came back.
  */
@@ -347,21 +368,18 @@ export async function reapExpiredLeases(
   db: Db,
   o: { readonly now: Date; readonly limit?: number },
 ): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
-    WITH gone AS (
-      SELECT id FROM ferry.deliveries
-       WHERE status = 'sending' AND lease_expires_at < ${o.now}
-       LIMIT ${o.limit ?? 1000}
-         FOR UPDATE SKIP LOCKED
-    ), upd AS (
-      UPDATE ferry.deliveries d
-         SET status = CASE WHEN d.attempts = 0 THEN 'queued' ELSE 'deferred' END,
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ${o.now}
-        FROM gone WHERE d.id = gone.id
-      RETURNING 1
-    )
-    SELECT count(*)::int AS n FROM upd`.execute(db);
-  return rows[0]?.n ?? 0;
+  const r = await db
+    .with("gone", (q) =>
+      q.selectFrom("ferry.deliveries").select("id")
+        .where("status", "=", "sending").where("lease_expires_at", "<", o.now)
+        .limit(o.limit ?? 1000)
+        .forUpdate().skipLocked())
+    .updateTable("ferry.deliveries as d")
+    .from("gone")
+    .set((eb) => ({ ...unleased(eb), updated_at: o.now }))
+    .whereRef("d.id", "=", "gone.id")
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows);
 }
 
 /**
@@ -374,17 +392,12 @@ export async function reclaimOwnLeases(
   db: Db,
   o: { readonly owner: string; readonly now: Date },
 ): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
-    WITH upd AS (
-      UPDATE ferry.deliveries
-         SET status = CASE WHEN attempts = 0 THEN 'queued' ELSE 'deferred' END,
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, updated_at = ${o.now}
-       WHERE status = 'sending' AND lease_owner = ${o.owner}
-      RETURNING 1
-    )
-    SELECT count(*)::int AS n FROM upd`.execute(db);
-  await sql`DELETE FROM ferry.leases WHERE owner = ${o.owner}`.execute(db);
-  return rows[0]?.n ?? 0;
+  const r = await db.updateTable("ferry.deliveries as d")
+    .set((eb) => ({ ...unleased(eb), updated_at: o.now }))
+    .where("d.status", "=", "sending").where("d.lease_owner", "=", o.owner)
+    .executeTakeFirst();
+  await db.deleteFrom("ferry.leases").where("owner", "=", o.owner).execute();
+  return Number(r.numUpdatedRows);
 }
 
 /**
@@ -421,13 +434,16 @@ export async function cancelMessage(
   o: { readonly now: Date; readonly reason?: string },
 ): Promise<CancelResult> {
   return await db.transaction().execute(async (tx) => {
-    const { rows } = await sql<{ id: number; outbox_id: number }>`
-      UPDATE ferry.deliveries
-         SET status = 'cancelled', updated_at = ${o.now},
-             last_reply = ${o.reason ?? "cancelled by operator"}
-       WHERE outbox_id = ${outboxId} AND status IN ('queued', 'deferred')
-      RETURNING id, outbox_id`.execute(tx);
+    const rows = await tx.updateTable("ferry.deliveries")
+      .set({
+        status: "cancelled",
+        updated_at: o.now,
+        last_reply: o.reason ?? "cancelled by operator",
+      })
+      .where("outbox_id", "=", outboxId).where("status", "in", ["queued", "deferred"])
+      .returning("id").execute();
     if (rows.length > 0) {
+      // raw SQL: an unnest batch, one statement shape however many recipients the message has.
       await sql`
         INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply)
         SELECT id, ${outboxId}, ${o.now}, 'cancelled', ${o.reason ?? "cancelled by operator"}

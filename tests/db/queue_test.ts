@@ -7,10 +7,12 @@ import {
   countByStatus,
   reapAllExpiredLeases,
   reapExpiredLeases,
+  reclaimOwnLeases,
   recordOutcomes,
   releaseClaims,
 } from "../../db/queue.ts";
 import type { Db } from "../../db/client.ts";
+import { acquireLeases, domainLease } from "../../db/leases.ts";
 import { serverOnly, testDatabase } from "../_support/db.ts";
 import { insertMany, insertOutbox } from "../_support/outbox.ts";
 
@@ -205,6 +207,34 @@ Deno.test("reapAllExpiredLeases() goes on while batches come back full, up to ma
   assert.equal(await reapAllExpiredLeases(t.db, { now: at(31), limit: 2 }), 3, "the rest");
   assert.equal(await reapAllExpiredLeases(t.db, { now: at(31), limit: 2 }), 0);
   assert.equal((await countByStatus(t.db)).queued, 7);
+});
+
+Deno.test("reclaimOwnLeases() brings back the owner's own claims at once, and drops its leases", async () => {
+  await using t = await testDatabase();
+  await insertMany(t.db, 3, "a.test", t0);
+  await ingestOutbox(t.db, { now: t0 });
+  const [first, second] = await claim(t.db, t0, [["a.test", 2]], "me");
+  const [theirs] = await claim(t.db, t0, [["a.test", 1]], "other");
+  await recordOutcomes(t.db, [{
+    id: second!.id,
+    leaseToken: second!.leaseToken,
+    status: "deferred",
+    attempted: true,
+    nextAttemptAt: t0,
+  }], { now: t0 });
+  const [again] = await claim(t.db, t0, [["a.test", 1]], "me");
+  assert.equal(again!.id, second!.id);
+  await acquireLeases(t.db, [domainLease("a.test")], { owner: "me", now: t0, ttlMs: 60_000 });
+  await acquireLeases(t.db, [domainLease("b.test")], { owner: "other", now: t0, ttlMs: 60_000 });
+  // Long before the 30 s leases run out.
+  assert.equal(await reclaimOwnLeases(t.db, { owner: "me", now: at(1) }), 2);
+  assert.equal((await statusOf(t.db, first!.id)).status, "queued", "never attempted");
+  const back = await statusOf(t.db, second!.id);
+  assert.equal(back.status, "deferred", "attempted once");
+  assert.equal(back.lease_token, null);
+  assert.equal((await statusOf(t.db, theirs!.id)).status, "sending", "another owner's claim stays");
+  const leases = await t.db.selectFrom("ferry.leases").select("owner").execute();
+  assert.deepEqual(leases, [{ owner: "other" }]);
 });
 
 Deno.test("releaseClaims() hands work back with a later due time and no attempt counted", async () => {
