@@ -2,10 +2,15 @@
  * Memory with many destinations: 100,000 deliveries to 100,000 distinct domains through the
  * real supervisor, domain actors and PostgreSQL queue, with an in-process deliverer that
  * accepts at once (so the figure is Ferry's own, not the network's). Samples heap and RSS every
- * second; actors retire 1 s after going idle. Prints peak actors, peak heap/RSS, throughput.
+ * second; actors retire 1 s after going idle. Prints peak actors, peak heap/RSS, throughput, and
+ * the live actors once the work is done and the relay still runs. Checked before printing: every
+ * delivery made, never more actors than the cap, none left once idle.
+ *
+ * Knob (environment): DOMAINS (100000).
  *
  * Run: deno run -A tests/bench/actors_memory_bench.ts   (or `deno task bench actors_memory`)
  */
+import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
@@ -20,6 +25,8 @@ import { systemClock } from "../../lib/clock.ts";
 import { benchServer, report } from "./_env.ts";
 
 const DOMAINS = Number(Deno.env.get("DOMAINS") ?? 100_000);
+const MAX_ACTORS = 2_000;
+const ACTOR_IDLE_MS = 1_000;
 const server = await benchServer();
 const database = await openDatabase({ url: server.url, poolSize: 8 });
 await migrate(database.db);
@@ -64,7 +71,7 @@ const supervisor = new Supervisor({
       record: (o) => batcher.record(o),
       logger: { log: () => {} },
     }),
-  options: { actorIdleMs: 1_000, maxActors: 2_000 },
+  options: { actorIdleMs: ACTOR_IDLE_MS, maxActors: MAX_ACTORS },
 });
 
 const stop = new AbortController();
@@ -97,18 +104,28 @@ for (let i = 0; i < 600; i++) {
   if (delivered >= DOMAINS) break;
 }
 const seconds = (performance.now() - started) / 1000;
+// With the relay still running and nothing left to send, the actors must retire by themselves:
+// counted before the stop, which would end them all anyway.
+let idleActors = supervisor.snapshot().actors;
+for (let waited = 0; idleActors > 0 && waited < 20 * ACTOR_IDLE_MS; waited += 100) {
+  await new Promise((r) => setTimeout(r, 100));
+  idleActors = supervisor.snapshot().actors;
+}
 stop.abort();
 await run;
 await batcher.flush();
-const retired = supervisor.snapshot().actors;
+const delivered = samples.at(-1)?.delivered ?? 0;
+assert.equal(delivered, DOMAINS, "every delivery made");
+assert.ok(peakActors <= MAX_ACTORS, `${peakActors} live actors, over the cap of ${MAX_ACTORS}`);
+assert.equal(idleActors, 0, "no actor left once idle");
 report({
   bench: "actors-memory",
   domains: DOMAINS,
-  delivered: samples.at(-1)?.delivered,
+  delivered,
   seconds: Number(seconds.toFixed(1)),
-  deliveries_per_s: Math.round((samples.at(-1)?.delivered ?? 0) / seconds),
+  deliveries_per_s: Math.round(delivered / seconds),
   peak_actors: peakActors,
-  actors_after_stop: retired,
+  actors_once_idle: idleActors,
   peak_heap_mb: Math.round(peakHeap / 1e6),
   peak_rss_mb: Math.round(peakRss / 1e6),
   heap_mb_samples: samples.filter((_, i) => i % 5 === 0).map((x) => x.heapMb),
