@@ -23,6 +23,7 @@
  */
 import { sql } from "kysely";
 import type { Db } from "./client.ts";
+import { deleteLeases } from "./leases.ts";
 import type { DeliveryStatus } from "./schema.ts";
 
 /** A delivery handed to an actor, under a lease. */
@@ -502,7 +503,7 @@ export async function reclaimOwnLeases(
       RETURNING 1
     )
     SELECT count(*)::int AS n FROM upd`.execute(db);
-  await sql`DELETE FROM ferry.leases WHERE owner = ${o.owner}`.execute(db);
+  await deleteLeases(db, o.owner);
   return rows[0]?.n ?? 0;
 }
 
