@@ -23,6 +23,7 @@
 import { type ExpressionBuilder, sql } from "kysely";
 import type { Db } from "./client.ts";
 import type { DeliveriesTable, DeliveryStatus, FerrySchema } from "./schema.ts";
+import { deleteLeases } from "./leases.ts";
 
 /** A delivery handed to an actor, under a lease. */
 export interface ClaimedDelivery {
@@ -396,7 +397,8 @@ export async function reclaimOwnLeases(
     .set((eb) => ({ ...unleased(eb), updated_at: o.now }))
     .where("d.status", "=", "sending").where("d.lease_owner", "=", o.owner)
     .executeTakeFirst();
-  await db.deleteFrom("ferry.leases").where("owner", "=", o.owner).execute();
+  // The leases go in name order, as every statement that writes several lease rows does.
+  await deleteLeases(db, o.owner);
   return Number(r.numUpdatedRows);
 }
 
