@@ -155,6 +155,13 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
   };
 }
 
+/** Whether outbox row `outboxId` exists (a message's routes answer 404 otherwise). */
+export async function messageExists(db: Db, outboxId: number): Promise<boolean> {
+  const row = await db.selectFrom("ferry.outbox").select("id").where("id", "=", outboxId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /** The `ferry.outbox` columns an application may write. */
 export interface NewMessage {
   readonly from_address: string;
