@@ -16,8 +16,8 @@ export function anyBigint(ids: readonly number[]): RawBuilder<number> {
 }
 
 /** `any($1::text[])`, for the reasons of {@link anyBigint}. */
-export function anyText(values: readonly string[]): RawBuilder<string> {
-  return sql<string>`any(${[...values]}::text[])`;
+export function anyText<T extends string>(values: readonly T[]): RawBuilder<T> {
+  return sql<T>`any(${[...values]}::text[])`;
 }
 
 /**
