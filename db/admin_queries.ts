@@ -12,9 +12,10 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { type RawBuilder, sql } from "kysely";
+import { type Expression, expressionBuilder, sql, type SqlBool } from "kysely";
 import type { Db } from "./client.ts";
-import { DELIVERY_STATUSES, type DeliveryStatus } from "./schema.ts";
+import { type DeliveriesTable, DELIVERY_STATUSES, type DeliveryStatus } from "./schema.ts";
+import { anyBigint, literals } from "./sql_fragments.ts";
 
 /** Which deliveries an operator means. Every field narrows; none means all. */
 export interface DeliveryFilter {
@@ -31,22 +32,32 @@ export interface DeliveryFilter {
   readonly maxId?: number;
 }
 
-function whereFilter(f: DeliveryFilter): RawBuilder<unknown> {
-  const parts: RawBuilder<unknown>[] = [sql`true`];
-  // Literal status lists (validated enum values) let the planner use the partial indexes.
-  if (f.status) parts.push(sql`d.status IN (${statusList(f.status)})`);
-  if (f.domain !== undefined) parts.push(sql`d.domain = ${f.domain.toLowerCase()}`);
-  if (f.recipient !== undefined) parts.push(sql`d.recipient = ${f.recipient}`);
-  if (f.since) parts.push(sql`d.created_at >= ${f.since}`);
-  if (f.until) parts.push(sql`d.created_at < ${f.until}`);
-  if (f.outboxId !== undefined) parts.push(sql`d.outbox_id = ${f.outboxId}`);
-  if (f.maxId !== undefined) parts.push(sql`d.id <= ${f.maxId}`);
-  return sql.join(parts, sql` AND `);
+/**
+ * Conditions on `ferry.deliveries` under the alias `d`, built apart from any query so that the
+ * builder's queries and the raw bulk statements share them.
+ */
+const onD = expressionBuilder<{ d: DeliveriesTable }, "d">();
+
+function whereFilter(f: DeliveryFilter): Expression<SqlBool> {
+  const parts: Expression<SqlBool>[] = [];
+  if (f.status) parts.push(statusIn(f.status));
+  if (f.domain !== undefined) parts.push(onD("d.domain", "=", f.domain.toLowerCase()));
+  if (f.recipient !== undefined) parts.push(onD("d.recipient", "=", f.recipient));
+  if (f.since) parts.push(onD("d.created_at", ">=", f.since));
+  if (f.until) parts.push(onD("d.created_at", "<", f.until));
+  if (f.outboxId !== undefined) parts.push(onD("d.outbox_id", "=", f.outboxId));
+  if (f.maxId !== undefined) parts.push(onD("d.id", "<=", f.maxId));
+  return onD.and(parts);
 }
 
-function statusList(statuses: readonly DeliveryStatus[]): RawBuilder<unknown> {
+/**
+ * `d.status IN (...)` with the statuses as literals (validated enum values), which lets the
+ * planner use the partial indexes; no known status matches nothing. Only ever used as a
+ * condition, never negated, so false stands for SQL's `IN (NULL)`.
+ */
+function statusIn(statuses: readonly DeliveryStatus[]): Expression<SqlBool> {
   const known = statuses.filter((s) => DELIVERY_STATUSES.includes(s));
-  return known.length ? sql.join(known.map((s) => sql.lit(s))) : sql`NULL`;
+  return known.length ? onD("d.status", "in", literals(known)) : onD.lit(false);
 }
 
 /** A delivery as operators see it (the columns applications read, plus the message's sender and subject). */
@@ -91,19 +102,32 @@ export async function searchDeliveries(
   o: SearchOptions,
 ): Promise<SearchPage> {
   const asc = o.order === "asc";
-  const after = o.after === undefined
-    ? sql`true`
-    : asc
-    ? sql`d.id > ${o.after}`
-    : sql`d.id < ${o.after}`;
-  const { rows } = await sql<DeliveryView>`
-    SELECT d.id, d.outbox_id, d.recipient, d.domain, d.status, d.attempts, d.next_attempt_at,
-           d.last_code, d.last_reply, d.mx_host, d.created_at, d.updated_at, d.delivered_at,
-           d.expires_at, d.priority, o.from_address, o.subject
-      FROM ferry.deliveries d LEFT JOIN ferry.outbox o ON o.id = d.outbox_id
-     WHERE ${whereFilter(f)} AND ${after}
-     ORDER BY d.id ${asc ? sql`ASC` : sql`DESC`}
-     LIMIT ${o.limit + 1}`.execute(db);
+  const after = o.after;
+  const rows: DeliveryView[] = await db.selectFrom("ferry.deliveries as d")
+    .leftJoin("ferry.outbox as o", "o.id", "d.outbox_id")
+    .select([
+      "d.id",
+      "d.outbox_id",
+      "d.recipient",
+      "d.domain",
+      "d.status",
+      "d.attempts",
+      "d.next_attempt_at",
+      "d.last_code",
+      "d.last_reply",
+      "d.mx_host",
+      "d.created_at",
+      "d.updated_at",
+      "d.delivered_at",
+      "d.expires_at",
+      "d.priority",
+      "o.from_address",
+      "o.subject",
+    ])
+    .where(whereFilter(f))
+    .$if(after !== undefined, (q) => q.where("d.id", asc ? ">" : "<", after!))
+    .orderBy("d.id", asc ? "asc" : "desc")
+    .limit(o.limit + 1).execute();
   const page = rows.slice(0, o.limit);
   return { rows: page, next: rows.length > o.limit ? page.at(-1)!.id : null };
 }
@@ -132,20 +156,51 @@ export interface MessageDetail {
 
 /** One outbox row (raw bytes left out, their size kept) with every delivery and its events. */
 export async function getMessage(db: Db, outboxId: number): Promise<MessageDetail | undefined> {
-  const { rows: [message] } = await sql<Record<string, unknown>>`
-    SELECT id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject,
-           text_body, html_body, headers, octet_length(raw_message) AS raw_size, priority,
-           send_at, expires_at, idempotency_key, metadata, created_at, ingested_at, reject_reason
-      FROM ferry.outbox WHERE id = ${outboxId}`.execute(db);
+  const message: Record<string, unknown> | undefined = await db.selectFrom("ferry.outbox")
+    .select((eb) => [
+      "id",
+      "from_address",
+      "to_addresses",
+      "cc_addresses",
+      "bcc_addresses",
+      "reply_to",
+      "subject",
+      "text_body",
+      "html_body",
+      "headers",
+      eb.fn<number | null>("octet_length", ["raw_message"]).as("raw_size"),
+      "priority",
+      "send_at",
+      "expires_at",
+      "idempotency_key",
+      "metadata",
+      "created_at",
+      "ingested_at",
+      "reject_reason",
+    ])
+    .where("id", "=", outboxId).executeTakeFirst();
   if (!message) return undefined;
   const page = await searchDeliveries(db, { outboxId }, { limit: 10_000, order: "asc" });
   const ids = page.rows.map((d) => d.id);
-  const { rows: events } = ids.length === 0 ? { rows: [] as EventView[] } : await sql<EventView>`
-    SELECT e.id, e.delivery_id, e.outbox_id, e.at, e.kind, d.recipient, d.domain, e.mx_host,
-           e.code, e.enhanced, e.reply, e.tls, e.duration_ms
-      FROM ferry.events e LEFT JOIN ferry.deliveries d ON d.id = e.delivery_id
-     WHERE e.delivery_id = ANY(${ids}::bigint[])
-     ORDER BY e.id`.execute(db);
+  const events: EventView[] = ids.length === 0 ? [] : await db.selectFrom("ferry.events as e")
+    .leftJoin("ferry.deliveries as d", "d.id", "e.delivery_id")
+    .select([
+      "e.id",
+      "e.delivery_id",
+      "e.outbox_id",
+      "e.at",
+      "e.kind",
+      "d.recipient",
+      "d.domain",
+      "e.mx_host",
+      "e.code",
+      "e.enhanced",
+      "e.reply",
+      "e.tls",
+      "e.duration_ms",
+    ])
+    .where("e.delivery_id", "=", anyBigint(ids))
+    .orderBy("e.id").execute();
   return {
     message,
     deliveries: page.rows.map((d) => ({
@@ -153,6 +208,13 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
       events: events.filter((e) => Number(e.delivery_id) === Number(d.id)),
     })),
   };
+}
+
+/** Whether outbox row `outboxId` exists (a message's routes answer 404 otherwise). */
+export async function messageExists(db: Db, outboxId: number): Promise<boolean> {
+  const row = await db.selectFrom("ferry.outbox").select("id").where("id", "=", outboxId)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /** The `ferry.outbox` columns an application may write. */
@@ -252,16 +314,18 @@ export interface BulkResult {
  * The rows an action would change. A ready row is only "retried" when it is not due yet, so a
  * retry batch always moves its rows out of the predicate and the loop ends.
  */
-function actionable(action: BulkAction, f: DeliveryFilter, now: Date): RawBuilder<unknown> {
+function actionable(action: BulkAction, f: DeliveryFilter, now: Date): Expression<SqlBool> {
   const wanted = (f.status ?? DEFAULT_STATUSES[action]).filter((s) =>
     ACTIONABLE[action].includes(s)
   );
   const ready = wanted.filter((s) => s === "queued" || s === "deferred");
   const final = wanted.filter((s) => s !== "queued" && s !== "deferred");
   const base = whereFilter({ ...f, status: undefined });
-  if (action === "cancel") return sql`${base} AND d.status IN (${statusList(ready)})`;
-  return sql`${base} AND ((d.status IN (${statusList(ready)}) AND d.next_attempt_at > ${now})
-                          OR d.status IN (${statusList(final)}))`;
+  if (action === "cancel") return onD.and([base, statusIn(ready)]);
+  return onD.and([
+    base,
+    onD.or([onD.and([statusIn(ready), onD("d.next_attempt_at", ">", now)]), statusIn(final)]),
+  ]);
 }
 
 /** How many rows `action` would change now (a dry run), and the highest id among them. */
@@ -271,9 +335,12 @@ export async function countActionable(
   f: DeliveryFilter,
   now: Date,
 ): Promise<{ readonly matched: number; readonly maxId: number | null }> {
-  const { rows: [r] } = await sql<{ n: number; max_id: number | null }>`
-    SELECT count(*)::int AS n, max(d.id) AS max_id FROM ferry.deliveries d
-     WHERE ${actionable(action, f, now)}`.execute(db);
+  const r = await db.selectFrom("ferry.deliveries as d")
+    .select((eb) => [
+      eb.cast<number>(eb.fn.countAll(), "integer").as("n"),
+      eb.fn.max("d.id").as("max_id"),
+    ])
+    .where(actionable(action, f, now)).executeTakeFirst();
   return { matched: Number(r?.n ?? 0), maxId: r?.max_id == null ? null : Number(r.max_id) };
 }
 
@@ -307,6 +374,7 @@ export async function bulkAction(
 
 async function cancelBatch(db: Db, f: DeliveryFilter, n: number, o: BulkOptions) {
   const reason = o.reason ?? "cancelled by operator";
+  // raw SQL: FOR UPDATE SKIP LOCKED batch whose update and events are data-modifying CTEs
   const { rows: [r] } = await sql<{ n: number }>`
     WITH locked AS (
       SELECT d.id FROM ferry.deliveries d WHERE ${actionable("cancel", f, o.now)}
@@ -326,6 +394,7 @@ async function cancelBatch(db: Db, f: DeliveryFilter, n: number, o: BulkOptions)
 
 async function retryBatch(db: Db, f: DeliveryFilter, n: number, o: BulkOptions) {
   const lifetime = o.lifetimeMs ?? 5 * 86_400_000;
+  // raw SQL: FOR UPDATE SKIP LOCKED batch whose update and events are data-modifying CTEs
   const { rows: [r] } = await sql<{ n: number }>`
     WITH locked AS (
       SELECT d.id, d.status AS was FROM ferry.deliveries d WHERE ${actionable("retry", f, o.now)}
@@ -368,22 +437,33 @@ export async function domainCounts(
   db: Db,
   o: { readonly now: Date; readonly limit: number; readonly domain?: string },
 ): Promise<DomainCounts[]> {
-  const only = o.domain === undefined ? sql`true` : sql`d.domain = ${o.domain.toLowerCase()}`;
-  const { rows } = await sql<DomainCounts>`
-    SELECT d.domain,
-           count(*) FILTER (WHERE d.status = 'queued')::int AS queued,
-           count(*) FILTER (WHERE d.status = 'deferred')::int AS deferred,
-           count(*) FILTER (WHERE d.status = 'sending')::int AS sending,
-           count(*) FILTER (WHERE d.status <> 'sending' AND d.next_attempt_at <= ${o.now})::int
-             AS due,
-           min(d.created_at) AS oldest_created_at,
-           min(d.next_attempt_at) FILTER (WHERE d.status <> 'sending') AS next_attempt_at
-      FROM ferry.deliveries d
-     WHERE d.status IN ('queued', 'deferred', 'sending') AND ${only}
-     GROUP BY d.domain
-     ORDER BY count(*) DESC, d.domain
-     LIMIT ${o.limit}`.execute(db);
-  return rows;
+  const domain = o.domain?.toLowerCase();
+  return await db.selectFrom("ferry.deliveries as d")
+    .select((eb) => [
+      "d.domain",
+      eb.cast<number>(eb.fn.countAll().filterWhere("d.status", "=", "queued"), "integer")
+        .as("queued"),
+      eb.cast<number>(eb.fn.countAll().filterWhere("d.status", "=", "deferred"), "integer")
+        .as("deferred"),
+      eb.cast<number>(eb.fn.countAll().filterWhere("d.status", "=", "sending"), "integer")
+        .as("sending"),
+      eb.cast<number>(
+        eb.fn.countAll().filterWhere((eb) =>
+          eb.and([eb("d.status", "<>", "sending"), eb("d.next_attempt_at", "<=", o.now)])
+        ),
+        "integer",
+      ).as("due"),
+      eb.fn.min("d.created_at").as("oldest_created_at"),
+      eb.fn.min("d.next_attempt_at").filterWhere("d.status", "<>", "sending").as(
+        "next_attempt_at",
+      ),
+    ])
+    .where("d.status", "in", literals(["queued", "deferred", "sending"]))
+    .$if(domain !== undefined, (q) => q.where("d.domain", "=", domain!))
+    .groupBy("d.domain")
+    .orderBy((eb) => eb.fn.countAll(), "desc")
+    .orderBy("d.domain")
+    .limit(o.limit).execute();
 }
 
 /** The most recent reply recorded for a waiting delivery of `domain` (why it is deferred). */
@@ -391,13 +471,13 @@ export async function lastReplyOf(
   db: Db,
   domain: string,
 ): Promise<{ code: number | null; reply: string; at: Date } | undefined> {
-  const { rows: [r] } = await sql<{ code: number | null; reply: string; at: Date }>`
-    SELECT d.last_code AS code, d.last_reply AS reply, d.updated_at AS at
-      FROM ferry.deliveries d
-     WHERE d.domain = ${domain.toLowerCase()} AND d.status IN ('queued', 'deferred')
-       AND d.last_reply IS NOT NULL
-     ORDER BY d.updated_at DESC LIMIT 1`.execute(db);
-  return r;
+  return await db.selectFrom("ferry.deliveries as d")
+    .select(["d.last_code as code", "d.last_reply as reply", "d.updated_at as at"])
+    .where("d.domain", "=", domain.toLowerCase())
+    .where("d.status", "in", literals(["queued", "deferred"]))
+    .where("d.last_reply", "is not", null)
+    .$narrowType<{ reply: string }>()
+    .orderBy("d.updated_at", "desc").limit(1).executeTakeFirst();
 }
 
 export interface Suspension {

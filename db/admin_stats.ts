@@ -8,22 +8,39 @@
 import { sql } from "kysely";
 import type { Db } from "./client.ts";
 import type { EventView } from "./admin_queries.ts";
+import { literals } from "./sql_fragments.ts";
+
+/** The statuses of waiting and in-flight deliveries, which the partial indexes cover. */
+const WAITING = literals(["queued", "deferred", "sending"]);
 
 /** Events after `afterId`, oldest first (the live stream's tail). */
 export async function eventsAfter(db: Db, afterId: number, limit: number): Promise<EventView[]> {
-  const { rows } = await sql<EventView>`
-    SELECT e.id, e.delivery_id, e.outbox_id, e.at, e.kind, d.recipient, d.domain, e.mx_host,
-           e.code, e.enhanced, e.reply, e.tls, e.duration_ms
-      FROM ferry.events e LEFT JOIN ferry.deliveries d ON d.id = e.delivery_id
-     WHERE e.id > ${afterId}
-     ORDER BY e.id LIMIT ${limit}`.execute(db);
+  const rows: EventView[] = await db.selectFrom("ferry.events as e")
+    .leftJoin("ferry.deliveries as d", "d.id", "e.delivery_id")
+    .select([
+      "e.id",
+      "e.delivery_id",
+      "e.outbox_id",
+      "e.at",
+      "e.kind",
+      "d.recipient",
+      "d.domain",
+      "e.mx_host",
+      "e.code",
+      "e.enhanced",
+      "e.reply",
+      "e.tls",
+      "e.duration_ms",
+    ])
+    .where("e.id", ">", afterId)
+    .orderBy("e.id").limit(limit).execute();
   return rows.map((r) => ({ ...r, id: Number(r.id) }));
 }
 
 /** The id of the newest event (0 when there is none). */
 export async function latestEventId(db: Db): Promise<number> {
-  const { rows: [r] } = await sql<{ id: number | null }>`
-    SELECT max(id) AS id FROM ferry.events`.execute(db);
+  const r = await db.selectFrom("ferry.events").select((eb) => eb.fn.max("id").as("id"))
+    .executeTakeFirst();
   return Number(r?.id ?? 0);
 }
 
@@ -41,6 +58,7 @@ export async function throughput(
   const b = o.bucketSeconds;
   const end = Math.floor(o.now.getTime() / 1000 / b) * b + b;
   const start = end - Math.ceil((o.minutes * 60) / b) * b;
+  // raw SQL: bucketing by extract(epoch FROM at), a form the builder has no words for
   const { rows } = await sql<{ t: number; kind: string; n: number }>`
     SELECT (floor(extract(epoch FROM at) / ${b}) * ${b})::bigint AS t, kind, count(*)::int AS n
       FROM ferry.events
@@ -67,13 +85,18 @@ export interface QueueGauges {
  * indexes), never over the finished history.
  */
 export async function queueGauges(db: Db, now: Date): Promise<QueueGauges> {
-  const { rows } = await sql<{ status: string; n: number; oldest: Date | null }>`
-    SELECT status, count(*)::int AS n,
-           min(next_attempt_at) FILTER (WHERE status <> 'sending' AND next_attempt_at <= ${now})
-             AS oldest
-      FROM ferry.deliveries
-     WHERE status IN ('queued', 'deferred', 'sending')
-     GROUP BY status`.execute(db);
+  const rows = await db.selectFrom("ferry.deliveries")
+    .select((eb) => [
+      "status",
+      eb.cast<number>(eb.fn.countAll(), "integer").as("n"),
+      eb.fn.min("next_attempt_at")
+        .filterWhere((eb) =>
+          eb.and([eb("status", "<>", "sending"), eb("next_attempt_at", "<=", now)])
+        )
+        .as("oldest"),
+    ])
+    .where("status", "in", WAITING)
+    .groupBy("status").execute();
   const depth = { queued: 0, deferred: 0, sending: 0 };
   let oldest: Date | null = null;
   for (const r of rows) {
@@ -88,10 +111,11 @@ export async function queueGauges(db: Db, now: Date): Promise<QueueGauges> {
  * scheduled in the future (`send_at`) do not count, they are not late.
  */
 export async function oldestWaitingSince(db: Db, now: Date): Promise<Date | null> {
-  const { rows: [r] } = await sql<{ at: Date | null }>`
-    SELECT min(created_at) AS at FROM ferry.deliveries
-     WHERE status IN ('queued', 'deferred', 'sending')
-       AND NOT (attempts = 0 AND next_attempt_at > ${now})`.execute(db);
+  const r = await db.selectFrom("ferry.deliveries")
+    .select((eb) => eb.fn.min("created_at").as("at"))
+    .where("status", "in", WAITING)
+    .where((eb) => eb.not(eb.and([eb("attempts", "=", 0), eb("next_attempt_at", ">", now)])))
+    .executeTakeFirst();
   return r?.at ? new Date(r.at) : null;
 }
 
@@ -101,8 +125,9 @@ export async function eventCounts(
   since: Date,
   until: Date,
 ): Promise<Record<string, number>> {
-  const { rows } = await sql<{ kind: string; n: number }>`
-    SELECT kind, count(*)::int AS n FROM ferry.events
-     WHERE at >= ${since} AND at < ${until} GROUP BY kind`.execute(db);
+  const rows = await db.selectFrom("ferry.events")
+    .select((eb) => ["kind", eb.cast<number>(eb.fn.countAll(), "integer").as("n")])
+    .where("at", ">=", since).where("at", "<", until)
+    .groupBy("kind").execute();
   return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
 }

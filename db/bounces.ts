@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { sql } from "kysely";
 import type { Db } from "./client.ts";
+import type { DeliveryStatus } from "./schema.ts";
+import { anyBigint, anyText } from "./sql_fragments.ts";
 
 /** What the matcher needs to know about a delivery. */
 export interface DeliveryRef {
@@ -59,7 +60,13 @@ export interface BounceAction {
 }
 
 /** Statuses a hard bounce moves to `bounced`: an accepted message (asynchronous bounce) too. */
-const BOUNCEABLE = ["queued", "sending", "deferred", "delivered", "expired"];
+const BOUNCEABLE: readonly DeliveryStatus[] = [
+  "queued",
+  "sending",
+  "deferred",
+  "delivered",
+  "expired",
+];
 
 /** Which of `uidls` of `mailbox` have a committed marker. */
 export async function processedBounceUidls(
@@ -68,31 +75,30 @@ export async function processedBounceUidls(
   uidls: readonly string[],
 ): Promise<Set<string>> {
   if (uidls.length === 0) return new Set();
-  const { rows } = await sql<{ uidl: string }>`
-    SELECT uidl FROM ferry.bounce_messages
-     WHERE mailbox = ${mailbox} AND uidl = ANY(${[...uidls]}::text[])`.execute(db);
+  const rows = await db.selectFrom("ferry.bounce_messages").select("uidl")
+    .where("mailbox", "=", mailbox).where("uidl", "=", anyText(uidls)).execute();
   return new Set(rows.map((r) => r.uidl));
 }
 
 /** The deliveries among `ids` that exist. */
 export async function deliveriesById(db: Db, ids: readonly number[]): Promise<DeliveryRef[]> {
   if (ids.length === 0) return [];
-  const { rows } = await sql<DeliveryRow>`
-    SELECT id, outbox_id, recipient, status FROM ferry.deliveries
-     WHERE id = ANY(${[...ids]}::bigint[])`.execute(db);
+  const rows = await db.selectFrom("ferry.deliveries")
+    .select(["id", "outbox_id", "recipient", "status"])
+    .where("id", "=", anyBigint(ids)).execute();
   return rows.map(toRef);
 }
 
 /** The outbox rows among `outboxIds` that exist, each with its deliveries. */
 export async function outboxesById(db: Db, outboxIds: readonly number[]): Promise<OutboxRef[]> {
   if (outboxIds.length === 0) return [];
-  const { rows } = await sql<{ id: number; created_at: Date }>`
-    SELECT id, created_at FROM ferry.outbox WHERE id = ANY(${[...outboxIds]}::bigint[])`
-    .execute(db);
+  const rows = await db.selectFrom("ferry.outbox").select(["id", "created_at"])
+    .where("id", "=", anyBigint(outboxIds)).execute();
   if (rows.length === 0) return [];
-  const { rows: deliveries } = await sql<DeliveryRow>`
-    SELECT id, outbox_id, recipient, status FROM ferry.deliveries
-     WHERE outbox_id = ANY(${rows.map((r) => r.id)}::bigint[]) ORDER BY id`.execute(db);
+  const deliveries = await db.selectFrom("ferry.deliveries")
+    .select(["id", "outbox_id", "recipient", "status"])
+    .where("outbox_id", "=", anyBigint(rows.map((r) => r.id)))
+    .orderBy("id").execute();
   return rows.map((r) => ({
     outboxId: Number(r.id),
     createdAt: new Date(r.created_at),
@@ -105,14 +111,20 @@ export async function outboxesById(db: Db, outboxIds: readonly number[]): Promis
  * concurrent inserter waits on the unique index until the first one commits, then gets false.
  */
 export async function insertBounceMessage(db: Db, row: BounceMessageRow): Promise<boolean> {
-  const { rows } = await sql<{ id: number }>`
-    INSERT INTO ferry.bounce_messages
-           (mailbox, uidl, processed_at, kind, matched, unmatched, summary, raw)
-    VALUES (${row.mailbox}, ${row.uidl}, ${row.processedAt}, ${row.kind}, ${row.matched},
-            ${row.unmatched}, ${JSON.stringify(row.summary)}::jsonb, ${row.raw})
-    ON CONFLICT ON CONSTRAINT bounce_messages_marker DO NOTHING
-    RETURNING id`.execute(db);
-  return rows.length > 0;
+  const inserted = await db.insertInto("ferry.bounce_messages")
+    .values({
+      mailbox: row.mailbox,
+      uidl: row.uidl,
+      processed_at: row.processedAt,
+      kind: row.kind,
+      matched: row.matched,
+      unmatched: row.unmatched,
+      summary: JSON.stringify(row.summary),
+      raw: row.raw,
+    })
+    .onConflict((oc) => oc.constraint("bounce_messages_marker").doNothing())
+    .returning("id").executeTakeFirst();
+  return inserted !== undefined;
 }
 
 /**
@@ -128,43 +140,88 @@ export async function applyBounceAction(
   o: { readonly now: Date; readonly instance?: string },
 ): Promise<boolean> {
   const bounce = action.bounceClass !== undefined;
-  const { rows } = await sql<{ changed: number }>`
-    WITH d AS (
-      SELECT id, outbox_id, recipient FROM ferry.deliveries
-       WHERE id = ${action.deliveryId}::bigint
-    ),
-    upd AS (
-      UPDATE ferry.deliveries x
-         SET status = 'bounced', last_code = ${action.code}::smallint,
-             last_reply = ${action.reply}::text, bounce_class = ${action.bounceClass ?? null}::text,
-             updated_at = ${o.now}::timestamptz,
-             lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL
-       WHERE x.id = ${action.deliveryId}::bigint AND ${bounce}::boolean
-         AND x.status = ANY(${BOUNCEABLE}::text[])
-      RETURNING x.id
-    ),
-    ev AS (
-      INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, mx_host, code, enhanced, reply,
-                                instance)
-      SELECT d.id, d.outbox_id, ${o.now}::timestamptz, ${action.event}::text,
-             ${action.reportingMta}::text, ${action.code}::smallint, ${action.enhanced}::text,
-             ${action.reply}::text, ${o.instance ?? null}::text
-        FROM d
-    ),
-    sup AS (
-      INSERT INTO ferry.suppressions AS s (address, reason, source, created_at, expires_at)
-      SELECT lower(d.recipient), ${action.suppress?.reason ?? null}::text,
-             ${action.suppress?.source ?? null}::text, ${o.now}::timestamptz,
-             ${action.suppress?.until ?? null}::timestamptz
-        FROM d
-       WHERE ${action.suppress !== undefined}::boolean
-      ON CONFLICT (address) DO UPDATE
-        SET reason = excluded.reason, source = excluded.source,
-            expires_at = CASE WHEN s.expires_at IS NULL OR excluded.expires_at IS NULL THEN NULL
-                              ELSE greatest(s.expires_at, excluded.expires_at) END
-    )
-    SELECT count(*)::int AS changed FROM upd`.execute(db);
-  return Number(rows[0]?.changed ?? 0) > 0;
+  const suppress = action.suppress;
+  const r = await db
+    .with("d", (q) =>
+      q.selectFrom("ferry.deliveries").select(["id", "outbox_id", "recipient"])
+        .where("id", "=", action.deliveryId))
+    // Hard bounces only; the other CTEs run for every action.
+    .with("upd", (q) =>
+      q.updateTable("ferry.deliveries as x")
+        .set({
+          status: "bounced",
+          last_code: action.code,
+          last_reply: action.reply,
+          bounce_class: action.bounceClass ?? null,
+          updated_at: o.now,
+          lease_owner: null,
+          lease_token: null,
+          lease_expires_at: null,
+        })
+        .where("x.id", "=", action.deliveryId)
+        .where((eb) => eb.lit(bounce))
+        .where("x.status", "=", anyText(BOUNCEABLE))
+        .returning("x.id"))
+    // Parameters in an INSERT ... SELECT list carry no type of their own: each is cast.
+    .with("ev", (q) =>
+      q.insertInto("ferry.events")
+        .columns([
+          "delivery_id",
+          "outbox_id",
+          "at",
+          "kind",
+          "mx_host",
+          "code",
+          "enhanced",
+          "reply",
+          "instance",
+        ])
+        .expression((eb) =>
+          eb.selectFrom("d").select((eb) => [
+            "d.id",
+            "d.outbox_id",
+            eb.cast(eb.val(o.now), "timestamptz").as("at"),
+            eb.cast(eb.val(action.event), "text").as("kind"),
+            eb.cast(eb.val(action.reportingMta), "text").as("mx_host"),
+            eb.cast(eb.val(action.code), "smallint").as("code"),
+            eb.cast(eb.val(action.enhanced), "text").as("enhanced"),
+            eb.cast(eb.val(action.reply), "text").as("reply"),
+            eb.cast(eb.val(o.instance ?? null), "text").as("instance"),
+          ])
+        ))
+    // Never shortens a suppression: for good stays for good, the later expiry wins.
+    .with("sup", (q) =>
+      q.insertInto("ferry.suppressions")
+        .columns(["address", "reason", "source", "created_at", "expires_at"])
+        .expression((eb) =>
+          eb.selectFrom("d").select((eb) => [
+            eb.fn<string>("lower", ["d.recipient"]).as("address"),
+            eb.cast(eb.val(suppress?.reason ?? null), "text").as("reason"),
+            eb.cast(eb.val(suppress?.source ?? null), "text").as("source"),
+            eb.cast(eb.val(o.now), "timestamptz").as("created_at"),
+            eb.cast(eb.val(suppress?.until ?? null), "timestamptz").as("expires_at"),
+          ]).where((eb) => eb.lit(suppress !== undefined))
+        )
+        .onConflict((oc) =>
+          oc.column("address").doUpdateSet((eb) => ({
+            reason: eb.ref("excluded.reason"),
+            source: eb.ref("excluded.source"),
+            expires_at: eb.case()
+              .when(eb.or([
+                eb("ferry.suppressions.expires_at", "is", null),
+                eb("excluded.expires_at", "is", null),
+              ]))
+              .then(null)
+              .else(
+                eb.fn<Date>("greatest", ["ferry.suppressions.expires_at", "excluded.expires_at"]),
+              )
+              .end(),
+          }))
+        ))
+    .selectFrom("upd")
+    .select((eb) => eb.cast<number>(eb.fn.countAll(), "integer").as("changed"))
+    .executeTakeFirst();
+  return Number(r?.changed ?? 0) > 0;
 }
 
 /** The most recent messages that could not be matched, for operators. */
@@ -172,20 +229,22 @@ export async function unmatchedBounceMessages(
   db: Db,
   o: { readonly limit?: number } = {},
 ): Promise<(BounceMessageRow & { readonly id: number })[]> {
-  const { rows } = await sql<{
-    id: number;
-    mailbox: string;
-    uidl: string;
-    processed_at: Date;
-    kind: BounceMessageRow["kind"];
-    matched: number;
-    unmatched: number;
-    summary: Record<string, unknown>;
-    raw: Uint8Array | null;
-  }>`
-    SELECT id, mailbox, uidl, processed_at, kind, matched, unmatched, summary, raw
-      FROM ferry.bounce_messages WHERE unmatched > 0
-     ORDER BY processed_at DESC, id DESC LIMIT ${o.limit ?? 100}`.execute(db);
+  const rows = await db.selectFrom("ferry.bounce_messages")
+    .select([
+      "id",
+      "mailbox",
+      "uidl",
+      "processed_at",
+      "kind",
+      "matched",
+      "unmatched",
+      "summary",
+      "raw",
+    ])
+    // A literal, as in the partial index bounce_messages_unmatched's predicate.
+    .where((eb) => eb("unmatched", ">", eb.lit(0)))
+    .orderBy("processed_at", "desc").orderBy("id", "desc")
+    .limit(o.limit ?? 100).execute();
   return rows.map((r) => ({
     id: Number(r.id),
     mailbox: r.mailbox,
@@ -207,22 +266,20 @@ export async function purgeBounceMessages(
   db: Db,
   o: { readonly before: Date; readonly limit?: number },
 ): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
-    WITH gone AS (
-      DELETE FROM ferry.bounce_messages
-       WHERE id IN (SELECT id FROM ferry.bounce_messages WHERE processed_at < ${o.before}
-                     LIMIT ${o.limit ?? 1000})
-      RETURNING 1
-    )
-    SELECT count(*)::int AS n FROM gone`.execute(db);
-  return Number(rows[0]?.n ?? 0);
+  const r = await db.deleteFrom("ferry.bounce_messages")
+    .where("id", "in", (eb) =>
+      eb.selectFrom("ferry.bounce_messages").select("id")
+        .where("processed_at", "<", o.before)
+        .limit(o.limit ?? 1000))
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
 }
 
 interface DeliveryRow {
-  id: number;
-  outbox_id: number;
-  recipient: string;
-  status: string;
+  readonly id: number;
+  readonly outbox_id: number;
+  readonly recipient: string;
+  readonly status: string;
 }
 
 function toRef(r: DeliveryRow): DeliveryRef {

@@ -44,6 +44,12 @@ export function isConnectionError(err: unknown): boolean {
   return false;
 }
 
+/** One round trip that touches no table (`SELECT 1`): throws when the database does not answer. */
+export async function ping(db: Db): Promise<void> {
+  // raw SQL: a bare statement needs only the handle's executor, which tests/db/health_test.ts fakes
+  await sql`SELECT 1`.execute(db);
+}
+
 /**
  * The wait before probe `attempt` (0-based): `baseMs · 2^attempt`, capped at `capMs`, then scaled
  * by a random factor in [0.5, 1) so that instances that lost the same server do not return to it
@@ -139,7 +145,7 @@ export class DatabaseHealth {
     const timer = new AbortController();
     try {
       const ok = await Promise.race([
-        sql`SELECT 1`.execute(this.#deps.db).then(() => true),
+        ping(this.#deps.db).then(() => true),
         this.#deps.clock.sleep(timeoutMs, timer.signal).then(() => false, () => false),
       ]);
       if (!ok) this.markDown(new Error(`no answer within ${timeoutMs} ms`));
@@ -165,7 +171,7 @@ export class DatabaseHealth {
       await clock.sleep(wait, signal).catch(() => {});
       if (signal.aborted) break;
       try {
-        await sql`SELECT 1`.execute(this.#deps.db);
+        await ping(this.#deps.db);
         await this.#deps.beforeUp?.();
       } catch {
         continue;

@@ -17,6 +17,7 @@
  */
 import { sql } from "kysely";
 import type { Db } from "./client.ts";
+import { anyText } from "./sql_fragments.ts";
 import {
   DEFAULT_LIMITS,
   type OutboxRowInput,
@@ -165,16 +166,25 @@ async function rejectPoisonRow(
   const reason = `cannot ingest row: ${cause instanceof Error ? cause.message : String(cause)}`
     .slice(0, 1000);
   return await db.transaction().execute(async (tx) => {
-    const { rows } = await sql<{ id: number }>`
-      UPDATE ferry.outbox SET ingested_at = ${now}, reject_reason = ${reason}
-       WHERE id = ${id} AND ingested_at IS NULL
-      RETURNING id`.execute(tx);
-    if (rows.length === 0) return EMPTY;
-    await sql`
-      INSERT INTO ferry.deliveries (outbox_id, recipient, domain, status, next_attempt_at,
-                                    last_reply, priority, expires_at, smtputf8, updated_at)
-      VALUES (${id}, '', '', 'rejected', ${now}, ${reason}, 1, ${now}, false, ${now})`
-      .execute(tx);
+    const taken = await tx.updateTable("ferry.outbox")
+      .set({ ingested_at: now, reject_reason: reason })
+      .where("id", "=", id).where("ingested_at", "is", null)
+      .returning("id").executeTakeFirst();
+    if (!taken) return EMPTY;
+    await tx.insertInto("ferry.deliveries")
+      .values({
+        outbox_id: id,
+        recipient: "",
+        domain: "",
+        status: "rejected",
+        next_attempt_at: now,
+        last_reply: reason,
+        priority: 1,
+        expires_at: now,
+        smtputf8: false,
+        updated_at: now,
+      })
+      .execute();
     return { rows: 1, rejectedRows: 1, queued: 0, rejected: 1, suppressed: 0 };
   });
 }
@@ -190,6 +200,7 @@ async function ingestBatch(
   const only = scope.ids ? sql`AND id = ANY(${[...scope.ids]}::bigint[])` : sql``;
 
   return await db.transaction().execute(async (tx) => {
+    // raw SQL: FOR UPDATE SKIP LOCKED claim; timestamps read through extract(epoch FROM ...)
     const { rows } = await sql<PendingRow>`
       SELECT id, from_address, to_addresses, cc_addresses, bcc_addresses, reply_to, subject,
              text_body IS NOT NULL AS has_text, html_body IS NOT NULL AS has_html, headers,
@@ -234,6 +245,7 @@ async function ingestBatch(
 
     if (deliveries.length > 0) {
       const col = <K extends keyof NewDelivery>(k: K) => deliveries.map((d) => d[k]);
+      // raw SQL: a batch of any size as one unnest statement
       await sql`
         INSERT INTO ferry.deliveries (outbox_id, recipient, domain, status, next_attempt_at,
                                       last_reply, priority, expires_at, smtputf8, updated_at)
@@ -246,6 +258,7 @@ async function ingestBatch(
         .execute(tx);
     }
     // A row whose own expires_at could not be read keeps it as the application wrote it.
+    // raw SQL: a batch of any size as one UPDATE ... FROM unnest statement
     await sql`
       UPDATE ferry.outbox o
          SET ingested_at = ${now}, reject_reason = v.reason,
@@ -333,15 +346,15 @@ function expandRow(
 }
 
 async function attachmentsOf(tx: Db, id: number): Promise<unknown> {
-  const { rows } = await sql<{ a: unknown }>`
-    SELECT attachments AS a FROM ferry.outbox WHERE id = ${id}`.execute(tx);
-  return rows[0]?.a ?? null;
+  const r = await tx.selectFrom("ferry.outbox").select("attachments").where("id", "=", id)
+    .executeTakeFirst();
+  return r?.attachments ?? null;
 }
 
 async function rawMessage(tx: Db, id: number): Promise<Uint8Array> {
-  const { rows } = await sql<{ raw: Uint8Array }>`
-    SELECT raw_message AS raw FROM ferry.outbox WHERE id = ${id}`.execute(tx);
-  return rows[0]?.raw ?? new Uint8Array();
+  const r = await tx.selectFrom("ferry.outbox").select("raw_message").where("id", "=", id)
+    .executeTakeFirst();
+  return r?.raw_message ?? new Uint8Array();
 }
 
 /** The recipient texts of a row, for the rejected deliveries of a row refused as a whole. */
@@ -362,10 +375,10 @@ function domainOf(recipient: string): string {
 async function markSuppressed(tx: Db, deliveries: NewDelivery[], now: Date): Promise<void> {
   const queued = deliveries.filter((d) => d.status === "queued");
   if (queued.length === 0) return;
-  const { rows } = await sql<{ address: string; reason: string }>`
-    SELECT address, reason FROM ferry.suppressions
-     WHERE address = ANY(${[...new Set(queued.map((d) => d.recipient.toLowerCase()))]}::text[])
-       AND (expires_at IS NULL OR expires_at > ${now})`.execute(tx);
+  const rows = await tx.selectFrom("ferry.suppressions").select(["address", "reason"])
+    .where("address", "=", anyText([...new Set(queued.map((d) => d.recipient.toLowerCase()))]))
+    .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
+    .execute();
   if (rows.length === 0) return;
   const reasons = new Map(rows.map((r) => [r.address, r.reason]));
   for (const d of queued) {

@@ -4,9 +4,10 @@
  *
  * @module
  */
-import { type Selectable, sql } from "kysely";
+import type { Selectable } from "kysely";
 import type { Db } from "./client.ts";
 import type { OutboxTable } from "./schema.ts";
+import { anyBigint } from "./sql_fragments.ts";
 
 export interface MessageRow {
   readonly id: number;
@@ -40,7 +41,7 @@ export async function loadMessages(
 ): Promise<Map<number, MessageRow>> {
   if (outboxIds.length === 0) return new Map();
   const rows = await db.selectFrom("ferry.outbox").selectAll()
-    .where("id", "=", sql<number>`any(${[...outboxIds]}::bigint[])`).execute();
+    .where("id", "=", anyBigint(outboxIds)).execute();
   return new Map(rows.map((r) => [Number(r.id), toMessageRow(r)]));
 }
 

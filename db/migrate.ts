@@ -25,8 +25,9 @@ export async function migrate(
   migrations: readonly Migration[] = allMigrations,
 ): Promise<MigrationResult> {
   return await db.connection().execute(async (conn) => {
-    await sql`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY.toString()}::bigint)`.execute(conn);
+    await advisory(conn, "pg_advisory_lock");
     try {
+      // raw SQL: DDL, kept as SQL text like the migrations it makes room for
       await sql.raw(`
         CREATE SCHEMA IF NOT EXISTS ferry;
         CREATE TABLE IF NOT EXISTS ferry.schema_migrations (
@@ -42,6 +43,7 @@ export async function migrate(
       for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
         if (done.has(m.version)) continue;
         await conn.transaction().execute(async (tx) => {
+          // raw SQL: a migration is SQL text, run as it was written
           await sql.raw(m.up).execute(tx);
           await tx.insertInto("ferry.schema_migrations")
             .values({ version: m.version, name: m.name }).execute();
@@ -51,7 +53,14 @@ export async function migrate(
       }
       return { applied, version: Math.max(0, ...done) };
     } finally {
-      await sql`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY.toString()}::bigint)`.execute(conn);
+      await advisory(conn, "pg_advisory_unlock");
     }
   });
+}
+
+/** Takes or releases the session-level migration lock, on the connection `conn` holds. */
+async function advisory(conn: Db, fn: "pg_advisory_lock" | "pg_advisory_unlock"): Promise<void> {
+  await conn.selectNoFrom((eb) =>
+    eb.fn(fn, [eb.cast(eb.val(MIGRATION_LOCK_KEY.toString()), "bigint")]).as("done")
+  ).execute();
 }

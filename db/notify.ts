@@ -16,9 +16,11 @@ export const NOTIFY_CHANNEL = "ferry_outbox";
 /** Installs (or removes) the statement-level NOTIFY trigger on ferry.outbox. */
 export async function setNotifyTrigger(db: Db, enabled: boolean): Promise<void> {
   if (!enabled) {
+    // raw SQL: DDL
     await sql.raw(`DROP TRIGGER IF EXISTS outbox_notify ON ferry.outbox`).execute(db);
     return;
   }
+  // raw SQL: DDL and a plpgsql function body
   await sql.raw(`
     CREATE OR REPLACE FUNCTION ferry.outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN PERFORM pg_notify('${NOTIFY_CHANNEL}', ''); RETURN NULL; END $$;
@@ -36,6 +38,7 @@ export async function listenForOutbox(
   client.on("error", () => {});
   await client.connect();
   client.on("notification", () => onNotify());
+  // raw SQL: LISTEN, on its own connection outside Kysely's pool, which must stay open to hear
   await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
   await new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();

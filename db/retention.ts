@@ -5,8 +5,9 @@
  *
  * @module
  */
-import { sql } from "kysely";
 import type { Db } from "./client.ts";
+import { FINAL_STATUSES } from "./schema.ts";
+import { literals } from "./sql_fragments.ts";
 
 export interface PurgeOptions {
   /** Rows finished (or events written) before this instant go. */
@@ -43,28 +44,40 @@ export async function purgeFinished(db: Db, o: PurgeOptions): Promise<PurgeResul
     return total;
   };
   const deliveries = await loop(async () => {
-    const r = await sql`
-      DELETE FROM ferry.deliveries WHERE id IN (
-        SELECT id FROM ferry.deliveries
-         WHERE status IN ('delivered', 'bounced', 'expired', 'cancelled', 'suppressed', 'rejected')
-           AND updated_at < ${o.before}
-         LIMIT ${batch})`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
+    const r = await db.deleteFrom("ferry.deliveries")
+      .where("id", "in", (eb) =>
+        eb.selectFrom("ferry.deliveries").select("id")
+          .where("status", "in", literals(FINAL_STATUSES))
+          .where("updated_at", "<", o.before)
+          .limit(batch))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   });
   const events = await loop(async () => {
-    const r = await sql`
-      DELETE FROM ferry.events WHERE id IN (
-        SELECT id FROM ferry.events WHERE at < ${o.before} LIMIT ${batch})`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
+    const r = await db.deleteFrom("ferry.events")
+      .where(
+        "id",
+        "in",
+        (eb) => eb.selectFrom("ferry.events").select("id").where("at", "<", o.before).limit(batch),
+      )
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   });
   const outbox = await loop(async () => {
-    const r = await sql`
-      DELETE FROM ferry.outbox WHERE id IN (
-        SELECT o.id FROM ferry.outbox o
-         WHERE o.ingested_at IS NOT NULL AND o.created_at < ${o.before}
-           AND NOT EXISTS (SELECT 1 FROM ferry.deliveries d WHERE d.outbox_id = o.id)
-         LIMIT ${batch})`.execute(db);
-    return Number(r.numAffectedRows ?? 0);
+    const r = await db.deleteFrom("ferry.outbox")
+      .where("id", "in", (eb) =>
+        eb.selectFrom("ferry.outbox as o").select("o.id")
+          .where("o.ingested_at", "is not", null)
+          .where("o.created_at", "<", o.before)
+          .where((eb) =>
+            eb.not(eb.exists(
+              eb.selectFrom("ferry.deliveries as d").select(eb.lit(1).as("one"))
+                .whereRef("d.outbox_id", "=", "o.id"),
+            ))
+          )
+          .limit(batch))
+      .executeTakeFirst();
+    return Number(r.numDeletedRows);
   });
   return { deliveries, events, outbox, complete: budget > 0 };
 }

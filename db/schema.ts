@@ -131,6 +131,48 @@ export interface SchemaMigrationsTable {
   applied_at: DefaultedTimestamp;
 }
 
+/** One HTTP notification per (event, endpoint URL) (migration 0002). */
+export interface WebhookDeliveriesTable {
+  id: Generated<number>;
+  /** The `ferry.events` row notified about; null for events that are not there (alerts). */
+  event_id: number | null;
+  event_type: string;
+  url: string;
+  payload: Json;
+  status: ColumnType<
+    "pending" | "delivered" | "failed",
+    "pending" | "delivered" | "failed" | undefined,
+    "pending" | "delivered" | "failed"
+  >;
+  attempts: ColumnType<number, number | undefined, number>;
+  next_attempt_at: Timestamp;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  delivered_at: Timestamp | null;
+}
+
+/** How far the webhook fan-out has read `ferry.events`. */
+export interface WebhookCursorTable {
+  name: string;
+  last_event_id: number;
+  updated_at: Timestamp;
+}
+
+/** One processed bounce-mailbox message (migration 0003). */
+export interface BounceMessagesTable {
+  id: Generated<number>;
+  mailbox: string;
+  uidl: string;
+  processed_at: Timestamp;
+  kind: "bounce" | "delay" | "complaint" | "unrecognised";
+  matched: number;
+  unmatched: number;
+  summary: Json;
+  raw: Uint8Array | null;
+}
+
 export interface FerrySchema {
   "ferry.outbox": OutboxTable;
   "ferry.deliveries": DeliveriesTable;
@@ -140,4 +182,7 @@ export interface FerrySchema {
   "ferry.leases": LeasesTable;
   "ferry.instances": InstancesTable;
   "ferry.schema_migrations": SchemaMigrationsTable;
+  "ferry.webhook_deliveries": WebhookDeliveriesTable;
+  "ferry.webhook_cursor": WebhookCursorTable;
+  "ferry.bounce_messages": BounceMessagesTable;
 }

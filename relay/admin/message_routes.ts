@@ -11,6 +11,7 @@ import {
   bulkAction,
   getMessage,
   insertMessage,
+  messageExists,
   searchDeliveries,
 } from "../../db/admin_queries.ts";
 import { cancelMessage } from "../../db/queue.ts";
@@ -218,9 +219,7 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
 }
 
 async function mustExist(ctx: AdminContext, id: number): Promise<void> {
-  const row = await ctx.db.selectFrom("ferry.outbox").select("id").where("id", "=", id)
-    .executeTakeFirst();
-  if (!row) throw new RequestError(404, `No message with id ${id}`);
+  if (!await messageExists(ctx.db, id)) throw new RequestError(404, `No message with id ${id}`);
 }
 
 /** Ingestion's rules, applied before the insert so the caller hears about a bad row. */

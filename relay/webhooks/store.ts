@@ -1,7 +1,8 @@
 /**
  * The durable side of webhooks, in `ferry.webhook_deliveries` and `ferry.webhook_cursor`
  * (migration 0002): fan-out of new `ferry.events` rows by id watermark, the claim of due
- * notifications, their results with backoff, retention. Free functions taking the db first.
+ * notifications, their results with backoff, retention. Free functions taking the db first; the
+ * statements themselves are db/webhooks.ts's, this module decides what they write.
  *
  * ## Why a watermark needs a grace period
  *
@@ -13,23 +14,19 @@
  *
  * @module
  */
-import { sql } from "kysely";
 import type { Db } from "../../db/client.ts";
+import {
+  advanceWebhookCursor,
+  claimWebhookDeliveries,
+  eventsForWebhooks,
+  insertWebhookDeliveries,
+  lockWebhookCursor,
+  updateWebhookDeliveries,
+} from "../../db/webhooks.ts";
 import { eventFromRow, type EventRow, type WebhookEvent } from "./payload.ts";
 import { webhookRetryDelay } from "./schedule.ts";
 
-const CURSOR = "events";
-
-/** Creates the watermark at the newest event (history is not sent); returns its position. */
-export async function initWebhookCursor(db: Db, now: Date): Promise<number> {
-  await sql`
-    INSERT INTO ferry.webhook_cursor (name, last_event_id, updated_at)
-    SELECT ${CURSOR}, coalesce(max(id), 0), ${now} FROM ferry.events
-    ON CONFLICT (name) DO NOTHING`.execute(db);
-  const { rows: [r] } = await sql<{ last_event_id: number }>`
-    SELECT last_event_id FROM ferry.webhook_cursor WHERE name = ${CURSOR}`.execute(db);
-  return Number(r?.last_event_id ?? 0);
-}
+export { initWebhookCursor, purgeWebhooks, webhookBacklog } from "../../db/webhooks.ts";
 
 export interface Endpoints {
   readonly urls: readonly string[];
@@ -58,20 +55,9 @@ export interface FanOutResult {
 /** Turns the next events into notifications, one per endpoint, in one short transaction. */
 export async function fanOutEvents(db: Db, o: FanOutOptions): Promise<FanOutResult> {
   return await db.transaction().execute(async (tx) => {
-    const { rows: [cursor] } = await sql<{ last_event_id: number }>`
-      SELECT last_event_id FROM ferry.webhook_cursor WHERE name = ${CURSOR}
-         FOR UPDATE`.execute(tx);
-    if (!cursor) return { events: 0, rows: 0, waitingOnGap: false, more: false };
-    const from = Number(cursor.last_event_id);
-    const { rows } = await sql<EventRow>`
-      SELECT e.id, e.delivery_id, e.outbox_id, e.at, e.kind, d.recipient, d.domain, d.attempts,
-             e.mx_host, e.code, e.enhanced, e.reply, e.tls, e.duration_ms, d.bounce_class,
-             o.metadata
-        FROM ferry.events e
-        LEFT JOIN ferry.deliveries d ON d.id = e.delivery_id
-        LEFT JOIN ferry.outbox o ON o.id = e.outbox_id
-       WHERE e.id > ${from}
-       ORDER BY e.id LIMIT ${o.limit}`.execute(tx);
+    const from = await lockWebhookCursor(tx);
+    if (from === undefined) return { events: 0, rows: 0, waitingOnGap: false, more: false };
+    const rows = await eventsForWebhooks(tx, from, o.limit);
     const accepted = acceptContiguous(from, rows, o);
     const upTo = Number(accepted.at(-1)?.id ?? from);
     for (const key of o.gaps.keys()) if (key <= upTo) o.gaps.delete(key);
@@ -81,11 +67,7 @@ export async function fanOutEvents(db: Db, o: FanOutOptions): Promise<FanOutResu
     });
     const created = await insertNotifications(tx, o.urls, items, o.now);
     const last = accepted.at(-1);
-    if (last) {
-      await sql`
-        UPDATE ferry.webhook_cursor SET last_event_id = ${Number(last.id)}, updated_at = ${o.now}
-         WHERE name = ${CURSOR}`.execute(tx);
-    }
+    if (last) await advanceWebhookCursor(tx, Number(last.id), o.now);
     return {
       events: accepted.length,
       rows: created,
@@ -119,20 +101,10 @@ async function insertNotifications(
   items: readonly { readonly eventId: number | null; readonly event: WebhookEvent }[],
   now: Date,
 ): Promise<number> {
-  const pairs = items.flatMap(({ eventId, event: e }) => urls.map((url) => ({ eventId, e, url })));
-  if (pairs.length === 0) return 0;
-  const eventIds = pairs.map((p) => p.eventId);
-  const { rows } = await sql<{ id: number }>`
-    INSERT INTO ferry.webhook_deliveries (event_id, event_type, url, payload, next_attempt_at,
-                                          created_at, updated_at)
-    SELECT v.event_id, v.event_type, v.url, v.payload::jsonb, ${now}, ${now}, ${now}
-      FROM unnest(${eventIds}::bigint[], ${pairs.map(({ e }) => e.type)}::text[],
-                  ${pairs.map(({ url }) => url)}::text[],
-                  ${pairs.map(({ e }) => JSON.stringify(e))}::text[])
-           AS v(event_id, event_type, url, payload)
-    ON CONFLICT (event_id, url) WHERE event_id IS NOT NULL DO NOTHING
-    RETURNING id`.execute(db);
-  return rows.length;
+  const rows = items.flatMap(({ eventId, event }) =>
+    urls.map((url) => ({ eventId, eventType: event.type, url, payload: event }))
+  );
+  return await insertWebhookDeliveries(db, rows, now);
 }
 
 /**
@@ -172,26 +144,10 @@ export async function claimWebhooks(
   db: Db,
   o: { readonly now: Date; readonly limit: number; readonly leaseMs: number },
 ): Promise<ClaimedWebhook[]> {
-  const { rows } = await sql<
-    { id: number; url: string; event_type: string; payload: WebhookEvent; attempts: number }
-  >`
-    WITH due AS (
-      SELECT id FROM ferry.webhook_deliveries
-       WHERE status = 'pending' AND next_attempt_at <= ${o.now}
-       ORDER BY next_attempt_at, id LIMIT ${o.limit}
-         FOR UPDATE SKIP LOCKED
-    )
-    UPDATE ferry.webhook_deliveries w
-       SET attempts = w.attempts + 1, updated_at = ${o.now},
-           next_attempt_at = ${new Date(o.now.getTime() + o.leaseMs)}
-      FROM due WHERE w.id = due.id
-    RETURNING w.id, w.url, w.event_type, w.payload, w.attempts`.execute(db);
-  return rows.map((r) => ({
-    id: Number(r.id),
-    url: r.url,
-    eventType: r.event_type,
-    payload: typeof r.payload === "string" ? JSON.parse(r.payload) : r.payload,
-    attempt: Number(r.attempts),
+  // Every payload was written by insertNotifications from a WebhookEvent.
+  return (await claimWebhookDeliveries(db, o)).map((r) => ({
+    ...r,
+    payload: r.payload as WebhookEvent,
   }));
 }
 
@@ -217,58 +173,25 @@ export async function recordWebhookResults(
   results: readonly WebhookResult[],
   o: { readonly now: Date; readonly policy: RetryPolicy },
 ): Promise<void> {
-  if (results.length === 0) return;
-  const plan = results.map((r) => {
-    if (r.kind === "delivered") return { r, status: "delivered", next: o.now, error: null };
-    const giveUp = r.attempt >= o.policy.maxAttempts;
-    const wait = webhookRetryDelay(r.attempt, {
-      baseMs: o.policy.retryBase,
-      maxMs: o.policy.retryMax,
-    });
-    return {
-      r,
-      status: giveUp ? "failed" : "pending",
-      next: giveUp ? o.now : new Date(o.now.getTime() + wait),
-      error: r.error.slice(0, 1000),
-    };
-  });
-  await sql`
-    UPDATE ferry.webhook_deliveries w
-       SET status = v.status, next_attempt_at = v.next, last_status = v.code,
-           last_error = v.error, updated_at = ${o.now},
-           delivered_at = CASE WHEN v.status = 'delivered' THEN ${o.now}::timestamptz END
-      FROM unnest(${plan.map((p) => p.r.id)}::bigint[], ${plan.map((p) => p.status)}::text[],
-                  ${plan.map((p) => p.next)}::timestamptz[],
-                  ${plan.map((p) => p.r.status)}::smallint[], ${plan.map((p) => p.error)}::text[])
-           AS v(id, status, next, code, error)
-     WHERE w.id = v.id`.execute(db);
-}
-
-/** Notifications waiting (pending) and given up (failed). */
-export async function webhookBacklog(db: Db): Promise<{ pending: number; failed: number }> {
-  const { rows: [r] } = await sql<{ pending: number; failed: number }>`
-    SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
-           count(*) FILTER (WHERE status = 'failed')::int AS failed
-      FROM ferry.webhook_deliveries WHERE status IN ('pending', 'failed')`.execute(db);
-  return { pending: Number(r?.pending ?? 0), failed: Number(r?.failed ?? 0) };
-}
-
-/** Deletes finished notifications older than `before`, in batches. Returns how many. */
-export async function purgeWebhooks(
-  db: Db,
-  o: { readonly before: Date; readonly batchSize?: number; readonly maxBatches?: number },
-): Promise<number> {
-  const batch = o.batchSize ?? 1000;
-  let total = 0;
-  for (let i = 0; i < (o.maxBatches ?? 100); i++) {
-    const r = await sql`
-      DELETE FROM ferry.webhook_deliveries WHERE id IN (
-        SELECT id FROM ferry.webhook_deliveries
-         WHERE status IN ('delivered', 'failed') AND updated_at < ${o.before} LIMIT ${batch})`
-      .execute(db);
-    const n = Number(r.numAffectedRows ?? 0);
-    total += n;
-    if (n < batch) break;
-  }
-  return total;
+  await updateWebhookDeliveries(
+    db,
+    results.map((r) => {
+      if (r.kind === "delivered") {
+        return { id: r.id, status: "delivered", next: o.now, code: r.status, error: null };
+      }
+      const giveUp = r.attempt >= o.policy.maxAttempts;
+      const wait = webhookRetryDelay(r.attempt, {
+        baseMs: o.policy.retryBase,
+        maxMs: o.policy.retryMax,
+      });
+      return {
+        id: r.id,
+        status: giveUp ? "failed" : "pending",
+        next: giveUp ? o.now : new Date(o.now.getTime() + wait),
+        code: r.status,
+        error: r.error.slice(0, 1000),
+      };
+    }),
+    o.now,
+  );
 }
