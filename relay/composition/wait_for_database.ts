@@ -6,9 +6,8 @@
  *
  * @module
  */
-import { sql } from "kysely";
 import type { Db } from "../../db/client.ts";
-import { backoffDelay } from "../../db/health.ts";
+import { backoffDelay, ping } from "../../db/health.ts";
 import type { Clock } from "../../lib/clock.ts";
 
 /** `host:port/db` of a PostgreSQL URL, without user or password. */
@@ -38,7 +37,7 @@ export async function waitForDatabase(o: WaitOptions): Promise<boolean> {
   let last: string | undefined;
   while (!o.signal.aborted) {
     try {
-      await sql`SELECT 1`.execute(o.db);
+      await ping(o.db);
       return true;
     } catch (err) {
       const reason = reasonOf(err);
