@@ -73,7 +73,10 @@ export class DenoResolver implements Resolver {
         const nameServer = this.#nameServer
           ? { ipAddr: this.#nameServer.ipAddr, port: this.#nameServer.port ?? 53 }
           : undefined;
-        return this.#resolveDns(name, type as "MX" | "A" | "AAAA", { nameServer, signal: both });
+        const options = { nameServer, signal: both };
+        return type === "TXT"
+          ? this.#resolveDns(name, "TXT", options)
+          : this.#resolveDns(name, type as "MX" | "A" | "AAAA", options);
       });
       if (records.length === 0) return { kind: "notfound", ttl: this.#negativeTtl };
       const mapped = type === "MX"
@@ -81,6 +84,9 @@ export class DenoResolver implements Resolver {
           preference: r.preference,
           exchange: normalizeName(r.exchange),
         }))
+        : type === "TXT"
+        // Deno gives each record's character-strings apart; the port joins them (RFC 7208 §3.3).
+        ? (records as string[][]).map((strings) => strings.join(""))
         : (records as string[]).map((ip) => ip.toLowerCase());
       return { kind: "records", records: mapped as RecordTypes[T][], ttl: this.#ttl };
     } catch (err) {

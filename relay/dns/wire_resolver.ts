@@ -191,6 +191,8 @@ function toRecord(rr: ResourceRecord): MxRecord | string {
     case "a":
     case "aaaa":
       return rr.data.address;
+    case "txt":
+      return rr.data.text;
     default:
       return "";
   }
