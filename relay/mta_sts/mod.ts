@@ -20,4 +20,10 @@ export {
   type StsRecord,
   type TxtAnswer,
 } from "./txt_record.ts";
+export {
+  type FetchPolicy,
+  httpsPolicyFetcher,
+  POLICY_PATH,
+  type PolicyFetcherOptions,
+} from "./policy_fetcher.ts";
 export type { Parsed } from "./result.ts";
