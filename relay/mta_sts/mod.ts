@@ -2,8 +2,28 @@
  * MTA-STS (RFC 8461) for outbound mail: which policy applies to a recipient domain, and
  * whether an MX host may receive its mail.
  *
+ * ```ts ignore
+ * const mtaSts = new MtaSts({
+ *   clock,
+ *   lookupTxt: (name, signal) => resolver.resolve(name, "TXT", signal),
+ *   fetchPolicy: httpsPolicyFetcher({ clock, caCerts }),
+ *   store, // an MtaStsStore: relay/adapters/mta_sts_store.ts keeps it in PostgreSQL
+ * });
+ * const decision = await mtaSts.policyFor("example.com");
+ * if (decision.mode === "enforce") {
+ *   // only MX hosts with mxAllowed(decision.policy, host), and only over verified TLS
+ * }
+ * ```
+ *
  * @module
  */
+export {
+  MtaSts,
+  type MtaStsDecision,
+  type MtaStsOptions,
+  type NoPolicyReason,
+  type PolicySource,
+} from "./policy_source.ts";
 export { isMxPattern, matchesMxPattern, mxAllowed } from "./mx_pattern.ts";
 export {
   MAX_MAX_AGE_SECONDS,
@@ -26,4 +46,10 @@ export {
   POLICY_PATH,
   type PolicyFetcherOptions,
 } from "./policy_fetcher.ts";
+export {
+  MemoryMtaStsStore,
+  type MtaStsStore,
+  type PolicyRecord,
+  type StoredPolicy,
+} from "./store.ts";
 export type { Parsed } from "./result.ts";
