@@ -6,7 +6,12 @@ import {
   noteMtaStsError,
   upsertMtaStsPolicy,
 } from "../../db/mta_sts.ts";
-import { testDatabase } from "../_support/db.ts";
+import { pgMtaStsStore } from "../../relay/adapters/mta_sts_store.ts";
+import { MtaSts } from "../../relay/mta_sts/mod.ts";
+import { FakeClock } from "../_fakes/fake_clock.ts";
+import { serverOnly, testDatabase } from "../_support/db.ts";
+import { storeContract } from "../relay/mta_sts/_store_contract.ts";
+import { policyFile, ScriptedDns, ScriptedWeb } from "../relay/mta_sts/_fakes.ts";
 
 const T = Date.UTC(2030, 0, 1);
 
@@ -90,4 +95,47 @@ Deno.test("the table refuses what no policy can be", async () => {
     }).execute(),
     /check constraint/,
   );
+});
+
+Deno.test("pgMtaStsStore follows the store contract", async (t) => {
+  await using database = await testDatabase();
+  await storeContract(t, async () => {
+    await database.db.deleteFrom("ferry.mta_sts_policies").execute();
+    return pgMtaStsStore(database.db);
+  });
+});
+
+Deno.test({
+  name: "two instances on one database share policies: one fetches, the other uses it",
+  ignore: serverOnly,
+  async fn() {
+    await using t = await testDatabase();
+    const other = await t.reopen();
+    const clock = new FakeClock(T);
+    const dns = new ScriptedDns().set("example.com", ["v=STSv1; id=1;"]);
+    const web = new ScriptedWeb().set(
+      "example.com",
+      policyFile("enforce", 604_800, "mx.example.com"),
+    );
+    const instance = (store: ReturnType<typeof pgMtaStsStore>) =>
+      new MtaSts({ clock, lookupTxt: dns.lookupTxt, fetchPolicy: web.fetchPolicy, store });
+    const a = instance(pgMtaStsStore(t.db));
+    const b = instance(pgMtaStsStore(other.db));
+    assert.equal((await a.policyFor("example.com")).source, "fetched");
+    const seen = await b.policyFor("example.com");
+    assert.equal(seen.mode, "enforce");
+    assert.equal(seen.source, "cache");
+    assert.deepEqual(seen.policy?.mx, ["mx.example.com"]);
+    assert.equal(web.fetched.length, 1);
+
+    // A restart is a new handle on the same rows: the policy is still there, and a failed
+    // refresh on one instance leaves it in force on both.
+    await clock.advance(86_400_000);
+    dns.set("example.com", ["v=STSv1; id=2;"]);
+    web.set("example.com", "!connection refused");
+    assert.equal((await b.policyFor("example.com")).source, "fallback");
+    const stored = await getMtaStsPolicy(t.db, "example.com");
+    assert.equal(stored?.lastError, "connection refused");
+    assert.equal((await a.policyFor("example.com")).mode, "enforce");
+  },
 });
