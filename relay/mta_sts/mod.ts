@@ -10,9 +10,10 @@
  *   store, // an MtaStsStore: relay/adapters/mta_sts_store.ts keeps it in PostgreSQL
  * });
  * const decision = await mtaSts.policyFor("example.com");
- * if (decision.mode === "enforce") {
- *   // only MX hosts with mxAllowed(decision.policy, host), and only over verified TLS
- * }
+ * if (decision.warning) log(decision.warning); // RFC 8461 §5.1: tell the operator
+ * const screen = screenMxHosts(decision, plan.hosts, (h) => h.name);
+ * // screen.hosts to try; screen.tls "verified" (enforce), "report" (testing) or "own"
+ * // (no policy: the relay's own TLS policy); under enforce, no hosts left means defer.
  * ```
  *
  * @module
@@ -25,6 +26,7 @@ export {
   type PolicySource,
 } from "./policy_source.ts";
 export { isMxPattern, matchesMxPattern, mxAllowed } from "./mx_pattern.ts";
+export { type MxScreen, screenMxHosts } from "./screen_mx.ts";
 export {
   MAX_MAX_AGE_SECONDS,
   parsePolicy,

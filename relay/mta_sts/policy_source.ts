@@ -15,6 +15,8 @@
  *
  * @module
  */
+import { isIP } from "node:net";
+import { domainToASCII } from "node:url";
 import type { Clock } from "../../lib/clock.ts";
 import { isHostName } from "./mx_pattern.ts";
 import { parsePolicy } from "./policy_file.ts";
@@ -101,8 +103,10 @@ export class MtaSts {
    * reason of `signal`, which abandons the wait (the shared lookup goes on for other callers).
    */
   policyFor(domain: string, signal?: AbortSignal): Promise<MtaStsDecision> {
-    const name = domain.toLowerCase().replace(/\.$/, "");
-    if (!isHostName(name)) {
+    const lower = domain.toLowerCase().replace(/\.$/, "");
+    // The policy host and the TXT name are DNS names: an internationalised domain as A-labels.
+    const name = domainToASCII(lower) || lower;
+    if (!isHostName(name) || isIP(name) !== 0) {
       return Promise.resolve({ mode: "none", domain: name, reason: "not-a-domain" });
     }
     let work = this.#inFlight.get(name);

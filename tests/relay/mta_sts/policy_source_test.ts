@@ -328,6 +328,7 @@ Deno.test("a name that cannot be a domain has no policy and causes no lookup", a
     domain: "[192.0.2.1]",
     reason: "not-a-domain",
   });
+  assert.equal((await mtaSts.policyFor("192.0.2.1")).mode, "none");
   assert.deepEqual(dns.asked, []);
   const { clock, dns: d, web, store } = setup();
   const ports = { clock, lookupTxt: d.lookupTxt, fetchPolicy: web.fetchPolicy, store };
@@ -335,4 +336,15 @@ Deno.test("a name that cannot be a domain has no policy and causes no lookup", a
     () => new MtaSts({ ...ports, refreshAfterMs: 0 }),
     /'refreshAfterMs' must be > 0/,
   );
+});
+
+Deno.test("an internationalised domain is looked up and fetched by its A-labels", async () => {
+  const { mtaSts, dns, web } = setup();
+  dns.set("xn--bcher-kva.example", ["v=STSv1; id=1;"]);
+  web.set("xn--bcher-kva.example", ENFORCE);
+  const decision = await mtaSts.policyFor("Bücher.example");
+  assert.equal(decision.domain, "xn--bcher-kva.example");
+  assert.equal(decision.mode, "enforce");
+  assert.deepEqual(dns.asked, ["_mta-sts.xn--bcher-kva.example"]);
+  assert.deepEqual(web.fetched, ["xn--bcher-kva.example"]);
 });
