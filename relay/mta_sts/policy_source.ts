@@ -22,7 +22,8 @@ import { isHostName } from "./mx_pattern.ts";
 import { parsePolicy } from "./policy_file.ts";
 import type { FetchPolicy } from "./policy_fetcher.ts";
 import type { MtaStsStore, PolicyRecord, StoredPolicy } from "./store.ts";
-import { isStsRecord, type LookupTxt, selectStsRecord } from "./txt_record.ts";
+import type { Parsed } from "./result.ts";
+import { isStsRecord, type LookupTxt, selectStsRecord, type TxtAnswer } from "./txt_record.ts";
 
 /** Where an applied policy came from: the store with a matching TXT id, a fetch just now, or
  * the store because the TXT record or the fetch could not confirm it. */
@@ -147,12 +148,9 @@ export class MtaSts {
 
   async #record(domain: string): Promise<RecordOutcome> {
     const name = `_mta-sts.${domain}`;
-    const answer = await this.#o.lookupTxt(name).catch((
-      err,
-    ): { kind: "error"; reason: string } => ({
-      kind: "error",
-      reason: message(err),
-    }));
+    // A port that rejects instead of answering is read as a failed lookup.
+    const failed = (err: unknown): TxtAnswer => ({ kind: "error", reason: message(err) });
+    const answer = await this.#o.lookupTxt(name).catch(failed);
     switch (answer.kind) {
       case "records": {
         if (!answer.records.some(isStsRecord)) return { kind: "none", reason: "no-record" };
@@ -168,7 +166,10 @@ export class MtaSts {
   }
 
   async #fetch(domain: string, id: string): Promise<FetchOutcome> {
-    const text = await this.#o.fetchPolicy(domain);
+    const text = await this.#o.fetchPolicy(domain).catch((err): Parsed<string> => ({
+      ok: false,
+      reason: message(err),
+    }));
     if (!text.ok) return { ok: false, reason: "fetch-failed", problem: text.reason };
     const policy = parsePolicy(text.value);
     if (!policy.ok) {

@@ -348,3 +348,21 @@ Deno.test("an internationalised domain is looked up and fetched by its A-labels"
   assert.deepEqual(dns.asked, ["_mta-sts.xn--bcher-kva.example"]);
   assert.deepEqual(web.fetched, ["xn--bcher-kva.example"]);
 });
+
+Deno.test("ports that reject instead of answering count as a failed lookup or fetch", async () => {
+  const clock = new FakeClock();
+  const dns = new ScriptedDns().set("example.com", ["v=STSv1; id=1;"]);
+  const mtaSts = new MtaSts({
+    clock,
+    lookupTxt: (name) =>
+      name.includes("broken") ? Promise.reject(new Error("socket gone")) : dns.lookupTxt(name),
+    fetchPolicy: () => Promise.reject(new Error("fetcher crashed")),
+    store: new MemoryMtaStsStore(),
+  });
+  const lookup = await mtaSts.policyFor("broken.example");
+  assert.deepEqual(brief(lookup), { mode: "none", reason: "dns-error", warned: true });
+  assert.match(lookup.warning ?? "", /socket gone/);
+  const fetch = await mtaSts.policyFor("example.com");
+  assert.deepEqual(brief(fetch), { mode: "none", reason: "fetch-failed", warned: true });
+  assert.equal(fetch.warning, "fetcher crashed");
+});
