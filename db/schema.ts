@@ -125,6 +125,19 @@ export interface InstancesTable {
   heartbeat_at: Timestamp;
 }
 
+/** MTA-STS policies of recipient domains (migration 0005): one row per domain. */
+export interface MtaStsPoliciesTable {
+  domain: string;
+  policy_id: string;
+  mode: "enforce" | "testing" | "none";
+  mx: string[];
+  max_age: number;
+  fetched_at: Timestamp;
+  expires_at: Timestamp;
+  last_error: ColumnType<string | null, string | null | undefined, string | null>;
+  last_error_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -181,6 +194,7 @@ export interface FerrySchema {
   "ferry.domain_suspensions": DomainSuspensionsTable;
   "ferry.leases": LeasesTable;
   "ferry.instances": InstancesTable;
+  "ferry.mta_sts_policies": MtaStsPoliciesTable;
   "ferry.schema_migrations": SchemaMigrationsTable;
   "ferry.webhook_deliveries": WebhookDeliveriesTable;
   "ferry.webhook_cursor": WebhookCursorTable;

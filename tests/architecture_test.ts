@@ -31,6 +31,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   "relay/dkim": ["lib", "relay/mime"],
   "relay/pop3": ["lib", "relay/tls"],
   "relay/bounce_parsing": ["lib"],
+  "relay/mta_sts": ["lib"],
   // Operator surfaces: the database and the ports they use.
   "relay/webhooks": ["lib", "db", "relay/bounce_parsing"],
   "relay/metrics": ["lib", "db", "actors/ports.ts", "relay/webhooks"],
@@ -50,6 +51,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/mime",
     "relay/dkim",
     "relay/bounce_parsing",
+    "relay/mta_sts",
   ],
   // Configuration: the file's schema, made of each part's own section.
   "relay/config": [
@@ -72,6 +74,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/dns",
     "relay/metrics",
     "relay/mime",
+    "relay/mta_sts",
     "relay/tls",
     "relay/webhooks",
   ],

@@ -9,6 +9,7 @@ import { up as initial } from "./0001_initial.ts";
 import { up as webhooks } from "./0002_webhooks.ts";
 import { up as bounces } from "./0003_bounces.ts";
 import { up as attachments } from "./0004_attachments.ts";
+import { up as mtaSts } from "./0005_mta_sts.ts";
 
 export interface Migration {
   readonly version: number;
@@ -21,4 +22,5 @@ export const migrations: readonly Migration[] = [
   { version: 2, name: "webhooks", up: webhooks },
   { version: 3, name: "bounces", up: bounces },
   { version: 4, name: "attachments", up: attachments },
+  { version: 5, name: "mta_sts", up: mtaSts },
 ];

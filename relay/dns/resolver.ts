@@ -1,5 +1,6 @@
 /**
- * The DNS port: the smallest surface routing needs (MX, A, AAAA), with answers as values.
+ * The DNS port: the smallest surface routing needs (MX, A, AAAA), plus TXT for policies
+ * published in DNS (MTA-STS), with answers as values.
  *
  * Negative answers are distinguished because they mean different things for mail routing
  * (RFC 5321 §5.1): NXDOMAIN means the domain does not exist (permanent), NODATA means the name
@@ -15,11 +16,16 @@ export interface MxRecord {
   readonly exchange: string;
 }
 
-/** What each record type resolves to: MX records, or IP addresses in text form. */
+/**
+ * What each record type resolves to: MX records, IP addresses in text form, or the text of a
+ * TXT record: its character-strings joined without separators (as RFC 7208 §3.3 and
+ * RFC 8461 §3.1 read them), decoded as UTF-8.
+ */
 export interface RecordTypes {
   readonly MX: MxRecord;
   readonly A: string;
   readonly AAAA: string;
+  readonly TXT: string;
 }
 
 export type RecordType = keyof RecordTypes;
@@ -38,7 +44,7 @@ export type DnsAnswer<T> =
   /** SERVFAIL, REFUSED, timeout, network or format error: says nothing about the name. */
   | { readonly kind: "error"; readonly reason: string };
 
-/** Resolves MX, A and AAAA records. Implementations never throw for DNS outcomes. */
+/** Resolves MX, A, AAAA and TXT records. Implementations never throw for DNS outcomes. */
 export interface Resolver {
   resolve<T extends RecordType>(
     name: string,

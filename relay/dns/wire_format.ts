@@ -1,12 +1,12 @@
 /**
- * The DNS message format (RFC 1035 §4), just enough for a stub resolver asking MX, A and AAAA:
- * encoding one question with an EDNS(0) OPT record (RFC 6891), and decoding a response with
+ * The DNS message format (RFC 1035 §4), just enough for a stub resolver asking MX, A, AAAA and
+ * TXT: encoding one question with an EDNS(0) OPT record (RFC 6891), and decoding a response with
  * name compression, CNAME, SOA (for negative-caching TTLs, RFC 2308) and the response code.
  *
  * @module
  */
 
-export const TYPE_CODE = { A: 1, CNAME: 5, SOA: 6, MX: 15, AAAA: 28, OPT: 41 } as const;
+export const TYPE_CODE = { A: 1, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, OPT: 41 } as const;
 
 export const RCODE = {
   NOERROR: 0,
@@ -37,6 +37,8 @@ export type RecordData =
   | { readonly kind: "mx"; readonly preference: number; readonly exchange: string }
   | { readonly kind: "cname"; readonly target: string }
   | { readonly kind: "soa"; readonly minimum: number }
+  /** A TXT record's character-strings joined without separators, decoded as UTF-8. */
+  | { readonly kind: "txt"; readonly text: string }
   | { readonly kind: "other" };
 
 export interface ResourceRecord {
@@ -201,10 +203,39 @@ function readData(r: Reader, type: number, length: number): RecordData {
       need(r, 20);
       return { kind: "soa", minimum: r.view.getUint32(r.at + 16) };
     }
+    case TYPE_CODE.TXT:
+      return { kind: "txt", text: readCharacterStrings(r.bytes.subarray(start, start + length)) };
     default:
       return { kind: "other" };
   }
 }
+
+/**
+ * TXT RDATA (RFC 1035 §3.3.14): character-strings, each a length octet and that many octets,
+ * filling the RDATA exactly. They are joined before decoding, so a UTF-8 sequence split
+ * across two strings survives.
+ */
+function readCharacterStrings(rdata: Uint8Array): string {
+  const parts: Uint8Array[] = [];
+  for (let at = 0; at < rdata.length;) {
+    const len = rdata[at]!;
+    if (at + 1 + len > rdata.length) {
+      throw new DnsFormatError(`a TXT character-string of ${len} octets runs past its record`);
+    }
+    parts.push(rdata.subarray(at + 1, at + 1 + len));
+    at += 1 + len;
+  }
+  const joined = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    joined.set(p, at);
+    at += p.length;
+  }
+  return UTF8.decode(joined);
+}
+
+// Not fatal: a stray octet becomes U+FFFD, and the record's consumer judges the text.
+const UTF8 = new TextDecoder("utf-8");
 
 /** Reads a possibly compressed name (RFC 1035 §4.1.4), lower-cased, without the root dot. */
 function readName(r: Reader): string {

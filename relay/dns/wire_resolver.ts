@@ -192,6 +192,8 @@ function toRecord(rr: ResourceRecord): MxRecord | string {
     case "a":
     case "aaaa":
       return rr.data.address;
+    case "txt":
+      return rr.data.text;
     default:
       return "";
   }

@@ -1,6 +1,6 @@
 /**
  * A tiny authoritative DNS server over UDP (and TCP) on 127.0.0.1 or ::1, for proving the real
- * resolver path (WireResolver over the network) end to end. It answers MX, A, AAAA and SOA from an
+ * resolver path (WireResolver over the network) end to end. It answers MX, A, AAAA, TXT and SOA from an
  * in-memory zone; a name absent from the zone is NXDOMAIN, a present name without the asked
  * type is NODATA (RFC 2308 §2.2), both with an SOA in the authority section so negative
  * answers carry a TTL. Names listed in `servfail` answer SERVFAIL; names in `silent` are
@@ -19,6 +19,11 @@ export interface ZoneEntry {
   readonly mx?: readonly { readonly preference: number; readonly exchange: string }[];
   readonly a?: readonly string[];
   readonly aaaa?: readonly string[];
+  /**
+   * TXT records: a string is cut into character-strings of at most 255 octets, as a zone file
+   * would need; an array gives the character-strings of one record as they are.
+   */
+  readonly txt?: readonly (string | readonly string[])[];
   /** An alias: answers carry the CNAME and then the target's records (RFC 1034 §3.6.2). */
   readonly cname?: string;
 }
@@ -42,8 +47,8 @@ export interface SeenQuery {
   readonly transport: "udp" | "tcp";
 }
 
-const TYPE = { A: 1, CNAME: 5, SOA: 6, MX: 15, AAAA: 28 } as const;
-const TYPE_NAME: Record<number, string> = { 1: "A", 6: "SOA", 15: "MX", 28: "AAAA" };
+const TYPE = { A: 1, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28 } as const;
+const TYPE_NAME: Record<number, string> = { 1: "A", 6: "SOA", 15: "MX", 16: "TXT", 28: "AAAA" };
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4 } as const;
 
 export class DnsServer {
@@ -157,8 +162,9 @@ export class DnsServer {
     let answers: Buffer[] = [];
     if (this.#options.servfail?.includes(name)) rcode = RCODE.SERVFAIL;
     else if (!entry) rcode = RCODE.NXDOMAIN;
-    else if (![TYPE.MX, TYPE.A, TYPE.AAAA, TYPE.SOA].includes(qtype as 1)) rcode = RCODE.NOTIMP;
-    else if (entry.cname) {
+    else if (![TYPE.MX, TYPE.A, TYPE.AAAA, TYPE.TXT, TYPE.SOA].includes(qtype as 1)) {
+      rcode = RCODE.NOTIMP;
+    } else if (entry.cname) {
       const target = this.#options.zone[entry.cname];
       answers = [
         record(encodeOwner(), TYPE.CNAME, ttl, encodeName(entry.cname)),
@@ -217,7 +223,22 @@ function recordsFor(entry: ZoneEntry, qtype: number, ttl: number, owner: Buffer)
   if (qtype === TYPE.AAAA) {
     return (entry.aaaa ?? []).map((ip) => record(owner, TYPE.AAAA, ttl, ipv6(ip)));
   }
+  if (qtype === TYPE.TXT) {
+    return (entry.txt ?? []).map((t) => record(owner, TYPE.TXT, ttl, characterStrings(t)));
+  }
   return [];
+}
+
+/** TXT RDATA: each character-string as a length octet and its octets (RFC 1035 §3.3.14). */
+function characterStrings(text: string | readonly string[]): Buffer {
+  const whole = typeof text === "string" ? Buffer.from(text, "utf8") : undefined;
+  const parts = whole
+    ? Array.from(
+      { length: Math.max(1, Math.ceil(whole.length / 255)) },
+      (_, i) => whole.subarray(i * 255, i * 255 + 255),
+    )
+    : (text as readonly string[]).map((s) => Buffer.from(s, "utf8"));
+  return Buffer.concat(parts.flatMap((p) => [Buffer.from([p.length]), p]));
 }
 
 function record(owner: Buffer, type: number, ttl: number, rdata: Buffer): Buffer {

@@ -1,5 +1,5 @@
 /**
- * An in-memory {@link Resolver} for routing logic: a zone of names, each with MX/A/AAAA
+ * An in-memory {@link Resolver} for routing logic: a zone of names, each with MX/A/AAAA/TXT
  * records. A name absent from the zone is NXDOMAIN; a present name without records of the asked
  * type is NODATA. `fail()` makes a name (and type) answer a transient error, or hang until the
  * caller's signal aborts.
@@ -20,6 +20,8 @@ export interface FakeZoneEntry {
   readonly mx?: readonly MxRecord[];
   readonly a?: readonly string[];
   readonly aaaa?: readonly string[];
+  /** TXT records, each its character-strings already joined. */
+  readonly txt?: readonly string[];
   /** TTL of this name's records, seconds (default: the resolver's). */
   readonly ttl?: number;
 }
@@ -109,5 +111,7 @@ function recordsOf(entry: FakeZoneEntry, type: RecordType): readonly unknown[] {
     case "AAAA":
       // The canonical RFC 5952 form, as real resolvers return it.
       return (entry.aaaa ?? []).map((ip) => new URL(`http://[${ip}]/`).hostname.slice(1, -1));
+    case "TXT":
+      return entry.txt ?? [];
   }
 }

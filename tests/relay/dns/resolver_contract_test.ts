@@ -19,6 +19,7 @@ const ZONE: Record<string, FakeZoneEntry> = {
   },
   "mx1.example.test": { a: ["127.0.0.1", "192.0.2.1"], aaaa: ["::1", "2001:db8:0:0:0:0:0:25"] },
   "null.test": { mx: [{ preference: 0, exchange: "." }] },
+  "_mta-sts.example.test": { txt: ["v=STSv1; id=1;", "another record"] },
 };
 
 interface Subject {
@@ -97,6 +98,13 @@ for (const subject of subjects) {
         ]);
         const six = aaaa.kind === "records" ? [...aaaa.records].sort() : aaaa;
         assert.deepEqual(six, ["2001:db8::25", "::1"]);
+      });
+      await t.step("TXT records come back one string per record", async () => {
+        const answer = await resolver.resolve("_mta-sts.example.test", "TXT");
+        assert.deepEqual(answer.kind === "records" ? [...answer.records].sort() : answer, [
+          "another record",
+          "v=STSv1; id=1;",
+        ]);
       });
       await t.step(`a missing name is ${subject.nxdomain}`, async () => {
         const answer = await resolver.resolve("nope.test", "MX");

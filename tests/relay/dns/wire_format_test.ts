@@ -133,3 +133,36 @@ Deno.test("formatIpv6() writes RFC 5952 canonical text", () => {
   assert.equal(formatIpv6(ip(0x2001, 0xdb8, 1, 1, 1, 1, 0, 1)), "2001:db8:1:1:1:1:0:1");
   assert.equal(formatIpv6(ip(0, 0, 0, 0, 0, 0, 0, 0)), "::");
 });
+
+/** A response to "a.test" TXT with one answer whose RDATA is `rdata`. */
+function txtResponse(rdata: readonly number[]): Uint8Array {
+  const header = [0, 1, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+  const question = [1, 97, 4, 116, 101, 115, 116, 0, 0, TYPE_CODE.TXT, 0, 1];
+  const answer = [0xc0, 12, 0, TYPE_CODE.TXT, 0, 1, 0, 0, 1, 44, 0, rdata.length, ...rdata];
+  return Uint8Array.from([...header, ...question, ...answer]);
+}
+
+const bytes = (text: string) => [...new TextEncoder().encode(text)];
+
+Deno.test("decodeMessage() joins a TXT record's character-strings without separators", () => {
+  const one = decodeMessage(txtResponse([7, ...bytes("v=STSv1"), 6, ...bytes("; id=1")]));
+  assert.deepEqual(one.answers[0], {
+    name: "a.test",
+    type: TYPE_CODE.TXT,
+    ttl: 300,
+    data: { kind: "txt", text: "v=STSv1; id=1" },
+  });
+  // "é" is two octets in UTF-8; split across two strings it is still one character.
+  const [c3, a9] = bytes("é");
+  const split = decodeMessage(txtResponse([2, ...bytes("x"), c3!, 2, a9!, ...bytes("y")]));
+  assert.deepEqual(split.answers[0]?.data, { kind: "txt", text: "xéy" });
+  const empty = decodeMessage(txtResponse([0]));
+  assert.deepEqual(empty.answers[0]?.data, { kind: "txt", text: "" });
+});
+
+Deno.test("decodeMessage() refuses a TXT character-string that runs past its record", () => {
+  assert.throws(
+    () => decodeMessage(txtResponse([5, ...bytes("abc")])),
+    /TXT character-string of 5 octets runs past its record/,
+  );
+});

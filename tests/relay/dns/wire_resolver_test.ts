@@ -25,6 +25,37 @@ Deno.test("WireResolver.resolve() reports the TTLs the server gave, negative one
   assert.deepEqual(await resolver.resolve("example.test", "AAAA"), { kind: "nodata", ttl: 120 });
 });
 
+Deno.test("WireResolver.resolve() answers TXT records, each with its strings joined", async () => {
+  const long = `v=spf1 ${"include:a-long-name.example.test ".repeat(10)}-all`;
+  await using server = await DnsServer.start({
+    zone: {
+      "_mta-sts.example.test": { txt: [["v=STSv1; ", "id=20260101;"], "other text"] },
+      "spf.example.test": { txt: [long] },
+      "nothing.example.test": { a: ["192.0.2.1"] },
+    },
+    ttl: 90,
+  });
+  const resolver = new WireResolver({ clock: new FakeClock(), nameServers: [server.nameServer] });
+  const sts = await resolver.resolve("_mta-sts.example.test", "TXT");
+  assert.deepEqual(sts, {
+    kind: "records",
+    records: ["v=STSv1; id=20260101;", "other text"],
+    ttl: 90,
+  });
+  // Over 255 octets: the server cuts it into two character-strings.
+  assert.ok(long.length > 255);
+  assert.deepEqual(await resolver.resolve("spf.example.test", "TXT"), {
+    kind: "records",
+    records: [long],
+    ttl: 90,
+  });
+  assert.deepEqual(await resolver.resolve("nothing.example.test", "TXT"), {
+    kind: "nodata",
+    ttl: 90,
+  });
+  assert.deepEqual(server.queries.map((q) => q.type), ["TXT", "TXT", "TXT"]);
+});
+
 Deno.test("WireResolver.resolve() follows a CNAME to the records of its target", async () => {
   await using server = await DnsServer.start({ zone: ZONE, ttl: 60 });
   const resolver = new WireResolver({ clock: new FakeClock(), nameServers: [server.nameServer] });

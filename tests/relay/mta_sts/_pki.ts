@@ -1,0 +1,129 @@
+/**
+ * Certificates for the policy fetcher's tests, made with `openssl` once per test process: a CA,
+ * and leaves it signed for given names and validity periods (`openssl ca`, because OpenSSL 3.0's
+ * `x509 -req` cannot back-date a certificate, and an expired one is needed).
+ *
+ * @module
+ */
+
+export interface Leaf {
+  readonly certPem: string;
+  readonly keyPem: string;
+}
+
+export interface PolicyPki {
+  readonly caPem: string;
+  /** A leaf for `mta-sts.example.test`, valid now. */
+  readonly valid: Leaf;
+  /** A leaf for `mta-sts.other.test`, valid now. */
+  readonly otherName: Leaf;
+  /** A leaf for `mta-sts.example.test` that expired in 2020. */
+  readonly expired: Leaf;
+}
+
+/** Whether openssl is available (CI installs it; tests needing it skip themselves otherwise). */
+export const hasOpenssl = (() => {
+  try {
+    return Deno.statSync("/usr/bin/openssl").isFile;
+  } catch {
+    return false;
+  }
+})();
+
+let made: Promise<PolicyPki> | undefined;
+
+export function policyPki(): Promise<PolicyPki> {
+  made ??= makePki();
+  return made;
+}
+
+async function makePki(): Promise<PolicyPki> {
+  const dir = await Deno.makeTempDir({ prefix: "ferry-mta-sts-pki-" });
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  const f = (name: string) => `${dir}/${name}`;
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  await openssl(["req", "-x509", ...ec, "-keyout", f("ca.key"), "-out", f("ca.pem"), "-days", "2"]
+    .concat(["-subj", "/CN=ferry-mta-sts-test-ca"]));
+  await Deno.writeTextFile(f("index.txt"), "");
+  await Deno.writeTextFile(f("serial"), "1000\n");
+  await Deno.writeTextFile(
+    f("ca.cnf"),
+    [
+      "[ca]",
+      "default_ca = test",
+      "[test]",
+      `database = ${f("index.txt")}`,
+      `new_certs_dir = ${dir}`,
+      `serial = ${f("serial")}`,
+      "default_md = sha256",
+      "policy = anything",
+      "unique_subject = no",
+      "[anything]",
+      "commonName = supplied",
+    ].join("\n") + "\n",
+  );
+  const leaf = async (name: string, dates: string[]): Promise<Leaf> => {
+    const base = f(`${name}-${dates.join("")}`);
+    await Deno.writeTextFile(
+      `${base}.ext`,
+      `[leaf]\nsubjectAltName=DNS:${name}\nbasicConstraints=CA:FALSE\n` +
+        "extendedKeyUsage=serverAuth\n",
+    );
+    await openssl([
+      "req",
+      ...ec,
+      "-keyout",
+      `${base}.key`,
+      "-out",
+      `${base}.csr`,
+      "-subj",
+      `/CN=${name}`,
+    ]);
+    await openssl([
+      "ca",
+      "-batch",
+      "-notext",
+      "-config",
+      f("ca.cnf"),
+      "-cert",
+      f("ca.pem"),
+      "-keyfile",
+      f("ca.key"),
+      "-in",
+      `${base}.csr`,
+      "-out",
+      `${base}.pem`,
+      "-extfile",
+      `${base}.ext`,
+      "-extensions",
+      "leaf",
+      ...dates,
+    ]);
+    return {
+      certPem: await Deno.readTextFile(`${base}.pem`),
+      keyPem: await Deno.readTextFile(`${base}.key`),
+    };
+  };
+  return {
+    caPem: await Deno.readTextFile(f("ca.pem")),
+    valid: await leaf("mta-sts.example.test", ["-days", "2"]),
+    otherName: await leaf("mta-sts.other.test", ["-days", "2"]),
+    expired: await leaf("mta-sts.example.test", [
+      "-startdate",
+      "20200101000000Z",
+      "-enddate",
+      "20200102000000Z",
+    ]),
+  };
+}
+
+async function openssl(args: string[]): Promise<void> {
+  const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
+  if (!out.success) {
+    throw new Error(
+      `Cannot make the MTA-STS test PKI as openssl ${args[0]} failed: ${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+}
