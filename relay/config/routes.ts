@@ -212,7 +212,7 @@ export function parseEnvRoutes(value: string): Route[] {
   const seen = new Set<string>();
   for (const entry of value.split(",").map((s) => s.trim()).filter(Boolean)) {
     const eq = entry.indexOf("=");
-    const pattern = eq > 0 ? entry.slice(0, eq).trim().toLowerCase() : "";
+    const pattern = eq > 0 ? entry.slice(0, eq).trim().toLowerCase().replace(/\.$/, "") : "";
     if (!pattern || !/^(\*|(\*\.)?[a-z0-9.-]+)$/.test(pattern)) {
       throw new ConfigError(
         "FERRY_ROUTES",
