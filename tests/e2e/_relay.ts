@@ -85,7 +85,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
     logger,
     instance: o.instance ?? "e2e",
     wrapDeliverer: (d) => io.wrap(d),
-    ...(ops ? { metrics: ops.metrics } : {}),
+    ...(ops ? { metrics: ops.metrics, smarthostAuth: (e) => ops.alerts.smarthostAuth(e) } : {}),
   }, stop.signal);
   ops?.attach(relay);
   const yieldIo = () => new Promise((r) => setTimeout(r, 1));
