@@ -59,7 +59,8 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
   const events: LogEvent[] = [];
   const config = loadConfig(
     { FERRY_ROUTES: o.routes, FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "test.json" },
-    () => JSON.stringify(o.config ?? {}),
+    // The config file is `o.config`; any other file it names (a passwordFile) is read from disk.
+    (path) => path === "test.json" ? JSON.stringify(o.config ?? {}) : Deno.readTextFileSync(path),
     () => "relay.test",
   );
   const io = o.peer?.io ?? new IoTracker();
