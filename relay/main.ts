@@ -148,6 +148,7 @@ async function main(): Promise<number> {
       instance: instance.id,
       metrics: ops.metrics,
       health,
+      smarthostAuth: (e) => ops.alerts.smarthostAuth(e),
     },
     stop.signal,
   );

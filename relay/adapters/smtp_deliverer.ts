@@ -4,6 +4,11 @@
  * 4xx/5xx greeting, RFC 5321 §5.1), and adapt the SMTP client's per-recipient outcomes to the
  * actors' results.
  *
+ * A static route may bring its own transport (smarthost.ts): implicit TLS or STARTTLS with its
+ * own certificate check, and SMTP AUTH. Credentials the smarthost refuses defer the mail with a
+ * reply naming host and user, stop the walk over the route's addresses (the same account would
+ * be refused again, and repeated failures can lock it), and are reported to `smarthostAuth`.
+ *
  * The envelope sender is the From address, or, with `envelopeSender` (VERP), one per delivery:
  * recipients that need different senders go in separate transactions on the same connection,
  * since MAIL FROM is per transaction (RFC 5321 §3.3).
@@ -35,6 +40,12 @@ import type { MessageSource } from "./message_source.ts";
 import type { SmtpTimeouts } from "../smtp/mod.ts";
 import type { TraceHook } from "../smtp/mod.ts";
 import type { HostLimits, HostPermit } from "./host_limits.ts";
+import {
+  authFailure,
+  routeTls,
+  type RouteTransport,
+  type SmarthostAuthListener,
+} from "./smarthost.ts";
 
 export interface SmtpDelivererOptions {
   readonly clock: Clock;
@@ -59,6 +70,13 @@ export interface SmtpDelivererOptions {
    * From address for every recipient.
    */
   readonly envelopeSender?: (delivery: Delivery) => string;
+  /**
+   * A static route's transport, by the pattern its plan names: TLS and AUTH for a smarthost.
+   * Undefined (or no such option): the destination's TLS policy and no AUTH, as for an MX.
+   */
+  readonly routeTransport?: (pattern: string) => RouteTransport | undefined;
+  /** Told how every AUTH through a route went (the `smarthost_auth_failed` alert). */
+  readonly smarthostAuth?: SmarthostAuthListener;
 }
 
 export class SmtpDeliverer implements Deliverer {
@@ -84,7 +102,10 @@ export class SmtpDeliverer implements Deliverer {
     const mxHosts = plan.via === "mx"
       ? [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort()
       : [];
-    const tlsPolicy = this.o.tlsPolicy(destination, mxHosts);
+    const route = plan.via === "static" ? plan.route : undefined;
+    const transport = route === undefined ? undefined : this.o.routeTransport?.(route);
+    const { tlsPolicy, implicitTls } = routeTls(transport, this.o.tlsPolicy(destination, mxHosts));
+    const auth = transport?.auth;
     for (const target of routeTargets(plan.hosts)) {
       if (signal.aborted) break;
       let slot: HostPermit | undefined;
@@ -98,6 +119,8 @@ export class SmtpDeliverer implements Deliverer {
         heloName: this.o.heloName,
         peerName: target.host,
         tlsPolicy,
+        ...(implicitTls ? { implicitTls } : {}),
+        ...(auth ? { auth } : {}),
         ...(this.o.brokenTls ? { brokenTls: this.o.brokenTls } : {}),
         ...(this.o.timeouts ? { timeouts: this.o.timeouts } : {}),
         ...(this.o.caCerts ? { caCerts: this.o.caCerts } : {}),
@@ -106,6 +129,14 @@ export class SmtpDeliverer implements Deliverer {
         signal,
       });
       if (opened.kind === "ready") {
+        if (auth && route !== undefined) {
+          this.#authReport({
+            kind: "accepted",
+            route,
+            host: target.host,
+            username: auth.username,
+          });
+        }
         return {
           kind: "connected",
           session: new SessionAdapter(
@@ -118,10 +149,26 @@ export class SmtpDeliverer implements Deliverer {
         };
       }
       slot?.release();
-      // Any failure to get a session (refused, timeout, 4xx/5xx greeting, TLS required but
-      // missing) moves on to the next host; only the last one's reason is kept.
-      last = toFailure(opened.failure);
       lastHost = target.host;
+      const refused = opened.stage === "auth" && auth
+        ? authFailure(opened.failure, target.host, auth.username)
+        : undefined;
+      if (refused) {
+        if (route !== undefined) {
+          this.#authReport({
+            kind: "refused",
+            route,
+            host: target.host,
+            username: auth!.username,
+            reply: refused.reply,
+          });
+        }
+        last = { kind: "transient", scope: "connection", ...refused };
+        break;
+      }
+      // Any other failure to get a session (refused, timeout, 4xx/5xx greeting, TLS required
+      // but missing) moves on to the next host; only the last one's reason is kept.
+      last = toFailure(opened.failure);
     }
     return {
       kind: "failed",
@@ -134,6 +181,14 @@ export class SmtpDeliverer implements Deliverer {
       },
       ...(lastHost ? { mxHost: lastHost } : {}),
     };
+  }
+
+  #authReport(event: Parameters<SmarthostAuthListener>[0]): void {
+    try {
+      this.o.smarthostAuth?.(event);
+    } catch {
+      // An alert that cannot be raised must not change what happens to the mail.
+    }
   }
 }
 

@@ -22,6 +22,7 @@ import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
 import { SmtpDeliverer } from "../adapters/smtp_deliverer.ts";
+import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthost.ts";
 import { HostLimits } from "../adapters/host_limits.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
 import { rawMessageProblem } from "../mime/mod.ts";
@@ -61,6 +62,8 @@ export interface RelayDeps {
   readonly health?: DatabaseHealth;
   /** Outcomes held in memory while the database is away (default 100,000). */
   readonly maxHeldOutcomes?: number;
+  /** Told how AUTH through each smarthost route went: the alert monitor (operations.ts). */
+  readonly smarthostAuth?: SmarthostAuthListener;
 }
 
 export interface RunningRelay {
@@ -96,6 +99,9 @@ export async function smtpDeliverer(
     ? [await Deno.readTextFile(config.delivery.caFile)]
     : undefined;
   const router = createRouter({ resolver, random: deps.random, routes: routes.table });
+  // The route table (relay/dns) knows patterns, hosts and ports only; what else a route says,
+  // credentials included, stays here and reaches the deliverer by the pattern a plan names.
+  const transports = new Map(config.routes.map((r) => [r.pattern, routeTransport(r)]));
   // One statement for every message asked for while the previous read was in flight.
   const rows = new MessageLoader<MessageRow>((ids) => loadMessages(deps.database.db, ids));
   const deliverer = new SmtpDeliverer({
@@ -113,8 +119,29 @@ export async function smtpDeliverer(
     hostLimits: new HostLimits(config.delivery.maxConnectionsPerHost),
     ...(caCerts ? { caCerts } : {}),
     ...(envelopeSender ? { envelopeSender } : {}),
+    routeTransport: (pattern) => transports.get(pattern),
+    ...(deps.smarthostAuth ? { smarthostAuth: deps.smarthostAuth } : {}),
   });
   return { deliverer, router };
+}
+
+/** A configured route's transport; undefined for a plain route (the destination's policy). */
+function routeTransport(route: Config["routes"][number]): RouteTransport | undefined {
+  if (!route.tls) return undefined;
+  const auth = route.auth;
+  return {
+    tls: route.tls,
+    verify: route.verify ?? true,
+    ...(auth
+      ? {
+        auth: {
+          username: auth.username,
+          password: auth.password,
+          ...(auth.mechanism ? { mechanism: auth.mechanism } : {}),
+        },
+      }
+      : {}),
+  };
 }
 
 /**

@@ -11,14 +11,18 @@ import { durationSchema, rateSchema } from "../../lib/unit_schemas.ts";
 import { bounceConfigSchema } from "../bounce_processing/mod.ts";
 import { webhooksSchema } from "../webhooks/mod.ts";
 import { alertsSchema } from "../metrics/mod.ts";
+import { ConfigError } from "./config_error.ts";
+import {
+  joinRoutes,
+  parseEnvRoutes,
+  parseHostPort,
+  resolveFileRoutes,
+  type Route,
+  routesSchema,
+} from "./routes.ts";
 
-/** A bad configuration value; `key` names the variable or JSON path. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-  constructor(readonly key: string, readonly problem: string, options?: ErrorOptions) {
-    super(`Invalid configuration ${key}: ${problem}`, options);
-  }
-}
+export { ConfigError };
+export type { Route, RouteAuth, RouteTls } from "./routes.ts";
 
 /** A duration in milliseconds (see lib/unit_schemas.ts). */
 export const duration = durationSchema();
@@ -110,22 +114,18 @@ export const fileSchema = z.strictObject({
   webhooks: webhooksSchema.optional(),
   /** Alert thresholds (every one on by default; `null` turns one off). */
   alerts: alertsSchema,
+  /** Static routes with their transport: TLS and smarthost credentials (relay/config/routes.ts). */
+  routes: routesSchema,
 });
 
 export type FileConfig = z.output<typeof fileSchema>;
 
-export interface Route {
-  /** `example.com`, `*.example.com` (suffix) or `*` (smarthost). */
-  readonly pattern: string;
-  readonly host: string;
-  readonly port: number;
-}
-
-export interface Config extends FileConfig {
+export interface Config extends Omit<FileConfig, "routes"> {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly admin: { readonly hostname: string; readonly port: number };
   readonly adminToken: string | undefined;
+  /** The file's `routes` and `FERRY_ROUTES` together, password files read. */
   readonly routes: readonly Route[];
   readonly hostname: string;
   readonly configPath: string | undefined;
@@ -172,6 +172,10 @@ export function loadConfig(
       );
     }
   });
+  const routes = joinRoutes(
+    resolveFileRoutes(file.routes, readFile),
+    parseRoutes(env.FERRY_ROUTES ?? ""),
+  );
   return {
     ...file,
     dkim,
@@ -179,7 +183,7 @@ export function loadConfig(
     dataDir: env.FERRY_DATA_DIR || "./.ferry",
     admin,
     adminToken: token,
-    routes: parseRoutes(env.FERRY_ROUTES ?? ""),
+    routes,
     hostname,
     configPath,
   };
@@ -203,32 +207,10 @@ export function parseFileConfig(text: string, path = "FERRY_CONFIG"): FileConfig
   return parsed.data;
 }
 
-function parseHostPort(key: string, value: string): { hostname: string; port: number } {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(value.trim());
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) {
-    throw new ConfigError(
-      key,
-      `expected host:port (e.g. 127.0.0.1:8787): got ${JSON.stringify(value)}`,
-    );
-  }
-  return { hostname: m[1]!.replace(/^\[|\]$/g, ""), port };
-}
-
-/** Parses `FERRY_ROUTES`: `domain=host:port,*.suffix=host:port,*=host:port`. */
+/**
+ * Parses `FERRY_ROUTES`: `domain=host:port,*.suffix=host:port,*=host:port`, each optionally
+ * followed by `/starttls` or `/implicit` (port 465 alone means implicit).
+ */
 export function parseRoutes(value: string): Route[] {
-  const routes: Route[] = [];
-  for (const entry of value.split(",").map((s) => s.trim()).filter(Boolean)) {
-    const eq = entry.indexOf("=");
-    const pattern = eq > 0 ? entry.slice(0, eq).trim().toLowerCase() : "";
-    if (!pattern || !/^(\*|(\*\.)?[a-z0-9.-]+)$/.test(pattern)) {
-      throw new ConfigError(
-        "FERRY_ROUTES",
-        `entry ${JSON.stringify(entry)} must look like domain=host:port`,
-      );
-    }
-    const target = parseHostPort("FERRY_ROUTES", entry.slice(eq + 1));
-    routes.push({ pattern, host: target.hostname, port: target.port });
-  }
-  return routes;
+  return parseEnvRoutes(value);
 }

@@ -33,6 +33,12 @@ export type RoutePlan =
     readonly hosts: readonly RouteHost[];
     /** MX hosts left out because they have no address, and why (for logs). */
     readonly unresolved: readonly { readonly name: string; readonly reason: string }[];
+    /**
+     * With `via: "static"`: the pattern of the route that matched (`example.com`,
+     * `*.example.com`, `*`), so the caller can find what else it configured for that route
+     * (TLS, credentials) without this library knowing any of it.
+     */
+    readonly route?: string;
   }
   /** Bounce now. `status` is the RFC 3463 enhanced status code to report. */
   | { readonly kind: "permanent"; readonly reason: string; readonly status: string }
@@ -134,7 +140,7 @@ async function planRoute(deps: Deps, rawDomain: string, signal?: AbortSignal): P
       );
     }
     const host = { name: route.host, port: route.port, preference: 0, addresses: found.addresses };
-    return { kind: "hosts", via: "static", hosts: [host], unresolved: [] };
+    return { kind: "hosts", via: "static", hosts: [host], unresolved: [], route: route.pattern };
   }
   const mx = await deps.resolver.resolve(domain, "MX", signal);
   switch (mx.kind) {

@@ -1,5 +1,8 @@
 /**
- * Static routes that bypass MX lookup, in the `FERRY_ROUTES` syntax: comma separated
+ * Static routes that bypass MX lookup: the table, and a parser of the plain `FERRY_ROUTES` syntax
+ * (relay/config reads the real variable, with its TLS suffixes, and the config file's routes,
+ * then builds this table with {@link buildRouteTable}; what a route says beyond host and port,
+ * credentials included, never enters this library). The syntax: comma separated
  * `domain=host:port` (that domain), `*.suffix=host:port` (every name under suffix, not suffix
  * itself), `*=host:port` (a smarthost for everything else). The host is a name, an IPv4
  * address or a bracketed IPv6 address (`[::1]:2525`); the port defaults to 25.

@@ -3,6 +3,10 @@
  * event (returned by `evaluate()` and passed to `onAlert`), flips `ferry_alert_active` and
  * queues an `alert.raised` / `alert.resolved` webhook.
  *
+ * A smarthost route that starts or stops refusing AUTH (`smarthostAuth()`) is evaluated at once,
+ * not at the next interval: every attempt until then defers mail. Evaluations never overlap, so
+ * one change is never reported twice.
+ *
  * @module
  */
 import type { Clock } from "../../lib/clock.ts";
@@ -17,6 +21,7 @@ import {
   alertKey,
   evaluateAlerts,
 } from "./alerts.ts";
+import { type SmarthostAuthReport, SmarthostAuthState } from "./smarthost_auth.ts";
 
 /**
  * The smallest view of the live actors the monitor needs: which destinations are unreachable
@@ -51,6 +56,11 @@ export interface AlertMonitor {
   evaluate(): Promise<AlertEvent[]>;
   /** Alerts raised now. */
   active(): ActiveAlert[];
+  /**
+   * How an AUTH through a smarthost route went (the deliverer's port, wired by the composition
+   * root). A route that starts or stops failing is evaluated at once. Never throws.
+   */
+  smarthostAuth(event: SmarthostAuthReport): void;
   /** Evaluates every `interval` until the signal aborts. */
   run(signal: AbortSignal): Promise<void>;
 }
@@ -58,6 +68,8 @@ export interface AlertMonitor {
 export function createAlertMonitor(deps: AlertMonitorDeps): AlertMonitor {
   const { db, clock, config } = deps;
   const active = new Map<string, ActiveAlert>();
+  const auth = new SmarthostAuthState();
+  let stopped: AbortSignal | undefined;
 
   const measure = async (now: number): Promise<AlertInputs> => {
     const windowMs = config.bounceRate?.window ?? 0;
@@ -74,10 +86,11 @@ export function createAlertMonitor(deps: AlertMonitorDeps): AlertMonitor {
       unreachable: live.flatMap((s) =>
         s.unreachableSince ? [{ domain: s.domain, since: new Date(s.unreachableSince) }] : []
       ),
+      smarthostAuthRefused: auth.refused(),
     };
   };
 
-  const evaluate = async (): Promise<AlertEvent[]> => {
+  const evaluateOnce = async (): Promise<AlertEvent[]> => {
     const now = clock.now();
     const firing = evaluateAlerts(config, await measure(now), now);
     const at = new Date(now);
@@ -104,10 +117,24 @@ export function createAlertMonitor(deps: AlertMonitorDeps): AlertMonitor {
     return events;
   };
 
+  // One evaluation at a time: an immediate one and the interval's must not both see a change
+  // as new and report it twice.
+  let last: Promise<unknown> = Promise.resolve();
+  const evaluate = (): Promise<AlertEvent[]> => {
+    const next = last.then(evaluateOnce);
+    last = next.catch(() => {});
+    return next;
+  };
+
   return {
     evaluate,
     active: () => [...active.values()],
+    smarthostAuth(event) {
+      if (!auth.report(event, clock.now()) || stopped?.aborted) return;
+      evaluate().catch((err) => deps.onError?.(err));
+    },
     async run(signal: AbortSignal) {
+      stopped = signal;
       while (!signal.aborted) {
         try {
           await evaluate();
@@ -116,6 +143,8 @@ export function createAlertMonitor(deps: AlertMonitorDeps): AlertMonitor {
         }
         await clock.sleep(config.interval, signal).catch(() => {});
       }
+      // An evaluation started by a report may still run: done means done.
+      await last;
     },
   };
 }

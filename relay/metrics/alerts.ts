@@ -6,11 +6,18 @@
  */
 import type { AlertsConfig } from "./alert_config.ts";
 
-export type AlertName = "oldest_queued_age" | "bounce_rate" | "destination_unreachable";
+export type AlertName =
+  | "oldest_queued_age"
+  | "bounce_rate"
+  | "destination_unreachable"
+  | "smarthost_auth_failed";
 
 export interface Alert {
   readonly name: AlertName;
-  /** The destination, for `destination_unreachable`; null otherwise. */
+  /**
+   * The destination, for `destination_unreachable`; the route's pattern (`*`, `example.com`),
+   * for `smarthost_auth_failed`; null otherwise.
+   */
   readonly domain: string | null;
   /** The measured value (seconds, or a ratio) and the threshold it crossed. */
   readonly value: number;
@@ -59,6 +66,22 @@ export interface AlertInputs {
   readonly outcomes: { readonly bounced: number; readonly delivered: number };
   /** Destinations the actors report unreachable, and since when. */
   readonly unreachable: readonly { readonly domain: string; readonly since: Date }[];
+  /** Routes whose latest AUTH was refused (smarthost_auth.ts); none when absent. */
+  readonly smarthostAuthRefused?: readonly RefusedRoute[];
+}
+
+/** A route whose smarthost refused the latest AUTH through it. */
+export interface RefusedRoute {
+  /** The route's pattern. */
+  readonly route: string;
+  readonly host: string;
+  readonly username: string;
+  /** The reply recorded on the deferred mail, e.g. `451 4.7.8 smarthost ... refused ...`. */
+  readonly reply: string;
+  /** The first refusal since the last accepted AUTH. */
+  readonly since: Date;
+  /** Refusals in a row. */
+  readonly refusals: number;
 }
 
 /** The alerts that fire for `inputs` at `now`. */
@@ -106,6 +129,19 @@ export function evaluateAlerts(config: AlertsConfig, inputs: AlertInputs, now: n
         message: `${u.domain} has been unreachable for ${formatAge(down)}`,
       });
     }
+  }
+  // No threshold: a refused password does not heal by waiting, and every attempt until it is
+  // fixed defers mail (and may count toward locking the account).
+  for (const r of inputs.smarthostAuthRefused ?? []) {
+    out.push({
+      name: "smarthost_auth_failed",
+      domain: r.route,
+      value: r.refusals,
+      threshold: 1,
+      message: `route ${r.route}: ${
+        r.reply.replace(/^\d{3}[ -](\d\.\d{1,3}\.\d{1,3} )?/, "")
+      }; its mail is deferred until AUTH succeeds`,
+    });
   }
   return out;
 }

@@ -15,5 +15,7 @@ export {
   alertLogLine,
   type AlertName,
   evaluateAlerts,
+  type RefusedRoute,
 } from "./alerts.ts";
+export type { SmarthostAuthReport } from "./smarthost_auth.ts";
 export { type AlertMonitor, type AlertMonitorDeps, createAlertMonitor } from "./alert_monitor.ts";

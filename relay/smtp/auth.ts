@@ -6,6 +6,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import type { Secret } from "../../lib/secret.ts";
 import type { Capabilities } from "./capabilities.ts";
 import type { Channel } from "./channel.ts";
 import { type Failure, failureFrom, localTransient } from "./outcome.ts";
@@ -14,7 +15,8 @@ import { REDACTED } from "./trace.ts";
 /** Credentials for a smarthost. */
 export interface Credentials {
   readonly username: string;
-  readonly password: string;
+  /** A {@link Secret} keeps it out of logs and dumps of the options; revealed only to encode it. */
+  readonly password: string | Secret;
   /** Force a mechanism; by default PLAIN when offered, else LOGIN. */
   readonly mechanism?: "PLAIN" | "LOGIN";
 }
@@ -41,9 +43,12 @@ export async function authenticate(
       }, Ferry needs PLAIN or LOGIN`,
     );
   }
+  const password = typeof credentials.password === "string"
+    ? credentials.password
+    : credentials.password.reveal();
   let reply;
   if (mechanism === "PLAIN") {
-    const token = base64(`\u0000${credentials.username}\u0000${credentials.password}`);
+    const token = base64(`\u0000${credentials.username}\u0000${password}`);
     await channel.writeLines("auth", [`AUTH PLAIN ${token}`], [`AUTH PLAIN ${REDACTED}`]);
     reply = await channel.readReply("auth");
     // RFC 4954 §4: a server may still ask with an empty 334 challenge; answer with the same token.
@@ -54,7 +59,7 @@ export async function authenticate(
   } else {
     await channel.writeLines("auth", ["AUTH LOGIN"]);
     reply = await channel.readReply("auth");
-    for (const secret of [credentials.username, credentials.password]) {
+    for (const secret of [credentials.username, password]) {
       if (reply.code !== 334) break;
       await channel.writeLines("auth", [base64(secret)], [REDACTED]);
       reply = await channel.readReply("auth");

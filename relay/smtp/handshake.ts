@@ -22,10 +22,14 @@ import { protocolError, SessionBrokenError } from "./session_error.ts";
 import { SmtpSession } from "./session.ts";
 import { resolveTimeouts } from "./timeouts.ts";
 
-/** A ready session, or why there is none. */
+/**
+ * A ready session, or why there is none. `stage: "auth"` marks a failure of the AUTH step
+ * itself (the peer refused the credentials, or offers no mechanism Ferry speaks), as opposed to
+ * the connection, TLS or greeting: the caller's fix is its credentials, not the network.
+ */
 export type OpenResult =
   | { readonly kind: "ready"; readonly session: SmtpSession }
-  | { readonly kind: "failed"; readonly failure: Failure };
+  | { readonly kind: "failed"; readonly failure: Failure; readonly stage?: "auth" };
 
 /**
  * Runs the opening dialogue on `stream`. On failure the stream is closed (after a polite QUIT
@@ -127,7 +131,7 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
       ));
     }
     const failure = await authenticate(channel, caps, options.auth);
-    if (failure) return failed(failure);
+    if (failure) return { kind: "failed", failure, stage: "auth" };
   }
   return {
     kind: "ready",

@@ -3,6 +3,10 @@
  * Maildir under a temp dir, listening on free 127.0.0.1 ports for POP3 (110-style, STLS offered)
  * and POP3S (995-style, implicit TLS). Never touches the system's Dovecot.
  *
+ * With `authSocketOwner`, its auth service also listens on a unix socket that user may connect
+ * to: Postfix's `smtpd_sasl_type = dovecot` checks SMTP AUTH against the same passwd-file
+ * (tests/_peers/postfix.ts `submission`), and {@link DovecotPeer.setPassword} changes it live.
+ *
  * ```ts ignore
  * await using dovecot = await startDovecot();
  * await dovecot.deliver("a.eml", bytes);
@@ -44,6 +48,16 @@ export interface DovecotPeer {
   deliver(name: string, message: Uint8Array | string): Promise<void>;
   /** How many messages the Maildir holds (new + cur). */
   count(): Promise<number>;
+  /**
+   * The auth socket for Postfix (`smtpd_sasl_path`), owned by `authSocketOwner`; undefined
+   * without that option.
+   */
+  readonly authSocket: string | undefined;
+  /**
+   * Replaces the user's password in the passwd-file. Dovecot has no auth cache here and re-reads
+   * the file when it changes, so the next login (POP3 or SASL) checks the new one.
+   */
+  setPassword(password: string): Promise<void>;
   /** Disconnects the user's open sessions from the server side (`doveadm kick`). */
   kick(): Promise<void>;
   /** Stops the server and removes its directory. Idempotent. */
@@ -54,6 +68,11 @@ export interface DovecotPeer {
 export interface StartDovecotOptions {
   readonly user?: string;
   readonly password?: string;
+  /**
+   * Also serve SASL to this user and group (e.g. `postfix`) on a unix socket (mode 0660), for
+   * an MTA's SMTP AUTH. Needs root to hand the socket over, as on CI.
+   */
+  readonly authSocketOwner?: string;
 }
 
 interface Accounts {
@@ -86,10 +105,22 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
     await Deno.chown(`${dir}/home/${user}`, accounts.mailUid, accounts.mailGid);
   }
   // scheme=PLAIN: APOP needs the plaintext secret on the server side (RFC 1939 §7).
-  await Deno.writeTextFile(`${dir}/passwd`, `${user}:{PLAIN}${password}::::::\n`);
+  const passwd = (secret: string) => `${user}:{PLAIN}${secret}::::::\n`;
+  await Deno.writeTextFile(`${dir}/passwd`, passwd(password));
   const [pop3Port, pop3sPort] = await freePorts(2);
+  let authSocket: string | undefined;
+  if (options.authSocketOwner !== undefined) {
+    // Its own directory, traversable by the MTA's user; Dovecot creates the socket inside.
+    await Deno.mkdir(`${dir}/sasl`, { mode: 0o755 });
+    await Deno.chmod(`${dir}/sasl`, 0o755);
+    authSocket = `${dir}/sasl/auth`;
+  }
   const conf = `${dir}/dovecot.conf`;
-  await Deno.writeTextFile(conf, config(dir, accounts, tls, pop3Port!, pop3sPort!));
+  await Deno.writeTextFile(
+    conf,
+    config(dir, accounts, tls, pop3Port!, pop3sPort!) +
+      (authSocket ? saslListener(authSocket, options.authSocketOwner!) : ""),
+  );
 
   // In a session of its own (setsid execs, so the pid stays the master's): stopping kills the
   // whole group at once. A graceful SIGTERM costs a fixed second in Dovecot's master (it sleeps
@@ -130,6 +161,16 @@ export async function startDovecot(options: StartDovecotOptions = {}): Promise<D
     user,
     password,
     maildir,
+    authSocket,
+    async setPassword(secret) {
+      // Written aside and renamed: Dovecot never reads a half-written file. It notices a change
+      // by mtime (seconds) and size, so the mtime is moved on even within the same second.
+      const before = (await Deno.stat(`${dir}/passwd`)).mtime?.getTime() ?? 0;
+      await Deno.writeTextFile(`${dir}/passwd.new`, passwd(secret));
+      const mtime = new Date(Math.max(Date.now(), before + 1000));
+      await Deno.utime(`${dir}/passwd.new`, mtime, mtime);
+      await Deno.rename(`${dir}/passwd.new`, `${dir}/passwd`);
+    },
     async deliver(name, message) {
       // Maildir delivery: write in tmp/, then rename into new/ (atomic for the reader).
       const file = `${name.replace(/[^A-Za-z0-9._-]/g, "_")}.${++seq}.ferry-test`;
@@ -176,8 +217,16 @@ ssl_key = <${tls.keyFile}
 ssl_min_protocol = TLSv1.2
 # The client under test refuses plaintext passwords by itself; the server must not hide that.
 disable_plaintext_auth = no
-auth_mechanisms = plain apop
+auth_mechanisms = plain login apop
 auth_failure_delay = 0
+# Anvil's auth penalty delays each failed login from an IP by up to 15 s (2 s, 4 s...): tests
+# that fail on purpose, through Postfix's SASL too, would wait on it. The auth process (not
+# root) cannot open a socket of mode 0, so it runs without the penalty.
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 mail_location = maildir:${dir}/mail/%u
 pop3_uidl_format = %08Xu%08Xv
 passdb {
@@ -197,6 +246,18 @@ service pop3-login {
     address = 127.0.0.1
     port = ${pop3sPort}
     ssl = yes
+  }
+}
+`;
+}
+
+/** The auth service's extra listener for an MTA's SASL (Dovecot's documented Postfix setup). */
+function saslListener(path: string, owner: string): string {
+  return `service auth {
+  unix_listener ${path} {
+    mode = 0660
+    user = ${owner}
+    group = ${owner}
   }
 }
 `;

@@ -3,7 +3,11 @@
  *
  * - {@link startPostfix}: a private Postfix instance as receiving MX for the domain `mx.test` on
  *   a free 127.0.0.1 port, with STARTTLS on the given certificate and SMTPUTF8, delivering every
- *   recipient into one Maildir under a temp dir, so a test can read the bytes back.
+ *   recipient into one Maildir under a temp dir, so a test can read the bytes back. With
+ *   `submission`, it is also a smarthost: a submission service (587-style: STARTTLS required,
+ *   then SMTP AUTH) and an smtps service (465-style: implicit TLS, then SMTP AUTH), each on a
+ *   free port, checking credentials through a Dovecot auth socket (tests/_peers/dovecot.ts) and
+ *   accepting mail only from an authenticated client.
  * - {@link startSmtpSink}: Postfix's `smtp-sink` benchmark server, and {@link smtpSourceRate}:
  *   its `smtp-source` client as the reference rate.
  *
@@ -47,6 +51,11 @@ export function freePort(): number {
 export interface PostfixOptions {
   /** PEM files for STARTTLS; without them Postfix does not offer STARTTLS. */
   readonly tls?: { readonly certFile: string; readonly keyFile: string };
+  /**
+   * Also offer mail submission with SMTP AUTH (needs `tls`): `saslPath` is a Dovecot auth socket
+   * the `postfix` user may connect to (`startDovecot({ authSocketOwner: "postfix" })`).
+   */
+  readonly submission?: { readonly saslPath: string };
 }
 
 /** A running private Postfix. */
@@ -55,6 +64,10 @@ export interface PostfixMx extends AsyncDisposable {
   readonly port: number;
   /** The virtual mailbox domain it accepts mail for. */
   readonly domain: "mx.test";
+  /** With `submission`: STARTTLS (required) then AUTH, as on port 587. */
+  readonly submissionPort: number | undefined;
+  /** With `submission`: implicit TLS then AUTH, as on port 465. */
+  readonly smtpsPort: number | undefined;
   /** Waits (bounded) until `count` messages were delivered; returns them oldest first. */
   delivered(count: number): Promise<Uint8Array[]>;
   /** Postfix's own log, for failure messages. */
@@ -71,15 +84,23 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
   const gid = await idOf("-g", "postfix");
   for (const sub of ["etc", "queue", "data", "mail"]) await Deno.mkdir(`${dir}/${sub}`);
   await Deno.chown(`${dir}/mail`, uid, gid);
+  if (options.submission && !options.tls) {
+    throw new Error("Cannot offer submission without TLS: give 'tls' too");
+  }
   const port = freePort();
+  const submission = options.submission ? { port: freePort(), smtpsPort: freePort() } : undefined;
   await Deno.writeTextFile(`${dir}/etc/main.cf`, mainCf(dir, uid, gid, options));
-  await Deno.writeTextFile(`${dir}/etc/master.cf`, masterCf(port));
+  await Deno.writeTextFile(`${dir}/etc/master.cf`, masterCf(port, submission));
   await run(POSTFIX, ["-c", `${dir}/etc`, "set-permissions", "create-missing"]);
   await run(POSTFIX, ["-c", `${dir}/etc`, "check"]);
   const { stop } = startMaster(`${dir}/etc`, dir);
 
   try {
     await untilListening(port);
+    if (submission) {
+      await untilListening(submission.port);
+      await untilListening(submission.smtpsPort);
+    }
   } catch (err) {
     const log = await Deno.readTextFile(`${dir}/maillog`).catch(() => "(no log)");
     await stop();
@@ -91,6 +112,8 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
     hostname: "127.0.0.1",
     port,
     domain: "mx.test",
+    submissionPort: submission?.port,
+    smtpsPort: submission?.smtpsPort,
     async delivered(count: number) {
       // Postfix delivers asynchronously (smtpd -> cleanup -> qmgr -> virtual): poll the Maildir,
       // bounded, for an external daemon's work rather than for time.
@@ -125,6 +148,15 @@ function mainCf(dir: string, uid: number, gid: number, options: PostfixOptions):
       "smtpd_tls_received_header = yes",
     ]
     : ["smtpd_tls_security_level = none"];
+  const sasl = options.submission
+    ? [
+      // SMTP AUTH is checked by Dovecot; it is enabled per service in master.cf, not on port 25.
+      "smtpd_sasl_type = dovecot",
+      `smtpd_sasl_path = ${options.submission.saslPath}`,
+      "smtpd_sasl_auth_enable = no",
+      "smtpd_sasl_authenticated_header = yes",
+    ]
+    : [];
   return [
     "compatibility_level = 3.6",
     `queue_directory = ${dir}/queue`,
@@ -158,13 +190,35 @@ function mainCf(dir: string, uid: number, gid: number, options: PostfixOptions):
     `maillog_file = ${dir}/maillog`,
     "biff = no",
     ...tls,
+    ...sasl,
     "",
   ].join("\n");
 }
 
-function masterCf(port: number): string {
+/** Overrides shared by the submission and smtps services: AUTH on, mail only after AUTH. */
+const SUBMISSION_OVERRIDES = [
+  "  -o smtpd_sasl_auth_enable=yes",
+  "  -o smtpd_tls_auth_only=yes",
+  "  -o smtpd_client_restrictions=permit_sasl_authenticated,reject",
+  "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
+];
+
+function masterCf(port: number, submission?: { port: number; smtpsPort: number }): string {
+  const submit = submission
+    ? [
+      `127.0.0.1:${submission.port} inet n - n - - smtpd`,
+      "  -o syslog_name=postfix/submission",
+      "  -o smtpd_tls_security_level=encrypt",
+      ...SUBMISSION_OVERRIDES,
+      `127.0.0.1:${submission.smtpsPort} inet n - n - - smtpd`,
+      "  -o syslog_name=postfix/smtps",
+      "  -o smtpd_tls_wrappermode=yes",
+      ...SUBMISSION_OVERRIDES,
+    ]
+    : [];
   const services = [
     `127.0.0.1:${port} inet n - n - - smtpd`,
+    ...submit,
     "cleanup unix n - n - 0 cleanup",
     "qmgr unix n - n 300 1 qmgr",
     "tlsmgr unix - - n 1000? 1 tlsmgr",

@@ -59,7 +59,8 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
   const events: LogEvent[] = [];
   const config = loadConfig(
     { FERRY_ROUTES: o.routes, FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "test.json" },
-    () => JSON.stringify(o.config ?? {}),
+    // The config file is `o.config`; any other file it names (a passwordFile) is read from disk.
+    (path) => path === "test.json" ? JSON.stringify(o.config ?? {}) : Deno.readTextFileSync(path),
     () => "relay.test",
   );
   const io = o.peer?.io ?? new IoTracker();
@@ -85,7 +86,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
     logger,
     instance: o.instance ?? "e2e",
     wrapDeliverer: (d) => io.wrap(d),
-    ...(ops ? { metrics: ops.metrics } : {}),
+    ...(ops ? { metrics: ops.metrics, smarthostAuth: (e) => ops.alerts.smarthostAuth(e) } : {}),
   }, stop.signal);
   ops?.attach(relay);
   const yieldIo = () => new Promise((r) => setTimeout(r, 1));

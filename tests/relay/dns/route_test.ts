@@ -183,11 +183,16 @@ Deno.test("planRoute() takes a static route before DNS: exact, then suffix, then
     via: "static",
     hosts: [{ name: "::1", port: 2525, preference: 0, addresses: ["::1"] }],
     unresolved: [],
+    route: "example.test",
   });
-  assert.deepEqual(hostsOf(await r.planRoute("hq.corp.test")), [
+  const suffix = await r.planRoute("hq.corp.test");
+  assert.deepEqual(hostsOf(suffix), [
     { name: "relay.corp.test", port: 587, preference: 0, addresses: ["10.1.1.1"] },
   ]);
-  assert.deepEqual(hostsOf(await r.planRoute("anything.test"))[0]?.addresses, ["192.0.2.200"]);
+  assert.equal(suffix.kind === "hosts" && suffix.route, "*.corp.test", "the route that matched");
+  const fallback = await r.planRoute("anything.test");
+  assert.deepEqual(hostsOf(fallback)[0]?.addresses, ["192.0.2.200"]);
+  assert.equal(fallback.kind === "hosts" && fallback.route, "*");
   assert.deepEqual(resolver.queries.map((q) => q.name), ["relay.corp.test", "relay.corp.test"]);
 });
 

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { connectSmtp, type Failure, type OpenResult } from "../../../relay/smtp/mod.ts";
 import { BrokenTlsPeers } from "../../../relay/tls/mod.ts";
+import { Secret } from "../../../lib/secret.ts";
 import { esmtp, type PeerLink, startScriptedPeer } from "../../_fakes/scripted_smtp_peer.ts";
 import { hasOpenssl, testPki } from "../tls/_test_certs.ts";
 import { drive, mustConnect, only, simpleMessage, testOptions } from "./_helpers.ts";
@@ -205,10 +206,18 @@ Deno.test({
       },
     });
     for (const mechanism of ["PLAIN", "LOGIN"] as const) {
+      // A Secret is revealed only to encode it; a plain string works as well.
+      const password = mechanism === "PLAIN" ? new Secret("s3cret-pw") : "s3cret-pw";
       const options = testOptions({
         peerName: "mx.test",
-        auth: { username: "ferry", password: "s3cret-pw", mechanism },
+        auth: { username: "ferry", password, mechanism },
       });
+      if (password instanceof Secret) {
+        assert.ok(
+          !Deno.inspect(options, { depth: 10 }).includes("s3cret-pw"),
+          "options print bare",
+        );
+      }
       const session = await mustConnect(server.port, options);
       assert.equal(only(await session.send(envelope)).kind, "delivered");
       await session.quit();
@@ -224,21 +233,29 @@ Deno.test({
       peerName: "mx.test",
       auth: { username: "ferry", password: "nope" },
     });
-    const failure = failureOf(await connectSmtp("127.0.0.1", server.port, wrong));
+    const opened = await connectSmtp("127.0.0.1", server.port, wrong);
+    const failure = failureOf(opened);
     assert.deepEqual([failure.kind, failure.scope, failure.code], ["transient", "connection", 535]);
+    assert.equal(opened.kind === "failed" && opened.stage, "auth", "marked as refused at AUTH");
   },
 });
 
 Deno.test("connectSmtp() refuses to send AUTH over an unencrypted connection", async () => {
   await using peer = startScriptedPeer(esmtp({ ehlo: ["250-peer.test", "250 AUTH PLAIN LOGIN"] }));
   const options = testOptions({ auth: { username: "ferry", password: "s3cret-pw" } });
-  const failure = failureOf(await connectSmtp("127.0.0.1", peer.port, options));
+  const opened = await connectSmtp("127.0.0.1", peer.port, options);
+  const failure = failureOf(opened);
   assert.deepEqual([failure.kind, failure.scope, failure.enhanced], [
     "transient",
     "connection",
     "4.7.11",
   ]);
   assert.ok(!peer.links[0]!.lines.some((l) => l.startsWith("AUTH")));
+  assert.equal(
+    opened.kind === "failed" && opened.stage,
+    undefined,
+    "Ferry's refusal, not the peer's",
+  );
 });
 
 Deno.test({
