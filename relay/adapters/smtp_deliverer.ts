@@ -25,7 +25,8 @@ import {
   type Session,
 } from "../../actors/ports.ts";
 import type { Clock } from "../../lib/clock.ts";
-import type { Router } from "../dns/mod.ts";
+import type { RouteHost, Router } from "../dns/mod.ts";
+import { type MtaStsDecision, screenMxHosts } from "../mta_sts/mod.ts";
 import { routeTargets } from "../dns/mod.ts";
 import {
   type ConnectOptions,
@@ -77,6 +78,16 @@ export interface SmtpDelivererOptions {
   readonly routeTransport?: (pattern: string) => RouteTransport | undefined;
   /** Told how every AUTH through a route went (the `smarthost_auth_failed` alert). */
   readonly smarthostAuth?: SmarthostAuthListener;
+  /**
+   * The recipient domains' MTA-STS policies (RFC 8461), for mail routed by MX. Absent: none are
+   * looked up. A static route is the operator's choice and takes no policy.
+   */
+  readonly mtaSts?: MtaStsPolicies;
+}
+
+/** What the deliverer asks of MTA-STS (relay/mta_sts's `MtaSts` has it). */
+export interface MtaStsPolicies {
+  policyFor(domain: string, signal?: AbortSignal): Promise<MtaStsDecision>;
 }
 
 export class SmtpDeliverer implements Deliverer {
@@ -104,9 +115,18 @@ export class SmtpDeliverer implements Deliverer {
       : [];
     const route = plan.via === "static" ? plan.route : undefined;
     const transport = route === undefined ? undefined : this.o.routeTransport?.(route);
-    const { tlsPolicy, implicitTls } = routeTls(transport, this.o.tlsPolicy(destination, mxHosts));
+    const own = routeTls(transport, this.o.tlsPolicy(destination, mxHosts));
+    let { tlsPolicy } = own;
+    const { implicitTls } = own;
     const auth = transport?.auth;
-    for (const target of routeTargets(plan.hosts)) {
+    let hosts = plan.hosts;
+    if (this.o.mtaSts && plan.via !== "static") {
+      const sts = await this.#mtaSts(destination, hosts, signal);
+      if (sts.kind === "failed") return sts;
+      hosts = sts.hosts;
+      if (sts.verified) tlsPolicy = "verified";
+    }
+    for (const target of routeTargets(hosts)) {
       if (signal.aborted) break;
       let slot: HostPermit | undefined;
       try {
@@ -183,6 +203,41 @@ export class SmtpDeliverer implements Deliverer {
     };
   }
 
+  /**
+   * Applies the destination's MTA-STS policy (RFC 8461 §4, §5): under `enforce` only the MX hosts
+   * the policy lists are tried, each over TLS verified for its MX name; when it lists none of
+   * them the mail waits (the policy or the MX records may change), and so does a policy that
+   * cannot be read. `testing` and no policy leave the hosts and the TLS policy as they are.
+   */
+  async #mtaSts(
+    destination: string,
+    hosts: readonly RouteHost[],
+    signal: AbortSignal,
+  ): Promise<
+    | { readonly kind: "hosts"; readonly hosts: readonly RouteHost[]; readonly verified: boolean }
+    | Extract<ConnectResult, { kind: "failed" }>
+  > {
+    let decision: MtaStsDecision;
+    try {
+      decision = await this.o.mtaSts!.policyFor(destination, signal);
+    } catch (err) {
+      return mtaStsDeferral(
+        `the MTA-STS policy of ${destination} cannot be read now: ${errorText(err)}`,
+      );
+    }
+    const screen = screenMxHosts(decision, hosts, (h) => h.name);
+    if (screen.tls !== "verified") return { kind: "hosts", hosts, verified: false };
+    if (screen.hosts.length === 0) {
+      const listed = decision.mode === "none" ? [] : decision.policy.mx;
+      return mtaStsDeferral(
+        `the MTA-STS policy of ${destination} (enforce) lists none of its MX hosts: ${
+          hosts.map((h) => h.name).join(", ")
+        } not in ${listed.join(", ")}`,
+      );
+    }
+    return { kind: "hosts", hosts: screen.hosts, verified: true };
+  }
+
   #authReport(event: Parameters<SmarthostAuthListener>[0]): void {
     try {
       this.o.smarthostAuth?.(event);
@@ -190,6 +245,24 @@ export class SmtpDeliverer implements Deliverer {
       // An alert that cannot be raised must not change what happens to the mail.
     }
   }
+}
+
+function mtaStsDeferral(why: string): Extract<ConnectResult, { kind: "failed" }> {
+  return {
+    kind: "failed",
+    result: {
+      kind: "transient",
+      scope: "connection",
+      code: 451,
+      enhanced: "4.7.5",
+      reply: `451 4.7.5 ${LOCAL_REFUSAL} ${why}`,
+      local: true,
+    },
+  };
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 class SessionAdapter implements Session {

@@ -38,6 +38,8 @@ import {
   WireResolver,
 } from "../dns/mod.ts";
 import { createDkimSigner } from "../dkim/mod.ts";
+import { type FetchPolicy, httpsPolicyFetcher, MtaSts, rememberDecisions } from "../mta_sts/mod.ts";
+import { pgMtaStsStore } from "../adapters/mta_sts_store.ts";
 import type { Router } from "../dns/mod.ts";
 import { BrokenTlsPeers } from "../tls/mod.ts";
 import { actorMetrics, type Metrics } from "../metrics/mod.ts";
@@ -64,6 +66,8 @@ export interface RelayDeps {
   readonly maxHeldOutcomes?: number;
   /** Told how AUTH through each smarthost route went: the alert monitor (operations.ts). */
   readonly smarthostAuth?: SmarthostAuthListener;
+  /** Replaces the MTA-STS policy fetch over HTTPS (tests: a local server with a test CA). */
+  readonly fetchMtaStsPolicy?: FetchPolicy;
 }
 
 export interface RunningRelay {
@@ -99,6 +103,18 @@ export async function smtpDeliverer(
     ? [await Deno.readTextFile(config.delivery.caFile)]
     : undefined;
   const router = createRouter({ resolver, random: deps.random, routes: routes.table });
+  const mtaSts = config.delivery.mtaSts
+    ? rememberDecisions(
+      new MtaSts({
+        clock,
+        lookupTxt: (name, signal) => resolver.resolve(name, "TXT", signal),
+        fetchPolicy: deps.fetchMtaStsPolicy ??
+          httpsPolicyFetcher({ clock, ...(caCerts ? { caCerts } : {}) }),
+        store: pgMtaStsStore(deps.database.db),
+      }),
+      clock,
+    )
+    : undefined;
   // The route table (relay/dns) knows patterns, hosts and ports only; what else a route says,
   // credentials included, stays here and reaches the deliverer by the pattern a plan names.
   const transports = new Map(config.routes.map((r) => [r.pattern, routeTransport(r)]));
@@ -121,6 +137,7 @@ export async function smtpDeliverer(
     ...(envelopeSender ? { envelopeSender } : {}),
     routeTransport: (pattern) => transports.get(pattern),
     ...(deps.smarthostAuth ? { smarthostAuth: deps.smarthostAuth } : {}),
+    ...(mtaSts ? { mtaSts } : {}),
   });
   return { deliverer, router };
 }

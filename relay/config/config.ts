@@ -88,6 +88,12 @@ const deliverySchema = z.strictObject({
   suppressFor: duration.nullable().prefault("180d"),
   /** PEM file of extra trusted CAs for the `verified` TLS policy. */
   caFile: z.string().optional(),
+  /**
+   * Honour the MTA-STS policies (RFC 8461) of recipient domains reached by MX: look up
+   * `_mta-sts.<domain>`, fetch and cache the policy, and under `enforce` send only to the MX
+   * hosts it lists, over verified TLS.
+   */
+  mtaSts: z.boolean().default(true),
 }).prefault({});
 
 const dkimKeySchema = z.strictObject({

@@ -55,3 +55,4 @@ export {
   type StoredPolicy,
 } from "./store.ts";
 export type { Parsed } from "./result.ts";
+export { type PolicyLookup, rememberDecisions } from "./memo.ts";

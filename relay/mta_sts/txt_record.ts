@@ -21,7 +21,7 @@ const ID = /^[A-Za-z0-9]{1,32}$/;
 /** The answer of a TXT lookup; `DnsAnswer<string>` of relay/dns fits it as it is. */
 export type TxtAnswer =
   | { readonly kind: "records"; readonly records: readonly string[] }
-  | { readonly kind: "nxdomain" | "nodata" | "notfound" }
+  | { readonly kind: "nxdomain" | "nodata" }
   | { readonly kind: "error"; readonly reason: string };
 
 /** Looks up the TXT records of `name`, each joined from its strings. Never rejects for DNS. */
