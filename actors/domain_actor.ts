@@ -27,6 +27,7 @@ import type {
 } from "./ports.ts";
 import { type Job, JobQueue } from "./job_queue.ts";
 import { NothingSentError } from "./ports.ts";
+import { reconnectBackoff } from "./backoff.ts";
 import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
 
 /**
@@ -368,7 +369,7 @@ export class DomainActor implements Actor {
         // Not an attempt: the recipients wait here (under their leases) and this actor pauses,
         // longer each time, until the message can be read again.
         this.#jobs.add(fresh, this.#d.policy.maxRecipientsPerTransaction);
-        this.#reconnectAt = clock.now() + reconnectDelay(++this.#unsentPauses);
+        this.#reconnectAt = clock.now() + reconnectBackoff(++this.#unsentPauses);
         this.#lastReply = unsent.message;
         await this.#recordAll(outcomes);
         return;
@@ -429,7 +430,7 @@ export class DomainActor implements Actor {
       await this.#failAll(result.result, now, result.mxHost);
       return;
     }
-    this.#reconnectAt = now + reconnectDelay(this.#connectFailures);
+    this.#reconnectAt = now + reconnectBackoff(this.#connectFailures);
   }
 
   /** Every queued delivery gets the connection-level failure as its outcome. */
@@ -480,11 +481,6 @@ export class DomainActor implements Actor {
       stop.removeEventListener("abort", resolve);
     }
   }
-}
-
-/** The pause before the next connection after `failures` failures in a row: 0.5 s doubling to 30 s. */
-export function reconnectDelay(failures: number): number {
-  return Math.min(30_000, 500 * 2 ** Math.min(Math.max(failures, 1) - 1, 10));
 }
 
 function missingResult(): RecipientResult {
