@@ -27,6 +27,7 @@ import type {
 } from "./ports.ts";
 import { type Job, JobQueue } from "./job_queue.ts";
 import { NothingSentError } from "./ports.ts";
+import type { DomainActorSnapshot } from "./snapshots.ts";
 import { reconnectBackoff } from "./backoff.ts";
 import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
 
@@ -98,18 +99,7 @@ export interface DomainActorDeps {
   readonly metrics?: ActorMetrics;
 }
 
-export interface DomainActorSnapshot {
-  readonly domain: string;
-  readonly queued: number;
-  readonly inFlight: number;
-  readonly connections: number;
-  readonly connectionLimit: number;
-  readonly budgetAvailable: number;
-  readonly unreachableUntil: number | null;
-  readonly suspendedUntil: number | null;
-  readonly suspendReason: string | null;
-  readonly lastReply: string | null;
-}
+export type { DomainActorSnapshot } from "./snapshots.ts";
 
 export class DomainActor implements Actor {
   readonly domain: string;
