@@ -25,7 +25,7 @@ import type {
   RecipientResult,
   Session,
 } from "./ports.ts";
-import { type Job, JobQueue } from "./job_queue.ts";
+import { addJobs, drainJobs, type Job, NO_JOBS, peekJob, takeJob } from "./job_queue.ts";
 import { NothingSentError } from "./ports.ts";
 import type { DomainActorSnapshot } from "./snapshots.ts";
 import { reconnectBackoff } from "./backoff.ts";
@@ -104,7 +104,7 @@ export type { DomainActorSnapshot } from "./snapshots.ts";
 export class DomainActor implements Actor {
   readonly domain: string;
   readonly #d: DomainActorDeps;
-  readonly #jobs = new JobQueue();
+  #jobs = NO_JOBS;
   #inFlight = 0;
   #connections = 0;
   #idleWorkers = 0;
@@ -167,7 +167,7 @@ export class DomainActor implements Actor {
         room -= m.length;
       } else rest.push(...m);
     }
-    this.#jobs.add(taken, this.#d.policy.maxRecipientsPerTransaction);
+    this.#jobs = addJobs(this.#jobs, taken, this.#d.policy.maxRecipientsPerTransaction);
     this.#wake();
     return rest;
   }
@@ -177,9 +177,12 @@ export class DomainActor implements Actor {
   }
 
   drain(domain?: string): Delivery[] {
-    return domain === undefined
-      ? this.#jobs.drain()
-      : this.#jobs.drainWhere((d) => d.domain === domain);
+    const { jobs, drained } = drainJobs(
+      this.#jobs,
+      domain === undefined ? undefined : (d) => d.domain === domain,
+    );
+    this.#jobs = jobs;
+    return drained;
   }
 
   /** Operator suspend: no new transactions until `until`; queued work is returned by drain(). */
@@ -297,7 +300,7 @@ export class DomainActor implements Actor {
     while (!stop.aborted) {
       const now = clock.now();
       if (this.#blockedUntil(now) > now) return undefined;
-      const job = this.#jobs.peek();
+      const job = peekJob(this.#jobs);
       if (!job) {
         // Idle while another destination waits for this host's slot: give the slot up.
         if (now >= idleEnd || session?.wanted) return undefined;
@@ -311,7 +314,11 @@ export class DomainActor implements Actor {
       }
       const n = Math.max(1, Math.min(job.deliveries.length, this.#d.budget.available(now)));
       const take = this.#d.budget.tryTake(now, n);
-      if (take.ok) return this.#jobs.take(n);
+      if (take.ok) {
+        const taken = takeJob(this.#jobs, n);
+        this.#jobs = taken.jobs;
+        return taken.job;
+      }
       if (take.retryAt > idleEnd) return undefined;
       await this.#waitForKick(stop, take.retryAt - now);
     }
@@ -358,7 +365,7 @@ export class DomainActor implements Actor {
       if (unsent) {
         // Not an attempt: the recipients wait here (under their leases) and this actor pauses,
         // longer each time, until the message can be read again.
-        this.#jobs.add(fresh, this.#d.policy.maxRecipientsPerTransaction);
+        this.#jobs = addJobs(this.#jobs, fresh, this.#d.policy.maxRecipientsPerTransaction);
         this.#reconnectAt = clock.now() + reconnectBackoff(++this.#unsentPauses);
         this.#lastReply = unsent.message;
         await this.#recordAll(outcomes);
@@ -425,7 +432,8 @@ export class DomainActor implements Actor {
 
   /** Every queued delivery gets the connection-level failure as its outcome. */
   async #failAll(failure: FailureResult, now: number, mxHost?: string): Promise<void> {
-    const queued = this.#jobs.drain();
+    const { jobs, drained: queued } = drainJobs(this.#jobs);
+    this.#jobs = jobs;
     await this.#recordAll(
       queued.map((d) => classifyOutcome(d, failure, { now, mxHost, planRetry: this.#d.planRetry })),
     );
