@@ -29,12 +29,16 @@ export interface DomainActorSnapshot {
   readonly lastReply: string | null;
 }
 
-/** One running actor as `Supervisor.describe(now)` lists it. */
+/**
+ * One running actor as `Supervisor.describe(now)` lists it. A domain actor reports every field
+ * of its snapshot, but stand-ins for the supervisor (tests, adapters) report fewer, so readers
+ * take each field as optional; an actor without snapshot() has no state at all.
+ */
 export interface ActorDescription {
   readonly key: string;
   /** The member domains it serves (several under MX rollup). */
-  readonly domains: string[];
-  readonly state: DomainActorSnapshot | undefined;
+  readonly domains: readonly string[];
+  readonly state: Partial<DomainActorSnapshot> | undefined;
 }
 
 /** The supervisor's own state (`Supervisor.snapshot()`). */

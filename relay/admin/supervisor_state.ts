@@ -1,26 +1,18 @@
 /**
  * An adapter from the actors' supervisor (`Supervisor.describe(now)`: every running actor with
  * the domains it serves and its snapshot) to the {@link DomainStateProvider} port. It reads the
- * actors' snapshot type and nothing else of actors/.
+ * actors' snapshot types (actors/snapshots.ts) and nothing else of actors/.
  *
  * It also remembers since when each destination has been unreachable: actors report until when
  * they back off (`unreachableUntil`), the alert rule needs how long the outage has lasted.
  *
  * @module
  */
-import type { DomainActorSnapshot } from "../../actors/snapshots.ts";
+import type { ActorDescription, DomainActorSnapshot } from "../../actors/snapshots.ts";
 import type { Clock } from "../clock.ts";
 import type { DomainStateProvider, LiveDomainState } from "./domain_state.ts";
 
-/**
- * What `Supervisor.describe(now)` returns per actor. Every snapshot field may be missing: an
- * actor that reports less (or nothing) still shows, with what it does report.
- */
-export interface ActorDescription {
-  readonly key: string;
-  readonly domains: readonly string[];
-  readonly state: Partial<DomainActorSnapshot> | undefined;
-}
+export type { ActorDescription } from "../../actors/snapshots.ts";
 
 export function supervisorDomainState(o: {
   readonly describe: (now: number) => readonly ActorDescription[];
