@@ -90,6 +90,26 @@ export function planRetry(input: PlanRetryInput): RetryPlan {
   return { kind: "retry", at, delayMs };
 }
 
+/**
+ * The pause before a destination's next connection after failures in a row (connections that
+ * failed, or messages its own store could not read): the retry schedule's exponential shape, in
+ * seconds rather than minutes, since one failure says little and the pause holds back the whole
+ * destination. Not jittered: one actor per destination and instance waits it out, so there is
+ * no crowd to spread.
+ */
+export type ReconnectPolicy = Omit<RetryPolicy, "jitter">;
+
+/** 0.5 s, doubling, capped at 30 s. */
+export const DEFAULT_RECONNECT_POLICY: ReconnectPolicy = { first: 500, factor: 2, max: 30_000 };
+
+/** The pause after `failures` failures in a row (0 counts as 1: a pause is never none). */
+export function reconnectBackoff(
+  failures: number,
+  policy: ReconnectPolicy = DEFAULT_RECONNECT_POLICY,
+): number {
+  return baseRetryDelay(Math.max(1, failures), { ...policy, jitter: 0 });
+}
+
 function checkPolicy(policy: RetryPolicy): void {
   const problem = !(policy.first > 0)
     ? `'first' must be > 0: current value is ${policy.first}`

@@ -3,11 +3,12 @@
  * concurrency and retry decisions. The supervisor feeds it deliveries (never more than its
  * `demand`), and it turns each into exactly one outcome.
  *
- * Shape: a run loop starts connection workers while there is queued work, a free connection slot
- * (adaptive limit) and room in the connection-rate budget. Each worker connects, then sends
- * messages one transaction at a time (all recipients of one message at this destination
- * together) until the connection is used up, breaks, or has been idle too long. Results are
- * classified into outcomes and written through the batcher before the worker goes on.
+ * The decisions are a pure transition function (actors/domain_actor_transitions.ts, where the
+ * behaviour is described). This class is the thin shell around it: it turns calls, signals,
+ * timers and finished I/O into events, reads the ports each event needs (`Readings`), keeps the
+ * state the transition returns, and performs the effects: connect, send a transaction, write
+ * outcomes, hand claims back, sleep. A question the transition asks (of the rate budgets or the
+ * concurrency port) is answered at once with the next event.
  *
  * @module
  */
@@ -18,16 +19,39 @@ import type {
   ConnectResult,
   Deliverer,
   Delivery,
-  FailureResult,
   Logger,
   OutcomeRecord,
   Random,
-  RecipientResult,
   Session,
 } from "./ports.ts";
-import { type Job, JobQueue } from "./job_queue.ts";
 import { NothingSentError } from "./ports.ts";
-import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
+import type { PlanRetry } from "./classify_outcome.ts";
+import type { DomainActorSnapshot } from "./snapshots.ts";
+import {
+  type ActorEvent,
+  type ActorInput,
+  type ActorPolicy,
+  blockedUntil,
+  type ConnId,
+  demandHorizon,
+  demandOf,
+  type DomainActorState,
+  type Effect,
+  initialState,
+  isIdle,
+  type Owner,
+  type Readings,
+  snapshotOf,
+  transition,
+} from "./domain_actor_transitions.ts";
+
+export type { PlanRetry } from "./classify_outcome.ts";
+export type { DomainActorSnapshot } from "./snapshots.ts";
+export {
+  type ActorPolicy,
+  DEMAND_HORIZON_MS,
+  QUEUED_PER_CONNECTION,
+} from "./domain_actor_transitions.ts";
 
 /**
  * The reason every wait of this module is cut short with: `abort()` without one allocates a new
@@ -35,23 +59,8 @@ import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
  */
 const WAIT_OVER = new DOMException("The wait was cut short", "AbortError");
 
-/** The actor's limits (resolved per destination by actors/policy.ts). */
-export interface ActorPolicy {
-  readonly messagesPerConnection: number;
-  readonly idleTimeoutMs: number;
-  readonly maxRecipientsPerTransaction: number;
-  /** Deliveries held in memory at most. */
-  readonly queueCapacity: number;
-  /** A claim this close to its lease end is not started: it is handed back instead. */
-  readonly leaseMarginMs: number;
-  /** How long a claim's lease lasts: demand counts only what can start before its margin. */
-  readonly leaseMs?: number;
-}
-
-/** How far ahead demand() counts the rate budget: keeps a throttled destination's rows queued. */
-export const DEMAND_HORIZON_MS = 2_000;
-/** Deliveries queued per connection (besides the one in flight), so none waits for a claim. */
-export const QUEUED_PER_CONNECTION = 2;
+/** The kill signal before run() hands over its own: nothing is connecting or sending yet. */
+const NEVER = new AbortController().signal;
 
 /** Message-rate budget (GCRA, actors/rate_budget.ts). */
 export interface Budget {
@@ -70,8 +79,6 @@ export interface Concurrency {
   success(now: number): void;
   throttled(now: number): void;
 }
-
-export type { PlanRetry } from "./classify_outcome.ts";
 
 export interface DomainActorDeps {
   /** The destination's name: a domain, or an MX group's key. */
@@ -97,347 +104,233 @@ export interface DomainActorDeps {
   readonly metrics?: ActorMetrics;
 }
 
-export interface DomainActorSnapshot {
-  readonly domain: string;
-  readonly queued: number;
-  readonly inFlight: number;
-  readonly connections: number;
-  readonly connectionLimit: number;
-  readonly budgetAvailable: number;
-  readonly unreachableUntil: number | null;
-  readonly suspendedUntil: number | null;
-  readonly suspendReason: string | null;
-  readonly lastReply: string | null;
-}
-
 export class DomainActor implements Actor {
   readonly domain: string;
   readonly #d: DomainActorDeps;
-  readonly #jobs = new JobQueue();
-  #inFlight = 0;
-  #connections = 0;
-  #idleWorkers = 0;
-  #reconnectAt = 0;
-  #connectFailures = 0;
-  #suspended: { until: number; reason: string } | undefined;
-  #lastReply: string | null = null;
-  /** Pauses in a row because the message could not be read (store away). */
-  #unsentPauses = 0;
-  /** The first error a worker threw: ends run() so the supervisor restarts the actor. */
+  #state: DomainActorState;
+  /** Open sessions, by connection. */
+  readonly #sessions = new Map<ConnId, Session>();
+  /** Armed timers, by owner. */
+  readonly #timers = new Map<Owner, AbortController>();
+  /** run()'s kill signal: aborts connects and transactions. */
+  #kill: AbortSignal = NEVER;
+  /** The first error something threw: run() ends with it so the supervisor restarts the actor. */
   #failure: { error: unknown } | undefined;
-  readonly #waiters = new Set<() => void>();
+  #ended: (() => void) | undefined;
 
   constructor(deps: DomainActorDeps) {
     this.#d = deps;
     this.domain = deps.domain;
+    this.#state = initialState({
+      domain: deps.domain,
+      policy: deps.policy,
+      planRetry: deps.planRetry,
+      connectionBudget: deps.connectionBudget !== undefined,
+    });
   }
 
-  /**
-   * Only what can start before a fresh claim reaches its lease margin: the smaller of what the
-   * rate budget lets through soon and what the connections can take (one transaction in flight
-   * and {@link QUEUED_PER_CONNECTION} queued each), less what is already queued. More would sit
-   * on leases that another instance cannot take, and may have to be handed back unsent.
-   */
   demand(now: number): number {
-    if (this.#blockedUntil(now) > now) return 0;
-    const { policy } = this.#d;
-    const window = (policy.leaseMs ?? Infinity) - policy.leaseMarginMs;
-    const horizon = Math.max(0, Math.min(DEMAND_HORIZON_MS, window));
-    const canStart = Math.min(
-      policy.queueCapacity,
-      this.#d.budget.available(now, { withinMs: horizon }),
-      this.#d.concurrency.limit(now) * QUEUED_PER_CONNECTION,
-    );
-    return Math.max(0, canStart - this.#jobs.size);
+    const { budget, concurrency, policy } = this.#d;
+    if (blockedUntil(this.#state, now, concurrency.unreachableUntil(now)) > now) return 0;
+    const soon = budget.available(now, { withinMs: demandHorizon(policy) });
+    return demandOf(this.#state, concurrency.limit(now), soon);
   }
 
-  /**
-   * Takes what fits, whole messages only (a message started while there is room is taken
-   * whole, so its recipients stay in one transaction); a claim already within its lease
-   * margin is returned, to be released.
-   */
   offer(deliveries: readonly Delivery[]): Delivery[] {
-    const now = this.#d.clock.now();
-    const margin = this.#d.policy.leaseMarginMs;
-    let room = this.#d.policy.queueCapacity - this.#jobs.size;
-    const taken: Delivery[] = [];
-    const rest: Delivery[] = [];
-    const fresh: Delivery[] = [];
-    for (const d of deliveries) (d.leaseExpiresAt - margin > now ? fresh : rest).push(d);
-    const messages = new Map<number, Delivery[]>();
-    for (const d of fresh) {
-      const m = messages.get(d.outboxId);
-      if (m) m.push(d);
-      else messages.set(d.outboxId, [d]);
-    }
-    for (const m of messages.values()) {
-      if (room > 0) {
-        taken.push(...m);
-        room -= m.length;
-      } else rest.push(...m);
-    }
-    this.#jobs.add(taken, this.#d.policy.maxRecipientsPerTransaction);
-    this.#wake();
-    return rest;
+    return givenBack(this.#dispatch({ kind: "offer", deliveries }));
   }
 
   idle(): boolean {
-    return this.#jobs.size === 0 && this.#inFlight === 0 && this.#connections === 0;
+    return isIdle(this.#state);
   }
 
   drain(domain?: string): Delivery[] {
-    return domain === undefined
-      ? this.#jobs.drain()
-      : this.#jobs.drainWhere((d) => d.domain === domain);
+    return givenBack(this.#dispatch({ kind: "drain", domain }));
   }
 
   /** Operator suspend: no new transactions until `until`; queued work is returned by drain(). */
   suspend(until: number, reason: string): void {
-    this.#suspended = { until, reason };
-    this.#wake();
+    this.#dispatch({ kind: "suspend", until, reason });
   }
 
   resume(): void {
-    this.#suspended = undefined;
-    this.#reconnectAt = 0;
-    this.#wake();
+    this.#dispatch({ kind: "resume" });
   }
 
   snapshot(now: number): DomainActorSnapshot {
-    const unreachable = this.#d.concurrency.unreachableUntil(now);
-    const suspended = this.#suspended && this.#suspended.until > now ? this.#suspended : undefined;
+    const { budget, concurrency } = this.#d;
+    return snapshotOf(this.#state, {
+      now,
+      limit: concurrency.limit(now),
+      unreachableUntil: concurrency.unreachableUntil(now),
+      budgetAvailable: budget.available(now),
+    });
+  }
+
+  run(stop: AbortSignal, kill: AbortSignal): Promise<void> {
+    this.#kill = kill;
+    const onStop = () => this.#dispatchSafely({ kind: "stop" });
+    const onKill = () => this.#dispatchSafely({ kind: "kill" });
+    const ended = new Promise<void>((resolve) => (this.#ended = resolve)).finally(() => {
+      stop.removeEventListener("abort", onStop);
+      kill.removeEventListener("abort", onKill);
+    });
+    // Flags first: an actor stopped before it ran opens nothing.
+    if (kill.aborted) onKill();
+    else kill.addEventListener("abort", onKill, { once: true });
+    if (stop.aborted) onStop();
+    else stop.addEventListener("abort", onStop, { once: true });
+    this.#dispatchSafely({ kind: "start" });
+    return ended.then(() => {
+      if (this.#failure) throw this.#failure.error;
+    });
+  }
+
+  /** One step of the transition; returns its effects, once performed. */
+  #dispatch(input: ActorInput): readonly Effect[] {
+    const event: ActorEvent = { ...input, at: this.#readings() };
+    const { state, effects } = transition(this.#state, event);
+    this.#state = state;
+    for (const effect of effects) this.#perform(effect);
+    return effects;
+  }
+
+  /** For run(), listeners and timers: a throw there would escape to whoever fired them. */
+  #dispatchSafely(input: ActorInput): void {
+    try {
+      this.#dispatch(input);
+    } catch (err) {
+      this.#abandon(err);
+    }
+  }
+
+  #readings(): Readings {
+    const { clock, concurrency } = this.#d;
+    const now = clock.now();
+    const wanted: ConnId[] = [];
+    for (const [conn, session] of this.#sessions) if (session.wanted) wanted.push(conn);
     return {
-      domain: this.domain,
-      queued: this.#jobs.size,
-      inFlight: this.#inFlight,
-      connections: this.#connections,
-      connectionLimit: this.#d.concurrency.limit(now),
-      budgetAvailable: this.#d.budget.available(now),
-      unreachableUntil: unreachable ?? null,
-      suspendedUntil: suspended?.until ?? null,
-      suspendReason: suspended?.reason ?? null,
-      lastReply: this.#lastReply,
+      now,
+      limit: concurrency.limit(now),
+      unreachableUntil: concurrency.unreachableUntil(now),
+      wanted,
     };
   }
 
-  async run(stop: AbortSignal, kill: AbortSignal): Promise<void> {
-    const workers = new Set<Promise<void>>();
-    const { clock } = this.#d;
-    while (!stop.aborted) {
-      const now = clock.now();
-      let wakeAt = Infinity;
-      while (this.#wantsWorker(now)) {
-        const conn = this.#d.connectionBudget?.tryTake(now, 1);
-        if (conn && !conn.ok) {
-          wakeAt = Math.min(wakeAt, conn.retryAt);
-          break;
-        }
-        // A worker that throws (a bug, broken infrastructure) ends the actor's run with that
-        // error, so the supervisor restarts it; left unobserved it would reject unhandled.
-        const w: Promise<void> = this.#worker(stop, kill).catch((err) => {
-          this.#failure ??= { error: err };
-        }).finally(() => {
-          workers.delete(w);
-          this.#wake();
-        });
-        workers.add(w);
-      }
-      if (this.#failure) break;
-      const blocked = this.#blockedUntil(now);
-      if (blocked > now && this.#jobs.size > 0) wakeAt = Math.min(wakeAt, blocked);
-      await this.#waitForKick(stop, wakeAt === Infinity ? undefined : wakeAt - now);
-    }
-    await Promise.all(workers);
-    if (this.#failure) throw this.#failure.error;
-  }
-
-  #wantsWorker(now: number): boolean {
-    return this.#jobs.size > this.#idleWorkers * this.#d.policy.maxRecipientsPerTransaction &&
-      this.#blockedUntil(now) <= now &&
-      this.#connections < this.#d.concurrency.limit(now);
-  }
-
-  /** The time before which no connection may start (suspension, unreachable, reconnect pause). */
-  #blockedUntil(now: number): number {
-    const suspended = this.#suspended && this.#suspended.until > now ? this.#suspended.until : 0;
-    const unreachable = this.#d.concurrency.unreachableUntil(now) ?? 0;
-    return Math.max(suspended, unreachable, this.#reconnectAt);
-  }
-
-  async #worker(stop: AbortSignal, kill: AbortSignal): Promise<void> {
-    this.#connections++;
+  #perform(effect: Effect): void {
     try {
-      const result = await this.#d.deliverer.connect(this.#d.connectTo ?? this.domain, kill);
-      if (result.kind === "connected" && kill.aborted) await result.session.close();
-      // Cut by a drain's deadline: not the destination's failure; the queued work goes back.
-      if (kill.aborted) return;
-      if (result.kind === "failed") return await this.#connectFailed(result);
-      this.#connectFailures = 0;
-      this.#d.concurrency.connected(this.#d.clock.now());
-      await this.#useSession(result.session, stop, kill);
-    } finally {
-      this.#connections--;
+      this.#do(effect);
+    } catch (err) {
+      this.#crashed(err, ownerOf(effect));
     }
   }
 
-  async #useSession(session: Session, stop: AbortSignal, kill: AbortSignal): Promise<void> {
-    this.#d.metrics?.connectionsChanged(1);
-    session.onWanted?.(() => this.#wake());
-    try {
-      for (
-        let sent = 0;
-        sent < this.#d.policy.messagesPerConnection && session.usable && !stop.aborted;
-        sent++
-      ) {
-        const job = await this.#nextJob(stop, session);
-        if (!job) break;
-        await this.#transaction(session, job, kill);
-      }
-    } finally {
-      await session.close();
-      this.#d.metrics?.connectionsChanged(-1);
-    }
-  }
-
-  /** The next job the budget allows, waiting while the connection may idle; undefined to close. */
-  async #nextJob(stop: AbortSignal, session?: Session): Promise<Job | undefined> {
-    const { clock, policy } = this.#d;
-    const idleEnd = clock.now() + policy.idleTimeoutMs;
-    while (!stop.aborted) {
-      const now = clock.now();
-      if (this.#blockedUntil(now) > now) return undefined;
-      const job = this.#jobs.peek();
-      if (!job) {
-        // Idle while another destination waits for this host's slot: give the slot up.
-        if (now >= idleEnd || session?.wanted) return undefined;
-        this.#idleWorkers++;
-        try {
-          await this.#waitForKick(stop, idleEnd - now);
-        } finally {
-          this.#idleWorkers--;
-        }
-        continue;
-      }
-      const n = Math.max(1, Math.min(job.deliveries.length, this.#d.budget.available(now)));
-      const take = this.#d.budget.tryTake(now, n);
-      if (take.ok) return this.#jobs.take(n);
-      if (take.retryAt > idleEnd) return undefined;
-      await this.#waitForKick(stop, take.retryAt - now);
-    }
-    return undefined;
-  }
-
-  async #transaction(session: Session, job: Job, kill: AbortSignal): Promise<void> {
-    const { clock, policy } = this.#d;
-    const start = clock.now();
-    const expired = job.deliveries.filter((d) => d.expiresAt <= start);
-    // A claim whose lease is about to end is not sent (it could still be in flight when the
-    // reaper hands it to another instance: sent twice) but released at once, under its token,
-    // so the next claim sends it instead of it waiting for the reaper.
-    const fresh: Delivery[] = [];
-    const stale: Delivery[] = [];
-    for (const d of job.deliveries) {
-      if (d.expiresAt <= start) continue;
-      if (d.leaseExpiresAt - policy.leaseMarginMs > start) fresh.push(d);
-      else stale.push(d);
-    }
-    if (stale.length > 0) await this.#release(stale);
-    const outcomes: OutcomeRecord[] = expired.map((d) => ({
-      delivery: d,
-      status: "expired",
-      attempted: false,
-      code: null,
-      reply: null,
-    }));
-    if (fresh.length > 0) {
-      this.#inFlight += fresh.length;
-      let results: RecipientResult[];
-      let unsent: NothingSentError | undefined;
-      try {
-        results = await session.send(job.outboxId, fresh, kill);
-      } catch (err) {
-        if (err instanceof NothingSentError) unsent = err;
-        // The port promises values; any other throw is a bug or broken infrastructure. Treat it
-        // as a connection failure so the recipients are retried, not lost.
-        const reply = `delivery failed: ${err instanceof Error ? err.message : String(err)}`;
-        results = fresh.map(() => ({ kind: "transient", scope: "connection", code: null, reply }));
-      } finally {
-        this.#inFlight -= fresh.length;
-      }
-      if (unsent) {
-        // Not an attempt: the recipients wait here (under their leases) and this actor pauses,
-        // longer each time, until the message can be read again.
-        this.#jobs.add(fresh, this.#d.policy.maxRecipientsPerTransaction);
-        this.#reconnectAt = clock.now() + reconnectDelay(++this.#unsentPauses);
-        this.#lastReply = unsent.message;
-        await this.#recordAll(outcomes);
+  #do(effect: Effect): void {
+    const { clock, concurrency, metrics } = this.#d;
+    switch (effect.kind) {
+      case "give_back":
+        return; // the caller of offer() or drain() takes them from the effects
+      case "connect":
+        return this.#connect(effect.conn);
+      case "take_connection":
+        return this.#takeConnection();
+      case "take_budget":
+        return this.#takeBudget(effect.conn, effect.max);
+      case "report":
+        concurrency[SIGNALS[effect.signal]](clock.now());
+        if (effect.conn !== undefined) this.#dispatch({ kind: "reported", conn: effect.conn });
         return;
-      }
-      this.#unsentPauses = 0;
-      if (kill.aborted) {
-        // A drain's deadline cut the transaction: what got no final answer goes back to the
-        // queue, due now, without counting as an attempt or waiting out a retry delay.
-        const cut = fresh.filter((_, i) => results[i]?.kind === "transient");
-        if (cut.length > 0) await this.#release(cut);
-        const kept = new Set(cut);
-        fresh.splice(0, fresh.length, ...fresh.filter((d) => !kept.has(d)));
-        results = results.filter((r) => r.kind !== "transient");
-      }
-      const end = clock.now();
-      this.#d.metrics?.observeAttempt((end - start) / 1000);
-      let throttled = false;
-      let delivered = false;
-      for (const [i, d] of fresh.entries()) {
-        const r = results[i] ?? missingResult();
-        this.#lastReply = r.reply;
-        if (r.kind === "delivered") delivered = true;
-        if (r.kind !== "delivered" && (r.scope === "connection" || r.code === 421)) {
-          throttled = true;
-        }
-        outcomes.push(classifyOutcome(d, r, {
-          now: end,
-          mxHost: session.mxHost,
-          tls: session.tls,
-          durationMs: end - start,
-          planRetry: this.#d.planRetry,
+      case "watch":
+        return this.#sessions.get(effect.conn)?.onWanted?.(() => {
+          this.#dispatchSafely({ kind: "wanted" });
+        });
+      case "release":
+        return this.#follow(effect.conn, this.#release(effect.deliveries), () => ({
+          kind: "released",
+          conn: effect.conn,
         }));
-      }
-      if (throttled) this.#d.concurrency.throttled(end);
-      else if (delivered) this.#d.concurrency.success(end);
+      case "send":
+        return this.#follow(
+          effect.conn,
+          this.#send(effect.conn, effect.outboxId, effect.recipients),
+          (input) => input,
+        );
+      case "record":
+        return this.#follow(effect.conn, this.#recordAll(effect.outcomes), () => ({
+          kind: "recorded",
+          conn: effect.conn,
+          usable: this.#sessions.get(effect.conn)?.usable ?? false,
+        }));
+      case "close":
+        return this.#close(effect.conn);
+      case "set_timer":
+        return this.#setTimer(effect.owner, effect.at);
+      case "clear_timer":
+        return this.#clearTimer(effect.owner);
+      case "log":
+        return this.#d.logger.log(effect.event);
+      case "count_connection":
+        return metrics?.connectionsChanged(effect.delta);
+      case "observe_attempt":
+        return metrics?.observeAttempt(effect.seconds);
+      case "finish":
+        return this.#finish();
     }
-    await this.#recordAll(outcomes);
   }
 
-  async #connectFailed(result: Extract<ConnectResult, { kind: "failed" }>): Promise<void> {
-    const now = this.#d.clock.now();
-    this.#lastReply = result.result.reply;
-    this.#connectFailures++;
-    if (result.result.kind === "permanent") {
-      // The destination cannot receive mail at all (null MX, no such domain): bounce all queued.
-      await this.#failAll(result.result, now, result.mxHost);
-      return;
-    }
-    this.#d.concurrency.connectFailed(now);
-    const until = this.#d.concurrency.unreachableUntil(now);
-    if (until !== undefined) {
-      this.#d.logger.log({
-        event: "domain.unreachable",
-        domain: this.domain,
-        until,
-        reply: result.result.reply,
-      });
-      await this.#failAll(result.result, now, result.mxHost);
-      return;
-    }
-    this.#reconnectAt = now + reconnectDelay(this.#connectFailures);
+  /** When `work` settles, the event it makes; when it rejects, the crash of `conn`. */
+  #follow<T>(conn: ConnId, work: Promise<T>, toEvent: (value: T) => ActorInput): void {
+    work.then(
+      (value) => this.#dispatch(toEvent(value)),
+      (err) => this.#crashed(err, conn),
+    ).catch((err) => this.#abandon(err));
   }
 
-  /** Every queued delivery gets the connection-level failure as its outcome. */
-  async #failAll(failure: FailureResult, now: number, mxHost?: string): Promise<void> {
-    const queued = this.#jobs.drain();
-    await this.#recordAll(
-      queued.map((d) => classifyOutcome(d, failure, { now, mxHost, planRetry: this.#d.planRetry })),
+  #connect(conn: ConnId): void {
+    const destination = this.#d.connectTo ?? this.domain;
+    this.#follow(conn, this.#d.deliverer.connect(destination, this.#kill), (result) => {
+      if (result.kind === "failed") return connectFailed(conn, result);
+      const { session } = result;
+      this.#sessions.set(conn, session);
+      const { mxHost, tls, usable } = session;
+      return { kind: "connected", conn, mxHost, tls, usable };
+    });
+  }
+
+  #takeConnection(): void {
+    const r = this.#d.connectionBudget?.tryTake(this.#d.clock.now(), 1) ?? { ok: true };
+    this.#dispatch(
+      r.ok ? { kind: "connection_granted" } : { kind: "connection_refused", retryAt: r.retryAt },
     );
+  }
+
+  /** As much of `max` as the budget lets through now, at least one (a refusal says when). */
+  #takeBudget(conn: ConnId, max: number): void {
+    const { budget, clock } = this.#d;
+    const now = clock.now();
+    const n = Math.max(1, Math.min(max, budget.available(now)));
+    const r = budget.tryTake(now, n);
+    this.#dispatch(
+      r.ok
+        ? { kind: "budget_granted", conn, n }
+        : { kind: "budget_refused", conn, retryAt: r.retryAt },
+    );
+  }
+
+  async #send(
+    conn: ConnId,
+    outboxId: number,
+    recipients: readonly Delivery[],
+  ): Promise<ActorInput> {
+    try {
+      const session = this.#sessions.get(conn);
+      if (!session) throw new Error(`no session for connection ${conn}`);
+      const results = await session.send(outboxId, recipients, this.#kill);
+      return { kind: "sent", conn, results };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      return { kind: "send_threw", conn, message, nothingSent: err instanceof NothingSentError };
+    }
   }
 
   async #release(deliveries: readonly Delivery[]): Promise<void> {
@@ -455,43 +348,71 @@ export class DomainActor implements Actor {
     if (lost.length > 0) this.#d.logger.log({ event: "outcome.refused", ids: lost });
   }
 
-  #wake(): void {
-    for (const resolve of this.#waiters) resolve();
-    this.#waiters.clear();
+  #close(conn: ConnId): void {
+    const session = this.#sessions.get(conn);
+    // Async, so that even a close() that throws at once lets go of the session.
+    const closing = (async () => await session?.close())().finally(() => {
+      this.#sessions.delete(conn);
+    });
+    this.#follow(conn, closing, () => ({ kind: "closed", conn }));
   }
 
-  /** Waits for offer()/resume()/a worker ending, a timeout, or stop. */
-  async #waitForKick(stop: AbortSignal, ms: number | undefined): Promise<void> {
-    if (stop.aborted) return;
+  #setTimer(owner: Owner, at: number): void {
+    this.#clearTimer(owner);
     const timer = new AbortController();
-    let resolve!: () => void;
-    const woken = new Promise<void>((r) => (resolve = r));
-    this.#waiters.add(resolve);
-    stop.addEventListener("abort", resolve, { once: true });
-    const waits: Promise<unknown>[] = [woken];
-    if (ms !== undefined) {
-      waits.push(this.#d.clock.sleep(Math.max(0, ms), timer.signal).catch(() => {}));
-    }
-    try {
-      await Promise.race(waits);
-    } finally {
-      timer.abort(WAIT_OVER);
-      this.#waiters.delete(resolve);
-      stop.removeEventListener("abort", resolve);
-    }
+    this.#timers.set(owner, timer);
+    const { clock } = this.#d;
+    clock.sleep(Math.max(0, at - clock.now()), timer.signal).then(() => {
+      if (this.#timers.get(owner) !== timer) return;
+      this.#timers.delete(owner);
+      this.#dispatchSafely({ kind: "timer", owner });
+    }, () => {});
+  }
+
+  #clearTimer(owner: Owner): void {
+    this.#timers.get(owner)?.abort(WAIT_OVER);
+    this.#timers.delete(owner);
+  }
+
+  /** Performing an effect threw: the transition hears of it, run() ends with the first error. */
+  #crashed(err: unknown, owner: Owner | undefined): void {
+    this.#failure ??= { error: err };
+    this.#dispatch({ kind: "crashed", owner });
+  }
+
+  /** The shell itself failed (a port used for readings threw): run() ends at once. */
+  #abandon(err: unknown): void {
+    this.#failure ??= { error: err };
+    this.#finish();
+  }
+
+  #finish(): void {
+    for (const owner of [...this.#timers.keys()]) this.#clearTimer(owner);
+    this.#ended?.();
+    this.#ended = undefined;
   }
 }
 
-/** The pause before the next connection after `failures` failures in a row: 0.5 s doubling to 30 s. */
-export function reconnectDelay(failures: number): number {
-  return Math.min(30_000, 500 * 2 ** Math.min(Math.max(failures, 1) - 1, 10));
+const SIGNALS = {
+  connected: "connected",
+  connect_failed: "connectFailed",
+  success: "success",
+  throttled: "throttled",
+} as const satisfies Record<string, keyof Concurrency>;
+
+function connectFailed(
+  conn: ConnId,
+  result: Extract<ConnectResult, { kind: "failed" }>,
+): ActorInput {
+  return { kind: "connect_failed", conn, failure: result.result, mxHost: result.mxHost };
 }
 
-function missingResult(): RecipientResult {
-  return {
-    kind: "transient",
-    scope: "message",
-    code: null,
-    reply: "no result reported for recipient",
-  };
+function givenBack(effects: readonly Effect[]): Delivery[] {
+  return effects.flatMap((e) => e.kind === "give_back" ? e.deliveries : []);
+}
+
+/** Whose the effect is, for a crash while performing it. */
+function ownerOf(effect: Effect): Owner | undefined {
+  if (effect.kind === "take_connection") return "loop";
+  return "conn" in effect ? effect.conn : undefined;
 }

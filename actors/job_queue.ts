@@ -3,6 +3,11 @@
  * destination, sent in one SMTP transaction), in three priority lanes. High-priority mail
  * overtakes queued normal and low mail; within a lane, first in first out.
  *
+ * A persistent value: every operation returns a new queue and leaves the one it was given as it
+ * was, so the domain actor's transitions (actors/domain_actor_transitions.ts) can hold it and
+ * stay pure. Copying lanes costs little: an actor holds at most its queue capacity, a few
+ * hundred deliveries.
+ *
  * @module
  */
 import type { Delivery } from "./ports.ts";
@@ -13,87 +18,80 @@ export interface Job {
   readonly deliveries: readonly Delivery[];
 }
 
-export class JobQueue {
-  readonly #lanes: Job[][] = [[], [], []];
-  #size = 0;
-
+export interface Jobs {
+  /** By priority: 0 (high), 1 (normal), 2 (low). */
+  readonly lanes: readonly (readonly Job[])[];
   /** Deliveries queued (not jobs). */
-  get size(): number {
-    return this.#size;
-  }
+  readonly size: number;
+}
 
-  /** Adds deliveries, grouping those of the same message (adjacent or not) into jobs. */
-  add(deliveries: readonly Delivery[], maxRecipients: number): void {
-    const groups = new Map<number, Delivery[]>();
-    for (const d of deliveries) {
-      const g = groups.get(d.outboxId);
-      if (g) g.push(d);
-      else groups.set(d.outboxId, [d]);
+export const NO_JOBS: Jobs = { lanes: [[], [], []], size: 0 };
+
+/** Adds deliveries, grouping those of the same message (adjacent or not) into jobs. */
+export function addJobs(jobs: Jobs, deliveries: readonly Delivery[], maxRecipients: number): Jobs {
+  if (deliveries.length === 0) return jobs;
+  const groups = new Map<number, Delivery[]>();
+  for (const d of deliveries) {
+    const g = groups.get(d.outboxId);
+    if (g) g.push(d);
+    else groups.set(d.outboxId, [d]);
+  }
+  const lanes = jobs.lanes.map((lane) => [...lane]);
+  for (const [outboxId, all] of groups) {
+    const priority = Math.min(2, Math.max(0, all[0]!.priority));
+    for (let i = 0; i < all.length; i += maxRecipients) {
+      lanes[priority]!.push({ outboxId, priority, deliveries: all.slice(i, i + maxRecipients) });
     }
-    for (const [outboxId, all] of groups) {
-      const priority = Math.min(2, Math.max(0, all[0]!.priority));
-      for (let i = 0; i < all.length; i += maxRecipients) {
-        this.#lanes[priority]!.push({
-          outboxId,
-          priority,
-          deliveries: all.slice(i, i + maxRecipients),
-        });
+  }
+  return { lanes, size: jobs.size + deliveries.length };
+}
+
+/** The job that would be taken next. */
+export function peekJob(jobs: Jobs): Job | undefined {
+  for (const lane of jobs.lanes) if (lane.length > 0) return lane[0];
+  return undefined;
+}
+
+/** Takes the next job, or its first `max` recipients (the rest stays first in line). */
+export function takeJob(jobs: Jobs, max = Infinity): { jobs: Jobs; job: Job | undefined } {
+  for (const [p, lane] of jobs.lanes.entries()) {
+    const job = lane[0];
+    if (!job) continue;
+    if (job.deliveries.length <= max) {
+      return { jobs: withLane(jobs, p, lane.slice(1), job.deliveries.length), job };
+    }
+    const head = { ...job, deliveries: job.deliveries.slice(0, max) };
+    const rest = { ...job, deliveries: job.deliveries.slice(max) };
+    return { jobs: withLane(jobs, p, [rest, ...lane.slice(1)], max), job: head };
+  }
+  return { jobs, job: undefined };
+}
+
+/** Removes the queued deliveries that match (all by default); returns them in queue order. */
+export function drainJobs(
+  jobs: Jobs,
+  match: (d: Delivery) => boolean = () => true,
+): { jobs: Jobs; drained: Delivery[] } {
+  const drained: Delivery[] = [];
+  const lanes = jobs.lanes.map((lane) => {
+    const kept: Job[] = [];
+    for (const job of lane) {
+      const gone = job.deliveries.filter(match);
+      drained.push(...gone);
+      if (gone.length === 0) kept.push(job);
+      else if (gone.length < job.deliveries.length) {
+        kept.push({ ...job, deliveries: job.deliveries.filter((d) => !match(d)) });
       }
-      this.#size += all.length;
     }
-  }
+    return kept;
+  });
+  if (drained.length === 0) return { jobs, drained };
+  return { jobs: { lanes, size: jobs.size - drained.length }, drained };
+}
 
-  /** The job that would be taken next. */
-  peek(): Job | undefined {
-    for (const lane of this.#lanes) if (lane.length > 0) return lane[0];
-    return undefined;
-  }
-
-  /** Takes the next job, or its first `max` recipients (the rest stays first in line). */
-  take(max = Infinity): Job | undefined {
-    for (const lane of this.#lanes) {
-      const job = lane[0];
-      if (!job) continue;
-      if (job.deliveries.length <= max) {
-        lane.shift();
-        this.#size -= job.deliveries.length;
-        return job;
-      }
-      const head = { ...job, deliveries: job.deliveries.slice(0, max) };
-      lane[0] = { ...job, deliveries: job.deliveries.slice(max) };
-      this.#size -= max;
-      return head;
-    }
-    return undefined;
-  }
-
-  /** Removes and returns the queued deliveries that match. */
-  drainWhere(match: (d: Delivery) => boolean): Delivery[] {
-    const out: Delivery[] = [];
-    for (const lane of this.#lanes) {
-      const kept: Job[] = [];
-      for (const job of lane) {
-        const gone = job.deliveries.filter(match);
-        out.push(...gone);
-        if (gone.length < job.deliveries.length) {
-          kept.push(
-            gone.length === 0
-              ? job
-              : { ...job, deliveries: job.deliveries.filter((d) => !match(d)) },
-          );
-        }
-      }
-      lane.splice(0, lane.length, ...kept);
-    }
-    this.#size -= out.length;
-    return out;
-  }
-
-  /** Removes and returns every queued delivery. */
-  drain(): Delivery[] {
-    const all = this.#lanes.flatMap((lane) => lane.flatMap((j) => j.deliveries));
-    for (const lane of this.#lanes) lane.length = 0;
-    this.#size = 0;
-    return all;
-  }
+function withLane(jobs: Jobs, priority: number, lane: readonly Job[], taken: number): Jobs {
+  return {
+    lanes: jobs.lanes.map((l, p) => p === priority ? lane : l),
+    size: jobs.size - taken,
+  };
 }

@@ -16,6 +16,9 @@
  * @module
  */
 import type { ActorMetrics, Clock, Delivery, Logger, Queue, StoreHealth } from "./ports.ts";
+import type { ActorDescription, DomainActorSnapshot, SupervisorSnapshot } from "./snapshots.ts";
+
+export type { ActorDescription, SupervisorSnapshot } from "./snapshots.ts";
 
 /**
  * The reason every wait of this module is cut short with: `abort()` without one allocates a new
@@ -35,7 +38,7 @@ export interface Actor {
   /** Removes and returns everything queued and not yet started (of one member domain). */
   drain(domain?: string): Delivery[];
   /** Live state for operators (admin API). */
-  snapshot?(now: number): object;
+  snapshot?(now: number): DomainActorSnapshot;
   /** Runs until `stop` aborts and in-flight work ends; `kill` aborts in-flight work. */
   run(stop: AbortSignal, kill: AbortSignal): Promise<void>;
 }
@@ -100,12 +103,6 @@ export interface SupervisorDeps {
   readonly store?: StoreHealth;
 }
 
-export interface SupervisorSnapshot {
-  readonly actors: number;
-  readonly domains: readonly string[];
-  readonly crashed: readonly { domain: string; crashes: number; restartAt: number }[];
-}
-
 export class Supervisor {
   readonly options: SupervisorOptions;
   readonly #deps: SupervisorDeps;
@@ -139,7 +136,7 @@ export class Supervisor {
   }
 
   /** Every running actor's live state, with the domains it serves. */
-  describe(now: number): { key: string; domains: string[]; state: object | undefined }[] {
+  describe(now: number): ActorDescription[] {
     return [...this.#running.values()].map((r) => ({
       key: r.key,
       domains: [...r.domains].sort(),

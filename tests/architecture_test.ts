@@ -35,7 +35,14 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   // Operator surfaces: the database and the ports they use.
   "relay/webhooks": ["lib", "db", "relay/bounce_parsing"],
   "relay/metrics": ["lib", "db", "actors/ports.ts", "relay/webhooks"],
-  "relay/admin": ["lib", "lib/message", "db", "actors/ports.ts", "relay/metrics"],
+  "relay/admin": [
+    "lib",
+    "lib/message",
+    "db",
+    "actors/ports.ts",
+    "actors/snapshots.ts",
+    "relay/metrics",
+  ],
   "relay/cli": ["lib"],
   // Bounce processing: the POP3 mailbox in, the database out, behind one door.
   "relay/bounce_processing": ["lib", "db", "relay/pop3", "relay/bounce_parsing", "relay/mime"],

@@ -1,34 +1,18 @@
 /**
  * An adapter from the actors' supervisor (`Supervisor.describe(now)`: every running actor with
- * the domains it serves and its snapshot) to the {@link DomainStateProvider} port. Typed
- * structurally, so relay/admin does not depend on actors/.
+ * the domains it serves and its snapshot) to the {@link DomainStateProvider} port. It reads the
+ * actors' snapshot types (actors/snapshots.ts) and nothing else of actors/.
  *
  * It also remembers since when each destination has been unreachable: actors report until when
  * they back off (`unreachableUntil`), the alert rule needs how long the outage has lasted.
  *
  * @module
  */
+import type { ActorDescription, DomainActorSnapshot } from "../../actors/snapshots.ts";
 import type { Clock } from "../../lib/clock.ts";
 import type { DomainStateProvider, LiveDomainState } from "./domain_state.ts";
 
-/** What `Supervisor.describe(now)` returns per actor. */
-export interface ActorDescription {
-  readonly key: string;
-  readonly domains: readonly string[];
-  readonly state: object | undefined;
-}
-
-/** The fields of a domain actor's snapshot this adapter reads (all optional). */
-interface Snapshot {
-  readonly queued?: number;
-  readonly inFlight?: number;
-  readonly connections?: number;
-  readonly connectionLimit?: number;
-  readonly budgetAvailable?: number;
-  readonly unreachableUntil?: number | null;
-  readonly suspendedUntil?: number | null;
-  readonly lastReply?: string | null;
-}
+export type { ActorDescription } from "../../actors/snapshots.ts";
 
 export function supervisorDomainState(o: {
   readonly describe: (now: number) => readonly ActorDescription[];
@@ -43,8 +27,9 @@ export function supervisorDomainState(o: {
       const out: LiveDomainState[] = [];
       const seen = new Set<string>();
       for (const actor of o.describe(now)) {
-        const s = (actor.state ?? {}) as Snapshot;
-        const down = (s.unreachableUntil ?? 0) > now;
+        const s: Partial<DomainActorSnapshot> = actor.state ?? {};
+        const downUntil = s.unreachableUntil ?? 0;
+        const down = downUntil > now;
         for (const d of actor.domains) {
           seen.add(d);
           if (down && !downSince.has(d)) downSince.set(d, now);
@@ -69,7 +54,7 @@ export function supervisorDomainState(o: {
               rate: o.rateOf?.(d) ?? null,
             },
             actor: actor.domains.length > 1 ? actor.key : null,
-            backoffUntil: down ? new Date(s.unreachableUntil!) : null,
+            backoffUntil: down ? new Date(downUntil) : null,
             unreachableSince: down ? new Date(downSince.get(d)!) : null,
             lastReply: s.lastReply ? { code: replyCode(s.lastReply), text: s.lastReply } : null,
           });

@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   baseRetryDelay,
+  DEFAULT_RECONNECT_POLICY,
   DEFAULT_RETRY_POLICY,
   nextRetryDelay,
   planRetry,
+  reconnectBackoff,
   type RetryPolicy,
 } from "../../actors/backoff.ts";
 
@@ -142,4 +144,29 @@ Deno.test("planRetry() walks a delivery from first failure to expiry over 5 days
   // 119 h 15 min, and the one after would be at 120 h 15 min.
   assert.equal(delays.length, 4 + 118);
   assert.equal(now, T0 + 119 * HOUR + 15 * MINUTE);
+});
+
+Deno.test("reconnectBackoff() pauses 0.5 s, doubling to a 30 s cap, with no jitter", () => {
+  const failures = [1, 2, 3, 4, 5, 6, 7, 8, 20];
+  assert.deepEqual(
+    failures.map((n) => reconnectBackoff(n)),
+    [500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000],
+  );
+  assert.equal(reconnectBackoff(0), 500, "no failure counted yet still pauses");
+  assert.equal(reconnectBackoff(1_000_000), DEFAULT_RECONNECT_POLICY.max);
+});
+
+Deno.test("reconnectBackoff() keeps the pauses the domain actor had before the policy was named", () => {
+  const before = (n: number) => Math.min(30_000, 500 * 2 ** Math.min(Math.max(n, 1) - 1, 10));
+  for (let n = 0; n <= 64; n++) assert.equal(reconnectBackoff(n), before(n), `failures = ${n}`);
+});
+
+Deno.test("reconnectBackoff() follows a custom policy and refuses a bad one", () => {
+  const policy = { first: 100, factor: 3, max: 1000 };
+  assert.deepEqual([1, 2, 3, 4].map((n) => reconnectBackoff(n, policy)), [100, 300, 900, 1000]);
+  assert.throws(() => reconnectBackoff(1, { ...policy, max: 50 }), {
+    name: "RangeError",
+    message: "Cannot use retry policy as 'max' must be >= 'first': current values are 50 and 100",
+  });
+  assert.throws(() => reconnectBackoff(1.5), { name: "RangeError" });
 });

@@ -1,7 +1,56 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { type Job, JobQueue } from "../../actors/job_queue.ts";
+import {
+  addJobs,
+  drainJobs,
+  type Job,
+  type Jobs,
+  NO_JOBS,
+  peekJob,
+  takeJob,
+} from "../../actors/job_queue.ts";
 import type { Delivery } from "../../actors/ports.ts";
+
+/**
+ * The queue as the domain actor holds it: a value replaced by each operation. The cases below
+ * read better as a sequence of calls, so this keeps the current value and asserts on every step
+ * that the value it was given is left as it was (the transitions rely on that).
+ */
+class JobQueue {
+  #jobs: Jobs = NO_JOBS;
+  get size(): number {
+    return this.#jobs.size;
+  }
+  add(deliveries: readonly Delivery[], maxRecipients: number): void {
+    this.#jobs = this.#step((j) => ({ jobs: addJobs(j, deliveries, maxRecipients), out: 0 })).jobs;
+  }
+  peek(): Job | undefined {
+    return peekJob(this.#jobs);
+  }
+  take(max = Infinity): Job | undefined {
+    return this.#step((j) => {
+      const r = takeJob(j, max);
+      return { jobs: r.jobs, out: r.job };
+    }).out;
+  }
+  drainWhere(match: (d: Delivery) => boolean): Delivery[] {
+    return this.#step((j) => {
+      const r = drainJobs(j, match);
+      return { jobs: r.jobs, out: r.drained };
+    }).out;
+  }
+  drain(): Delivery[] {
+    return this.drainWhere(() => true);
+  }
+  #step<T>(f: (jobs: Jobs) => { jobs: Jobs; out: T }): { jobs: Jobs; out: T } {
+    const before = this.#jobs;
+    const snapshot = JSON.stringify(before);
+    const r = f(before);
+    assert.equal(JSON.stringify(before), snapshot, "an operation changed the value it was given");
+    this.#jobs = r.jobs;
+    return r;
+  }
+}
 
 const FAR = Date.UTC(2030, 0, 1);
 let nextId = 1;
