@@ -77,6 +77,8 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
   if (ehlo.kind === "failed") return ehlo;
   let caps = ehlo.caps;
   let encrypted = options.implicitTls === true;
+  // Implicit TLS was verified by connectSmtp() under the same rule (policy `verified`).
+  let verified = encrypted && options.tlsPolicy === "verified";
 
   if (!encrypted) {
     const policy = options.tlsPolicy ?? "opportunistic";
@@ -108,6 +110,7 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
         if (failure) return failed(failure);
         memory?.forget(options.peerName);
         encrypted = true;
+        verified = decision.verify;
         // RFC 3207 §4.2: forget everything learnt before TLS and ask again.
         ehlo = await hello(channel, options.heloName);
         if (ehlo.kind === "failed") return ehlo;
@@ -138,6 +141,7 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
     session: new SmtpSession(channel, caps, {
       peerName: options.peerName,
       tls: encrypted,
+      tlsVerified: verified,
       pipelining: options.pipelining ?? true,
     }),
   };
