@@ -331,6 +331,9 @@ class SessionAdapter implements Session {
             recipients: pending.map((i) => recipients[i]!.recipient),
             message: message.bytes,
             ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+            // Checked by the session per message, so one that cannot honour REQUIRETLS bounces
+            // this message (Ferry's own refusal, 5.7.10 or 5.7.30) and still carries the others.
+            ...(message.requireTls ? { requireTls: true } : {}),
           });
           outcomes.forEach((o, k) => results[pending[k]!] = toResult(o.outcome));
           // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552
