@@ -25,10 +25,11 @@ export interface SessionInfo {
   /** The connection is encrypted (STARTTLS or implicit TLS). */
   readonly tls: boolean;
   /**
-   * The TLS handshake authenticated the peer: its chain and host name were verified (RFC 6125).
-   * Today that is the `verified` policy; whatever else comes to demand verification (an
-   * MTA-STS policy in enforce mode, DANE) sets it the same way, by having the handshake verify.
-   * REQUIRETLS (RFC 8689 §4.2.1) sends only over such a session.
+   * The TLS handshake authenticated the peer: its chain and host name were verified (RFC 6125),
+   * because the session's policy was `verified`. Whoever demands verification (a destination's
+   * configured policy, an MTA-STS policy in enforce mode, a smarthost route that checks its
+   * certificate; DANE, should it come) sets it by asking for that policy, so the handshake
+   * verifies. REQUIRETLS (RFC 8689 §4.2.1) sends only over such a session.
    */
   readonly tlsVerified: boolean;
   /** Pipeline when the peer offers it. */
