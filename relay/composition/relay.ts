@@ -68,6 +68,11 @@ export interface RelayDeps {
   readonly smarthostAuth?: SmarthostAuthListener;
   /** Replaces the MTA-STS policy fetch over HTTPS (tests: a local server with a test CA). */
   readonly fetchMtaStsPolicy?: FetchPolicy;
+  /**
+   * The port of MX hosts (tests: local MX hosts on a free port, found through `resolver`);
+   * default 25, the one port MX records imply (RFC 5321 §5.1).
+   */
+  readonly mxPort?: number;
 }
 
 export interface RunningRelay {
@@ -105,7 +110,12 @@ export async function smtpDeliverer(
   const caCerts = config.delivery.caFile
     ? [await Deno.readTextFile(config.delivery.caFile)]
     : undefined;
-  const router = createRouter({ resolver, random: deps.random, routes: routes.table });
+  const router = createRouter({
+    resolver,
+    random: deps.random,
+    routes: routes.table,
+    ...(deps.mxPort !== undefined ? { port: deps.mxPort } : {}),
+  });
   const mtaSts = config.delivery.mtaSts
     ? rememberDecisions(
       new MtaSts({
