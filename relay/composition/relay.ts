@@ -38,7 +38,13 @@ import {
   WireResolver,
 } from "../dns/mod.ts";
 import { createDkimSigner } from "../dkim/mod.ts";
-import { type FetchPolicy, httpsPolicyFetcher, MtaSts, rememberDecisions } from "../mta_sts/mod.ts";
+import {
+  type FetchPolicy,
+  httpsPolicyFetcher,
+  MtaSts,
+  type PolicyLookup,
+  rememberDecisions,
+} from "../mta_sts/mod.ts";
 import { pgMtaStsStore } from "../adapters/mta_sts_store.ts";
 import type { Router } from "../dns/mod.ts";
 import { BrokenTlsPeers } from "../tls/mod.ts";
@@ -118,13 +124,16 @@ export async function smtpDeliverer(
   });
   const mtaSts = config.delivery.mtaSts
     ? rememberDecisions(
-      new MtaSts({
-        clock,
-        lookupTxt: (name, signal) => resolver.resolve(name, "TXT", signal),
-        fetchPolicy: deps.fetchMtaStsPolicy ??
-          httpsPolicyFetcher({ clock, ...(caCerts ? { caCerts } : {}) }),
-        store: pgMtaStsStore(deps.database.db),
-      }),
+      logMtaStsWarnings(
+        new MtaSts({
+          clock,
+          lookupTxt: (name, signal) => resolver.resolve(name, "TXT", signal),
+          fetchPolicy: deps.fetchMtaStsPolicy ??
+            httpsPolicyFetcher({ clock, ...(caCerts ? { caCerts } : {}) }),
+          store: pgMtaStsStore(deps.database.db),
+        }),
+        deps.logger,
+      ),
       clock,
     )
     : undefined;
@@ -153,6 +162,30 @@ export async function smtpDeliverer(
     ...(mtaSts ? { mtaSts } : {}),
   });
   return { deliverer, router, ...(mtaSts ? { mtaSts } : {}) };
+}
+
+/**
+ * Logs the warning a decision carries: RFC 8461 §5.1 asks MTAs to alert administrators "through
+ * the use of logs or similar" when a policy refresh fails, unless the cached policy's mode is
+ * `none`; the same goes for a record or a policy that is broken. Behind the decisions' memory,
+ * a domain's warning is logged at most once per decision, not once per connection.
+ */
+export function logMtaStsWarnings(inner: PolicyLookup, logger: Logger): PolicyLookup {
+  return {
+    async policyFor(domain, signal) {
+      const decision = await inner.policyFor(domain, signal);
+      const stillNone = decision.mode === "none" && decision.source === "fallback";
+      if (decision.warning && !stillNone) {
+        logger.log({
+          event: "mta_sts.warning",
+          domain: decision.domain,
+          mode: decision.mode,
+          warning: decision.warning,
+        });
+      }
+      return decision;
+    },
+  };
 }
 
 /** A configured route's transport; undefined for a plain route (the destination's policy). */
