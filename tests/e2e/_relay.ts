@@ -6,7 +6,7 @@
  */
 import { sql } from "kysely";
 import { loadConfig } from "../../relay/config/config.ts";
-import { startRelay } from "../../relay/composition/relay.ts";
+import { type RelayDeps, startRelay } from "../../relay/composition/relay.ts";
 import { type Operations, startOperations } from "../../relay/composition/operations.ts";
 import type { LogEvent } from "../../relay/composition/log.ts";
 import { type TestDatabase, testDatabase } from "../_support/db.ts";
@@ -47,15 +47,23 @@ export interface TestRelayOptions {
   readonly operations?: boolean;
   /** Webhook POSTs go here instead of the network. */
   readonly fetch?: typeof fetch;
+  /**
+   * Run on this database and clock, and leave the database open when disposed: a restart is a
+   * second relay on the first one's database, once the first is disposed.
+   */
+  readonly database?: TestDatabase;
+  readonly clock?: FakeClock;
+  /** DNS, MX port and MTA-STS fetch of the relay (default: none, static routes only). */
+  readonly deps?: Pick<RelayDeps, "resolver" | "mxPort" | "fetchMtaStsPolicy">;
 }
 
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
 
 export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
-  const t = o.peer?.t ?? await testDatabase();
+  const t = o.peer?.t ?? o.database ?? await testDatabase();
   // A peer's extra handle is closed together with the peer's database.
   const database = o.peer ? await t.reopen() : t;
-  const clock = o.peer?.clock ?? new FakeClock(T0);
+  const clock = o.peer?.clock ?? o.clock ?? new FakeClock(T0);
   const events: LogEvent[] = [];
   const config = loadConfig(
     { FERRY_ROUTES: o.routes, FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "test.json" },
@@ -86,6 +94,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
     logger,
     instance: o.instance ?? "e2e",
     wrapDeliverer: (d) => io.wrap(d),
+    ...o.deps,
     ...(ops ? { metrics: ops.metrics, smarthostAuth: (e) => ops.alerts.smarthostAuth(e) } : {}),
   }, stop.signal);
   ops?.attach(relay);
@@ -114,7 +123,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
         await clock.advance(1000);
       }
       await finished;
-      if (!o.peer) await t[Symbol.asyncDispose]();
+      if (!o.peer && !o.database) await t[Symbol.asyncDispose]();
     },
   };
 }
