@@ -17,6 +17,7 @@ export type {
 } from "./resolver.ts";
 export { normalizeName } from "./resolver.ts";
 export { isLoopback, trustsAd } from "./trusts_ad.ts";
+export { lookupTlsa, type TlsaLookup, tlsaName } from "./tlsa.ts";
 export { WireResolver, type WireResolverOptions } from "./wire_resolver.ts";
 export { loadSystemNameServers, parseResolvConf } from "./system_name_servers.ts";
 export { CachingResolver, type DnsCacheOptions } from "./cache.ts";
