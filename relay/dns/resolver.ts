@@ -89,7 +89,7 @@ export interface NameServer {
    * The operator declares this server a validating resolver whose AD bit may be believed.
    * Default: true for loopback addresses only (see `trustsAd()`): the AD bit travels without
    * protection, so it means something only from a resolver on this host (RFC 4035 §4.9.3,
-   * RFC 6698 §4.1, RFC 7672 §2.1.1).
+   * RFC 7672 §2.1.3).
    */
   readonly trustAd?: boolean;
 }

@@ -1,7 +1,7 @@
 /**
  * Whose AD bit to believe. The bit travels in the clear and unsigned, so a stub resolver may
  * trust it only from a validating resolver it trusts, over a path it trusts (RFC 4035 §4.9.3,
- * RFC 6698 §4.1, RFC 7672 §2.1.1): by default, one on this host.
+ * RFC 7672 §2.1.3): by default, one on this host.
  *
  * @module
  */
