@@ -46,3 +46,6 @@ export {
   usableRecords,
   USAGE,
 } from "./records.ts";
+export { type DaneVerification, verifyDane, type VerifyOptions } from "./verify.ts";
+export { type CertificateFields, certificateFields, CertificateFormatError } from "./der.ts";
+export { matchingName, nameMatches } from "./names.ts";
