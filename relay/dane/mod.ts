@@ -47,5 +47,6 @@ export {
   USAGE,
 } from "./records.ts";
 export { type DaneVerification, verifyDane, type VerifyOptions } from "./verify.ts";
+export { DaneMismatchError, daneStartTls, type DaneStartTlsOptions } from "./start_tls.ts";
 export { type CertificateFields, certificateFields, CertificateFormatError } from "./der.ts";
 export { matchingName, nameMatches } from "./names.ts";
