@@ -16,3 +16,4 @@ export {
 export { type BrokenTlsPeer, BrokenTlsPeers, type BrokenTlsPeersOptions } from "./broken_peers.ts";
 export { startTls, startTlsWithPeerChain, TlsHandshakeError } from "./start_tls.ts";
 export { byteStreamDuplex, NodeSocketStream } from "./node_socket_stream.ts";
+export { type TlsFailureType, tlsFailureType } from "./failure_type.ts";
