@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Delivery, OutcomeRecord, RecipientResult } from "./ports.ts";
+import type { Delivery, OutcomeRecord, RecipientResult, TlsDetail } from "./ports.ts";
 
 /** Retry planning (actors/backoff.ts): when the next attempt is, or that there is none. */
 export type PlanRetry = (
@@ -16,6 +16,7 @@ export interface ClassifyContext {
   readonly now: number;
   readonly mxHost?: string;
   readonly tls?: boolean;
+  readonly tlsDetail?: TlsDetail | undefined;
   readonly durationMs?: number;
   readonly planRetry: PlanRetry;
 }
@@ -47,6 +48,7 @@ export function classifyOutcome(
     // Ferry's own refusal names no receiving host: none said it.
     ...(c.mxHost !== undefined && !(r.kind !== "delivered" && r.local) ? { mxHost: c.mxHost } : {}),
     ...(c.tls !== undefined ? { tls: c.tls } : {}),
+    ...(c.tlsDetail !== undefined ? { tlsDetail: c.tlsDetail } : {}),
     ...(c.durationMs !== undefined ? { durationMs: c.durationMs } : {}),
   };
   switch (r.kind) {

@@ -292,8 +292,8 @@ export class DomainActor implements Actor {
       if (result.kind === "failed") return connectFailed(conn, result);
       const { session } = result;
       this.#sessions.set(conn, session);
-      const { mxHost, tls, usable } = session;
-      return { kind: "connected", conn, mxHost, tls, usable };
+      const { mxHost, tls, usable, tlsDetail } = session;
+      return { kind: "connected", conn, mxHost, tls, usable, tlsDetail };
     });
   }
 

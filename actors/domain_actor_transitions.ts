@@ -33,6 +33,7 @@ import type {
   FailureResult,
   OutcomeRecord,
   RecipientResult,
+  TlsDetail,
 } from "./ports.ts";
 import type { DomainActorSnapshot } from "./snapshots.ts";
 
@@ -155,6 +156,7 @@ export type ActorInput =
     readonly mxHost: string;
     readonly tls: boolean;
     readonly usable: boolean;
+    readonly tlsDetail?: TlsDetail | undefined;
   }
   | {
     readonly kind: "connect_failed";
@@ -183,6 +185,7 @@ export type ActorEvent = ActorInput & { readonly at: Readings };
 interface Session {
   readonly mxHost: string;
   readonly tls: boolean;
+  readonly tlsDetail?: TlsDetail | undefined;
 }
 
 /** A transaction under way. */
@@ -648,7 +651,7 @@ function endConn(t: Turn, c: Conn): void {
 function connected(t: Turn, e: Extract<ActorInput, { kind: "connected" }>): void {
   const c = connIn(t, e.conn, "connecting");
   if (!c) return;
-  const session = { mxHost: e.mxHost, tls: e.tls };
+  const session = { mxHost: e.mxHost, tls: e.tls, tlsDetail: e.tlsDetail };
   // Cut by a drain's deadline: not the destination's doing; the queued work goes back.
   if (t.s.killed) return close(t, { ...c, session });
   update(t, { connectFailures: 0 });
@@ -842,6 +845,7 @@ function conclude(
     now: end,
     mxHost: c.session?.mxHost,
     tls: c.session?.tls,
+    tlsDetail: c.session?.tlsDetail,
     durationMs,
     planRetry: t.s.config.planRetry,
   };

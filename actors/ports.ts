@@ -71,9 +71,23 @@ export class NothingSentError extends Error {
 }
 
 /** An open SMTP connection to one MX host. */
+/** How a session's TLS was decided and what it got; recorded with each outcome's event. */
+export interface TlsDetail {
+  /** The policy applied: `dane`, `mta-sts enforce`, `mta-sts testing`, `route`, or the
+   * destination's own (`opportunistic`, `required`, `verified`, `disabled`). */
+  readonly policy: string;
+  /** Why that policy applied. */
+  readonly reason: string;
+  readonly tls: boolean;
+  /** The certificate was authenticated (WebPKI for the MX name, or DANE). */
+  readonly verified: boolean;
+}
+
 export interface Session {
   readonly mxHost: string;
   readonly tls: boolean;
+  /** How TLS was decided for this session (optional: fakes may omit it). */
+  readonly tlsDetail?: TlsDetail;
   /** False once the connection broke or the server said 421: open a new one. */
   readonly usable: boolean;
   /**
@@ -117,6 +131,7 @@ export interface OutcomeRecord {
   readonly reply: string | null;
   readonly mxHost?: string;
   readonly tls?: boolean;
+  readonly tlsDetail?: TlsDetail;
   readonly durationMs?: number;
   readonly nextAttemptAt?: number;
   /** Add the recipient to suppressions (the server said the address does not exist). */

@@ -146,6 +146,8 @@ export interface EventView {
   readonly enhanced: string | null;
   readonly reply: string | null;
   readonly tls: boolean | null;
+  /** How the attempt's TLS was decided: `{ policy, reason, tls, verified }`, or null. */
+  readonly tls_detail: unknown;
   readonly duration_ms: number | null;
 }
 
@@ -198,6 +200,7 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
       "e.enhanced",
       "e.reply",
       "e.tls",
+      "e.tls_detail",
       "e.duration_ms",
     ])
     .where("e.delivery_id", "=", anyBigint(ids))

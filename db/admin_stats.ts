@@ -30,6 +30,7 @@ export async function eventsAfter(db: Db, afterId: number, limit: number): Promi
       "e.enhanced",
       "e.reply",
       "e.tls",
+      "e.tls_detail",
       "e.duration_ms",
     ])
     .where("e.id", ">", afterId)

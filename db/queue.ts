@@ -236,6 +236,8 @@ export interface Outcome {
   /** For `deferred`: when to try again. At or past `expires_at` the row becomes `expired`. */
   readonly nextAttemptAt?: Date | null;
   readonly tls?: boolean | null;
+  /** How the session's TLS was decided (policy, reason, verified), kept in the event row. */
+  readonly tlsDetail?: object | null;
   readonly durationMs?: number | null;
   readonly bounceClass?: string | null;
   /** Add the recipient to suppressions with this reason (a 5xx "no such user"). */
@@ -275,9 +277,10 @@ export async function recordOutcomes(
     col((x) => x.bounceClass ?? null)
   }::text[],
         ${col((x) => x.suppress?.reason ?? null)}::text[],
-        ${col((x) => x.suppress?.until ?? null)}::timestamptz[]
+        ${col((x) => x.suppress?.until ?? null)}::timestamptz[],
+        ${col((x) => x.tlsDetail ? JSON.stringify(x.tlsDetail) : null)}::jsonb[]
       ) AS o(id, token, status, attempted, code, enhanced, reply, mx_host, next_at, tls,
-             duration_ms, bounce_class, suppress_reason, suppress_until)
+             duration_ms, bounce_class, suppress_reason, suppress_until, tls_detail)
     ),
     upd AS (
       UPDATE ferry.deliveries d
@@ -300,9 +303,9 @@ export async function recordOutcomes(
     ),
     ev AS (
       INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, mx_host, code, enhanced, reply,
-                                tls, duration_ms, instance)
+                                tls, tls_detail, duration_ms, instance)
       SELECT upd.id, upd.outbox_id, ${o.now}, upd.status, o.mx_host, o.code, o.enhanced, o.reply,
-             o.tls, o.duration_ms, ${o.instance ?? null}
+             o.tls, o.tls_detail, o.duration_ms, ${o.instance ?? null}
         FROM upd JOIN o ON o.id = upd.id
     ),
     sup AS (

@@ -97,6 +97,8 @@ export interface EventsTable {
   enhanced: string | null;
   reply: string | null;
   tls: boolean | null;
+  /** How the attempt's TLS was decided: `{ policy, reason, tls, verified }`. */
+  tls_detail: ColumnType<unknown, string | null | undefined, string | null>;
   duration_ms: number | null;
   instance: string | null;
 }

@@ -62,6 +62,7 @@ export function pgQueue(o: PgQueueOptions): Queue {
           reply: x.reply,
           mxHost: x.mxHost ?? null,
           tls: x.tls ?? null,
+          tlsDetail: x.tlsDetail ?? null,
           durationMs: x.durationMs ?? null,
           bounceClass: bounceClassOf(x),
           nextAttemptAt: x.nextAttemptAt === undefined ? null : new Date(x.nextAttemptAt),

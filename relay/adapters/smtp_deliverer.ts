@@ -23,10 +23,12 @@ import {
   NothingSentError,
   type RecipientResult,
   type Session,
+  type TlsDetail,
 } from "../../actors/ports.ts";
 import type { Clock } from "../../lib/clock.ts";
-import type { RouteHost, Router } from "../dns/mod.ts";
-import { type MtaStsDecision, screenMxHosts } from "../mta_sts/mod.ts";
+import type { Resolver, RouteHost, RoutePlan, Router, TlsaRecord } from "../dns/mod.ts";
+import { type MtaStsDecision, screenMxHosts, type StoredPolicy } from "../mta_sts/mod.ts";
+import { daneForHost, daneStartTls, type HostDane } from "../dane/mod.ts";
 import { routeTargets } from "../dns/mod.ts";
 import {
   type ConnectOptions,
@@ -36,7 +38,7 @@ import {
   type Outcome,
   SmtpSession,
 } from "../smtp/mod.ts";
-import type { BrokenTlsPeers, TlsPolicy } from "../tls/mod.ts";
+import type { BrokenTlsPeers, StartTls, TlsFailureType, TlsPolicy } from "../tls/mod.ts";
 import type { MessageSource } from "./message_source.ts";
 import type { SmtpTimeouts } from "../smtp/mod.ts";
 import type { TraceHook } from "../smtp/mod.ts";
@@ -83,7 +85,45 @@ export interface SmtpDelivererOptions {
    * looked up. A static route is the operator's choice and takes no policy.
    */
   readonly mtaSts?: MtaStsPolicies;
+  /**
+   * DANE for SMTP (RFC 7672): TLSA records looked up through this resolver, whose answers say
+   * whether they were DNSSEC-validated by a trusted resolver. Absent: no DANE.
+   */
+  readonly dane?: { readonly resolver: Resolver };
+  /** Told how TLS went on every connection attempt (metrics, TLS reporting). */
+  readonly onTls?: (report: TlsReport) => void;
 }
+
+/** The TLS policy a connection attempt ran under, and where it came from. */
+export type AppliedTls =
+  | { readonly kind: "dane"; readonly tlsaName: string; readonly records: readonly string[] }
+  | {
+    readonly kind: "mta-sts";
+    readonly mode: "enforce" | "testing";
+    readonly policy: StoredPolicy;
+  }
+  | { readonly kind: "route"; readonly pattern: string }
+  | { readonly kind: "none" };
+
+/** How TLS went on one connection attempt (one per MX host tried). */
+export interface TlsReport {
+  /** The recipient domain (the policy domain). */
+  readonly domain: string;
+  readonly mxHost: string;
+  readonly address?: string;
+  readonly applied: AppliedTls;
+  /** The TLS policy the session was opened under (`verified`, `required`, ...). */
+  readonly tlsPolicy: TlsPolicy;
+  /** `success`: a session was opened and TLS (if any) held; otherwise what failed. */
+  readonly result: "success" | TlsFailureKind;
+  /** Whether the session (if any) is encrypted, and whether its certificate was verified. */
+  readonly tls: boolean;
+  readonly verified: boolean;
+  readonly reason?: string;
+}
+
+/** RFC 8460 §4.3 result types Ferry observes. */
+export type TlsFailureKind = TlsFailureType | "dnssec-invalid" | "tlsa-invalid";
 
 /** What the deliverer asks of MTA-STS (relay/mta_sts's `MtaSts` has it). */
 export interface MtaStsPolicies {
@@ -120,13 +160,65 @@ export class SmtpDeliverer implements Deliverer {
     const { implicitTls } = own;
     const auth = transport?.auth;
     let hosts = plan.hosts;
-    if (this.o.mtaSts && plan.via !== "static") {
+    let applied: AppliedTls = route !== undefined && transport?.tls
+      ? { kind: "route", pattern: route }
+      : { kind: "none" };
+    // DANE first: where the MX answer is DNSSEC-secure and TLSA records exist, they decide, and
+    // MTA-STS is not consulted (RFC 8461 §2).
+    const dane = this.o.dane && plan.via !== "static" && plan.mxSecure
+      ? await this.#dane(destination, plan, signal)
+      : undefined;
+    if (!dane && this.o.mtaSts && plan.via !== "static") {
       const sts = await this.#mtaSts(destination, hosts, signal);
       if (sts.kind === "failed") return sts;
       hosts = sts.hosts;
       if (sts.verified) tlsPolicy = "verified";
+      if (sts.decision.mode !== "none") {
+        applied = { kind: "mta-sts", mode: sts.decision.mode, policy: sts.decision.policy };
+      }
     }
+    const baseTlsPolicy = tlsPolicy;
+    const baseApplied = applied;
     for (const target of routeTargets(hosts)) {
+      tlsPolicy = baseTlsPolicy;
+      applied = baseApplied;
+      let startTls: StartTls | undefined;
+      const hostDane = dane?.get(target.host);
+      if (hostDane?.kind === "defer") {
+        // RFC 7672 §2.2: a TLSA lookup that failed may hide records; never send in the clear.
+        this.#tlsReport({
+          domain: destination,
+          mxHost: target.host,
+          address: target.address,
+          applied: { kind: "dane", tlsaName: target.host, records: [] },
+          tlsPolicy: "verified",
+          result: "dnssec-invalid",
+          tls: false,
+          verified: false,
+          reason: hostDane.reason,
+        });
+        last = daneDeferral(`${target.host}: ${hostDane.reason}`);
+        lastHost = target.host;
+        continue;
+      }
+      if (hostDane?.kind === "unusable") {
+        // RFC 7672 §2.2: TLSA records exist but none is usable: TLS is still mandatory.
+        tlsPolicy = "required";
+        applied = { kind: "dane", tlsaName: hostDane.tlsaName, records: [] };
+      } else if (hostDane?.kind === "dane") {
+        tlsPolicy = "verified";
+        startTls = daneStartTls({
+          records: hostDane.records,
+          referenceNames: hostDane.referenceNames,
+          serverName: hostDane.serverName,
+          clock: this.o.clock,
+        });
+        applied = {
+          kind: "dane",
+          tlsaName: hostDane.tlsaName,
+          records: hostDane.records.map(tlsaText),
+        };
+      }
       if (signal.aborted) break;
       let slot: HostPermit | undefined;
       try {
@@ -139,6 +231,7 @@ export class SmtpDeliverer implements Deliverer {
         heloName: this.o.heloName,
         peerName: target.host,
         tlsPolicy,
+        ...(startTls ? { startTls } : {}),
         ...(implicitTls ? { implicitTls } : {}),
         ...(auth ? { auth } : {}),
         ...(this.o.brokenTls ? { brokenTls: this.o.brokenTls } : {}),
@@ -148,6 +241,25 @@ export class SmtpDeliverer implements Deliverer {
         ...(this.o.connect ? { connect: this.o.connect } : {}),
         signal,
       });
+      // A session opened, or TLS itself failed: one TLS result (RFC 8460 §4.3 counts sessions).
+      // A connection that never reached TLS (refused, 421 greeting) is not one.
+      if (opened.kind === "ready" || opened.tls !== undefined) {
+        this.#tlsReport({
+          domain: destination,
+          mxHost: target.host,
+          address: target.address,
+          applied,
+          tlsPolicy,
+          result: opened.kind === "ready"
+            ? "success"
+            : applied.kind === "dane" && startTls && opened.tls !== "starttls-not-supported"
+            ? "tlsa-invalid"
+            : opened.tls!,
+          tls: opened.kind === "ready" && opened.session.tls,
+          verified: opened.kind === "ready" && opened.session.tlsVerified,
+          ...(opened.kind === "failed" ? { reason: opened.failure.text } : {}),
+        });
+      }
       if (opened.kind === "ready") {
         if (auth && route !== undefined) {
           this.#authReport({
@@ -165,6 +277,7 @@ export class SmtpDeliverer implements Deliverer {
             this.o.messages,
             this.o.envelopeSender,
             slot,
+            tlsDetail(applied, tlsPolicy, opened.session),
           ),
         };
       }
@@ -214,7 +327,12 @@ export class SmtpDeliverer implements Deliverer {
     hosts: readonly RouteHost[],
     signal: AbortSignal,
   ): Promise<
-    | { readonly kind: "hosts"; readonly hosts: readonly RouteHost[]; readonly verified: boolean }
+    | {
+      readonly kind: "hosts";
+      readonly hosts: readonly RouteHost[];
+      readonly verified: boolean;
+      readonly decision: MtaStsDecision;
+    }
     | Extract<ConnectResult, { kind: "failed" }>
   > {
     let decision: MtaStsDecision;
@@ -226,7 +344,7 @@ export class SmtpDeliverer implements Deliverer {
       );
     }
     const screen = screenMxHosts(decision, hosts, (h) => h.name);
-    if (screen.tls !== "verified") return { kind: "hosts", hosts, verified: false };
+    if (screen.tls !== "verified") return { kind: "hosts", hosts, verified: false, decision };
     if (screen.hosts.length === 0) {
       const listed = decision.mode === "none" ? [] : decision.policy.mx;
       return mtaStsDeferral(
@@ -235,7 +353,33 @@ export class SmtpDeliverer implements Deliverer {
         } not in ${listed.join(", ")}`,
       );
     }
-    return { kind: "hosts", hosts: screen.hosts, verified: true };
+    return { kind: "hosts", hosts: screen.hosts, verified: true, decision };
+  }
+
+  /**
+   * DANE for each MX host (RFC 7672 §2.2), or undefined when no host has TLSA records (or none
+   * could apply): then the other policies decide.
+   */
+  async #dane(
+    destination: string,
+    plan: Extract<RoutePlan, { kind: "hosts" }>,
+    signal: AbortSignal,
+  ): Promise<Map<string, HostDane> | undefined> {
+    const names = [...new Map(plan.hosts.map((h) => [h.name, h])).values()];
+    const decided = await Promise.all(
+      names.map(async (h) =>
+        [h.name, await daneForHost(this.o.dane!.resolver, destination, plan, h, signal)] as const
+      ),
+    );
+    return decided.some(([, d]) => d.kind !== "no-dane") ? new Map(decided) : undefined;
+  }
+
+  #tlsReport(report: TlsReport): void {
+    try {
+      this.o.onTls?.(report);
+    } catch {
+      // Counting or reporting must not change what happens to the mail.
+    }
   }
 
   #authReport(event: Parameters<SmarthostAuthListener>[0]): void {
@@ -261,6 +405,44 @@ function mtaStsDeferral(why: string): Extract<ConnectResult, { kind: "failed" }>
   };
 }
 
+function daneDeferral(why: string): FailureResult {
+  return {
+    kind: "transient",
+    scope: "connection",
+    code: 451,
+    enhanced: "4.7.5",
+    reply: `451 4.7.5 ${LOCAL_REFUSAL} DANE: ${why}`,
+    local: true,
+  };
+}
+
+/** A TLSA record in presentation form (RFC 6698 §2.2), for reports and events. */
+function tlsaText(r: TlsaRecord): string {
+  const hex = Array.from(r.data, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${r.usage} ${r.selector} ${r.matchingType} ${hex}`;
+}
+
+/** What a session's events record of its TLS: the policy, why, and what was reached. */
+function tlsDetail(
+  applied: AppliedTls,
+  tlsPolicy: TlsPolicy,
+  session: { readonly tls: boolean; readonly tlsVerified: boolean },
+): TlsDetail {
+  const policy = applied.kind === "mta-sts"
+    ? `mta-sts ${applied.mode}`
+    : applied.kind === "none"
+    ? tlsPolicy
+    : applied.kind;
+  const reason = applied.kind === "dane"
+    ? `DNSSEC-secure TLSA records at ${applied.tlsaName}`
+    : applied.kind === "mta-sts"
+    ? `MTA-STS policy id ${applied.policy.id} of ${applied.policy.domain}`
+    : applied.kind === "route"
+    ? `static route ${applied.pattern}`
+    : `the destination's TLS policy (${tlsPolicy})`;
+  return { policy, reason, tls: session.tls, verified: session.tls && session.tlsVerified };
+}
+
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -273,6 +455,8 @@ class SessionAdapter implements Session {
     readonly envelopeSender?: (delivery: Delivery) => string,
     /** The host's connection slot, given back when the session closes. */
     readonly slot?: HostPermit,
+    /** How its TLS was decided, recorded with every outcome on it. */
+    readonly tlsDetail?: TlsDetail,
   ) {}
 
   get wanted(): boolean {

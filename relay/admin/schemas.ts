@@ -81,6 +81,13 @@ export const eventSchema = z.object({
   enhanced: z.string().nullable(),
   reply: z.string().nullable(),
   tls: z.boolean().nullable(),
+  /** How TLS was decided for the attempt: the policy applied, why, and what it got. */
+  tls_detail: z.object({
+    policy: z.string(),
+    reason: z.string(),
+    tls: z.boolean(),
+    verified: z.boolean(),
+  }).nullable().optional(),
   duration_ms: z.number().nullable(),
 });
 

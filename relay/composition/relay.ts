@@ -21,7 +21,7 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
-import { type MtaStsPolicies, SmtpDeliverer } from "../adapters/smtp_deliverer.ts";
+import { type MtaStsPolicies, SmtpDeliverer, type TlsReport } from "../adapters/smtp_deliverer.ts";
 import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthost.ts";
 import { HostLimits } from "../adapters/host_limits.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
@@ -72,6 +72,8 @@ export interface RelayDeps {
   readonly maxHeldOutcomes?: number;
   /** Told how AUTH through each smarthost route went: the alert monitor (operations.ts). */
   readonly smarthostAuth?: SmarthostAuthListener;
+  /** Told how TLS went on every connection attempt, besides the metrics. */
+  readonly onTls?: (report: TlsReport) => void;
   /** Replaces the MTA-STS policy fetch over HTTPS (tests: a local server with a test CA). */
   readonly fetchMtaStsPolicy?: FetchPolicy;
   /**
@@ -103,10 +105,16 @@ export async function smtpDeliverer(
     config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })),
   );
   if (!routes.ok) throw new Error(routes.reason);
+  const trusted = new Set(config.delivery.trustedResolvers);
+  const nameServers = (await loadSystemNameServers()).map((s) =>
+    trusted.has(s.ipAddr) ? { ...s, trustAd: true } : s
+  );
   const resolver = deps.resolver ??
-    new CachingResolver(new WireResolver({ clock, nameServers: await loadSystemNameServers() }), {
-      clock,
-    });
+    new CachingResolver(
+      // DANE needs the DO bit on every query, so the AD bit comes back (RFC 3225, RFC 7672 §2.1).
+      new WireResolver({ clock, nameServers, dnssec: config.delivery.dane }),
+      { clock },
+    );
   const signer = config.dkim.length > 0
     ? createDkimSigner({
       keys: config.dkim.map((k) => ({ ...k, privateKey: k.privateKey! })),
@@ -160,6 +168,11 @@ export async function smtpDeliverer(
     routeTransport: (pattern) => transports.get(pattern),
     ...(deps.smarthostAuth ? { smarthostAuth: deps.smarthostAuth } : {}),
     ...(mtaSts ? { mtaSts } : {}),
+    ...(config.delivery.dane ? { dane: { resolver } } : {}),
+    onTls: (r) => {
+      deps.metrics?.recordTls(r.applied.kind, r.result);
+      deps.onTls?.(r);
+    },
   });
   return { deliverer, router, ...(mtaSts ? { mtaSts } : {}) };
 }

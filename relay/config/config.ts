@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 import { durationSchema, rateSchema } from "../../lib/unit_schemas.ts";
 import { bounceConfigSchema } from "../bounce_processing/mod.ts";
@@ -94,6 +95,16 @@ const deliverySchema = z.strictObject({
    * hosts it lists, over verified TLS.
    */
   mtaSts: z.boolean().default(true),
+  /**
+   * DANE for SMTP (RFC 7672): DNS queries ask for DNSSEC (the DO bit), and where a trusted
+   * validating resolver says an MX answer and the host's TLSA records are authentic (the AD
+   * bit), those records decide how the MX host's certificate is checked. The AD bit is trusted
+   * only from loopback name servers (a local validating resolver) and from `trustedResolvers`.
+   */
+  dane: z.boolean().default(true),
+  /** Name servers (IP addresses) besides loopback whose AD bit is trusted. */
+  trustedResolvers: z.array(z.string().refine((s) => isIP(s) !== 0, "expected an IP address"))
+    .prefault([]),
 }).prefault({});
 
 const dkimKeySchema = z.strictObject({

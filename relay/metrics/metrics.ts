@@ -41,6 +41,11 @@ export interface Metrics {
   setConnections(n: number): void;
   setActors(n: number): void;
   recordWebhook(result: "delivered" | "retry" | "failed"): void;
+  /**
+   * One TLS result of a connection attempt: the policy that applied (`dane`, `mta-sts`, `route`,
+   * `none`) and `success` or the RFC 8460 failure type.
+   */
+  recordTls(policy: string, result: string): void;
   setAlertActive(alert: string, active: boolean, domain?: string): void;
   /** The text exposition, database gauges refreshed first. */
   render(): Promise<string>;
@@ -94,6 +99,13 @@ export function createMetrics(o: MetricsOptions): Metrics {
   const actors = new client.Gauge({
     name: "ferry_actors_live",
     help: "Live destination-domain actors.",
+    registers,
+  });
+  const tlsResults = new client.Counter({
+    name: "ferry_tls_results_total",
+    help: "TLS results of connection attempts, by policy applied and result " +
+      "(success or an RFC 8460 failure type).",
+    labelNames: ["policy", "result"] as const,
     registers,
   });
   const webhooks = new client.Counter({
@@ -177,6 +189,7 @@ export function createMetrics(o: MetricsOptions): Metrics {
     setConnections: (n) => connections.set(n),
     setActors: (n) => actors.set(n),
     recordWebhook: (result) => webhooks.inc({ result }),
+    recordTls: (policy, result) => tlsResults.inc({ policy, result }),
     setAlertActive: (alert, active, domain = "") => alerts.set({ alert, domain }, active ? 1 : 0),
     render: () => registry.metrics(),
   };
