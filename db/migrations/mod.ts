@@ -11,6 +11,7 @@ import { up as bounces } from "./0003_bounces.ts";
 import { up as attachments } from "./0004_attachments.ts";
 import { up as mtaSts } from "./0005_mta_sts.ts";
 import { up as requireTls } from "./0006_require_tls.ts";
+import { up as tlsRpt } from "./0007_tls_rpt.ts";
 
 export interface Migration {
   readonly version: number;
@@ -25,4 +26,5 @@ export const migrations: readonly Migration[] = [
   { version: 4, name: "attachments", up: attachments },
   { version: 5, name: "mta_sts", up: mtaSts },
   { version: 6, name: "require_tls", up: requireTls },
+  { version: 7, name: "tls_rpt", up: tlsRpt },
 ];
