@@ -5,7 +5,9 @@
 import assert from "node:assert/strict";
 import {
   countOf,
+  isTlsReportMail,
   type ResultCount,
+  stsPolicyStrings,
   type TlsResult,
   TlsResultBatcher,
   utcDay,
@@ -165,4 +167,23 @@ Deno.test("record() never throws, even for a result that is not one", () => {
   sink.record({ domain: "", policy: { type: "no-policy-found" }, outcome: "success", at: T });
   sink.record(null as unknown as TlsResult);
   assert.deepEqual(dropped, [1, 1]);
+});
+
+Deno.test("stsPolicyStrings() writes an MTA-STS policy's lines as RFC 8461 §3.2 does", () => {
+  assert.deepEqual(
+    stsPolicyStrings({ mode: "enforce", mx: ["mx.example.com", "*.example.net"], maxAge: 86400 }),
+    [
+      "version: STSv1",
+      "mode: enforce",
+      "mx: mx.example.com",
+      "mx: *.example.net",
+      "max_age: 86400",
+    ],
+  );
+});
+
+Deno.test("isTlsReportMail() recognises the report mails' outbox metadata", () => {
+  assert.equal(isTlsReportMail({ ferry: "tls-rpt", report_id: "x" }), true);
+  assert.equal(isTlsReportMail({ ferry: "other" }), false);
+  assert.equal(isTlsReportMail(null), false);
 });

@@ -15,6 +15,7 @@ import { MessageSource } from "../../../relay/adapters/message_source.ts";
 import { pgTlsReportStore, pgTlsResultStore } from "../../../relay/adapters/tls_rpt_store.ts";
 import { createDkimSigner } from "../../../relay/dkim/mod.ts";
 import {
+  isTlsReportMail,
   nextSendTime,
   type PostReport,
   reportProblem,
@@ -127,6 +128,9 @@ Deno.test("reports are due at sendHour the next day, and mailed through the outb
   const [row] = await tlsRptReportsOf(t.db, DAY, "example.com");
   assert.equal(row!.status, "sent");
   assert.equal(row!.rua, "mailto:tlsrpt@example.com");
+  const outbox = await t.db.selectFrom("ferry.outbox").select("metadata")
+    .where("id", "=", Number(row!.outbox_id)).executeTakeFirstOrThrow();
+  assert.ok(isTlsReportMail(outbox.metadata), "the deliverer can tell a report mail");
   const sent = h.logs.find((l) => l.event === "tlsrpt.sent");
   assert.deepEqual(sent, {
     event: "tlsrpt.sent",
