@@ -3,8 +3,11 @@
  * in batches while the previous write is in flight, bounded by distinct counters.
  */
 import assert from "node:assert/strict";
+import { type TlsFailureType, tlsFailureType } from "../../../relay/tls/mod.ts";
 import {
   countOf,
+  FAILURE_TYPES,
+  type FailureType,
   isTlsReportMail,
   type ResultCount,
   stsPolicyStrings,
@@ -186,4 +189,19 @@ Deno.test("isTlsReportMail() recognises the report mails' outbox metadata", () =
   assert.equal(isTlsReportMail({ ferry: "tls-rpt", report_id: "x" }), true);
   assert.equal(isTlsReportMail({ ferry: "other" }), false);
   assert.equal(isTlsReportMail(null), false);
+});
+
+Deno.test("each TLS failure relay/tls names is a result type the sink takes", () => {
+  // A compile-time check first: the SMTP layer's failure type is assignable to the port's.
+  const fromTls = (t: TlsFailureType): FailureType => t;
+  for (
+    const message of [
+      "invalid peer certificate: Expired",
+      "invalid peer certificate: NotValidForName",
+      "invalid peer certificate: UnknownIssuer",
+      "received fatal alert: HandshakeFailure",
+    ]
+  ) {
+    assert.ok(FAILURE_TYPES.includes(fromTls(tlsFailureType(message))), message);
+  }
 });
