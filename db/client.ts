@@ -39,6 +39,9 @@ export interface OpenOptions {
 
 const INT8_OID = 20;
 const NUMERIC_OID = 1700;
+// A `date` is a calendar day: read as its text (YYYY-MM-DD), not turned into an instant at
+// local midnight, which would move it by the process's time zone.
+const DATE_OID = 1082;
 
 /** Opens the server or the embedded back end. */
 export async function openDatabase(options: OpenOptions): Promise<Database> {
@@ -56,6 +59,7 @@ function openPostgres(url: string, options: OpenOptions): Database {
     types: {
       getTypeParser(oid: number, format?: string) {
         if (oid === INT8_OID) return (v: string) => Number(v);
+        if (oid === DATE_OID) return (v: string) => v;
         // deno-lint-ignore no-explicit-any
         return (pg.types.getTypeParser as any)(oid, format);
       },
@@ -79,7 +83,11 @@ function openPostgres(url: string, options: OpenOptions): Database {
 async function openPGlite(dataDir: string | undefined): Promise<Database> {
   if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
   const pglite = await PGlite.create(dataDir, {
-    parsers: { [INT8_OID]: (v: string) => Number(v), [NUMERIC_OID]: (v: string) => Number(v) },
+    parsers: {
+      [INT8_OID]: (v: string) => Number(v),
+      [NUMERIC_OID]: (v: string) => Number(v),
+      [DATE_OID]: (v: string) => v,
+    },
   });
   const db = new Kysely<FerrySchema>({ dialect: new PGliteDialect(pglite) });
   return {

@@ -145,6 +145,47 @@ export interface MtaStsPoliciesTable {
   last_error_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }
 
+/** A calendar day, `YYYY-MM-DD`: db/client.ts reads `date` columns as text, never as an instant. */
+type Day = ColumnType<string, string, string>;
+
+/** TLS-RPT counters (migration 0007): sessions per day, policy and outcome. */
+export interface TlsRptResultsTable {
+  day: Day;
+  policy_domain: string;
+  policy_type: "sts" | "tlsa" | "no-policy-found";
+  policy_hash: string;
+  policy_strings: string[];
+  mx_host: string;
+  result_type: string;
+  sending_mta_ip: string;
+  receiving_mx_hostname: string;
+  receiving_mx_helo: string;
+  receiving_ip: string;
+  additional_info: string;
+  failure_reason_code: string;
+  sessions: number;
+}
+
+/** TLS-RPT reports, one per day, policy domain and rua (migration 0007). */
+export interface TlsRptReportsTable {
+  id: Generated<number>;
+  day: Day;
+  policy_domain: string;
+  rua: string;
+  report_id: string;
+  status: "pending" | "sent" | "failed" | "no-record";
+  report: Uint8Array | null;
+  attempts: ColumnType<number, number | undefined, number>;
+  owner: string | null;
+  lease_expires_at: Timestamp | null;
+  next_attempt_at: Timestamp | null;
+  last_error: string | null;
+  outbox_id: number | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  sent_at: Timestamp | null;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -202,6 +243,8 @@ export interface FerrySchema {
   "ferry.leases": LeasesTable;
   "ferry.instances": InstancesTable;
   "ferry.mta_sts_policies": MtaStsPoliciesTable;
+  "ferry.tls_rpt_results": TlsRptResultsTable;
+  "ferry.tls_rpt_reports": TlsRptReportsTable;
   "ferry.schema_migrations": SchemaMigrationsTable;
   "ferry.webhook_deliveries": WebhookDeliveriesTable;
   "ferry.webhook_cursor": WebhookCursorTable;

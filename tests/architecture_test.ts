@@ -34,6 +34,9 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   "relay/mta_sts": ["lib"],
   // DANE reads TLSA lookups from dns/ and authenticates over tls/'s chain-exposing upgrade.
   "relay/dane": ["lib", "relay/dns", "relay/tls"],
+  // TLS reporting: the deliverer's port, the counters, the report, its sending; DNS through the
+  // Resolver port of relay/dns, the report mail's From checked by the address rules.
+  "relay/tls_rpt": ["lib", "lib/message", "relay/dns"],
   // Operator surfaces: the database and the ports they use.
   "relay/webhooks": ["lib", "db", "relay/bounce_parsing"],
   "relay/metrics": ["lib", "db", "actors/ports.ts", "relay/webhooks"],
@@ -62,6 +65,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/bounce_parsing",
     "relay/mta_sts",
     "relay/dane",
+    "relay/tls_rpt",
   ],
   // Configuration: the file's schema, made of each part's own section.
   "relay/config": [
@@ -69,6 +73,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/bounce_processing",
     "relay/webhooks",
     "relay/metrics",
+    "relay/tls_rpt",
   ],
   // The composition root wires everything.
   "relay/composition": [
@@ -87,6 +92,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/mime",
     "relay/mta_sts",
     "relay/tls",
+    "relay/tls_rpt",
     "relay/webhooks",
   ],
   "relay/main.ts": ["lib", "db", "relay/composition", "relay/config"],

@@ -4,8 +4,6 @@
  * and its certificate authenticated), so an application or operator can read every TLS decision
  * with SQL. Nullable and without a default: adding it rewrites nothing, and rows written before
  * it (or events without a session, such as an expiry) leave it empty.
- *
- * Version 7 is left to the TLS reporting tables, which may land after this one.
  */
 export const up = `
 ALTER TABLE ferry.events ADD COLUMN tls_detail jsonb;

@@ -11,6 +11,7 @@ import { up as bounces } from "./0003_bounces.ts";
 import { up as attachments } from "./0004_attachments.ts";
 import { up as mtaSts } from "./0005_mta_sts.ts";
 import { up as requireTls } from "./0006_require_tls.ts";
+import { up as tlsRpt } from "./0007_tls_rpt.ts";
 import { up as tlsDetail } from "./0008_tls_detail.ts";
 
 export interface Migration {
@@ -26,5 +27,6 @@ export const migrations: readonly Migration[] = [
   { version: 4, name: "attachments", up: attachments },
   { version: 5, name: "mta_sts", up: mtaSts },
   { version: 6, name: "require_tls", up: requireTls },
+  { version: 7, name: "tls_rpt", up: tlsRpt },
   { version: 8, name: "tls_detail", up: tlsDetail },
 ];

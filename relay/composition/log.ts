@@ -12,6 +12,7 @@ import type { DatabaseHealthEvent } from "../../db/health.ts";
 import type { BounceLogLine } from "../bounce_processing/mod.ts";
 import type { WebhookLogLine } from "../webhooks/mod.ts";
 import type { AlertLogLine } from "../metrics/mod.ts";
+import type { TlsRptLogLine } from "../tls_rpt/mod.ts";
 
 /** What the composition root itself logs: the process's life, its loops, ingestion, retention. */
 export type RelayLogEvent =
@@ -60,7 +61,8 @@ export type LogEvent =
   | DatabaseHealthEvent
   | BounceLogLine
   | WebhookLogLine
-  | AlertLogLine;
+  | AlertLogLine
+  | TlsRptLogLine;
 
 /** The relay's logger; each part's own logger port accepts it, as it takes a subset. */
 export interface Logger {

@@ -50,6 +50,8 @@ import type { Router } from "../dns/mod.ts";
 import { BrokenTlsPeers } from "../tls/mod.ts";
 import { actorMetrics, type Metrics } from "../metrics/mod.ts";
 import { type BounceProcessing, bounceProcessing } from "../bounce_processing/mod.ts";
+import type { TlsResultSink } from "../tls_rpt/mod.ts";
+import { tlsReporting } from "./tls_reports.ts";
 
 export interface RelayDeps {
   readonly database: Database;
@@ -88,6 +90,11 @@ export interface RunningRelay {
   readonly done: Promise<void>;
   readonly supervisor: Supervisor;
   readonly health: DatabaseHealth;
+  /**
+   * Where each SMTP session's TLS result is recorded (RFC 8460), for the daily reports; drops
+   * everything without `tlsReports`.
+   */
+  readonly tlsResults: TlsResultSink;
   /** Polls the outbox now (an HTTP enqueue, a notification). */
   wake(): void;
 }
@@ -330,6 +337,15 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     gaveUp: (count, reason) => logger.log({ event: "outcome.given_up", count, reason }),
   });
   const bounces = bounceProcessing({ config, database, clock, logger, instance: deps.instance });
+  const tlsReports = await tlsReporting({
+    config,
+    database,
+    clock,
+    logger,
+    instance: deps.instance,
+    health,
+    ...(deps.resolver ? { resolver: deps.resolver } : {}),
+  }, signal);
   const real = deps.deliverer ? undefined : await smtpDeliverer(deps, bounces.envelopeSender);
   const base = deps.deliverer ?? real!.deliverer;
   const deliverer = deps.wrapDeliverer?.(base) ?? base;
@@ -361,7 +377,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
 
   const loops: Promise<void>[] = [
     poller.run(signal),
-    supervisor.run(signal).then(() => batcher.flush()).catch(failed("supervisor")),
+    // The TLS results go after the outcomes: both are complete once the last actor has drained.
+    supervisor.run(signal).then(() => batcher.flush()).then(() => tlsReports.flush())
+      .catch(failed("supervisor")),
   ];
   if (database.kind === "postgres") {
     await setNotifyTrigger(db, q.notify);
@@ -378,6 +396,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   loops.push(
     bounces.run(signal).catch(failed("bounce")),
   );
+  loops.push(tlsReports.run(signal).catch(failed("tls-reports")));
   loops.push(every(health, clock, 3_600_000, signal, async () => {
     const before = new Date(clock.now() - q.retention);
     const r = await purgeFinished(db, { before });
@@ -390,6 +409,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     done: Promise.all(loops).then(() => health.stopped()),
     supervisor,
     health,
+    tlsResults: tlsReports.sink,
     wake: () => {
       poller.wake();
       supervisor.wake();

@@ -12,6 +12,7 @@ import { durationSchema, rateSchema } from "../../lib/unit_schemas.ts";
 import { bounceConfigSchema } from "../bounce_processing/mod.ts";
 import { webhooksSchema } from "../webhooks/mod.ts";
 import { alertsSchema } from "../metrics/mod.ts";
+import { tlsReportsSchema } from "../tls_rpt/mod.ts";
 import { ConfigError } from "./config_error.ts";
 import {
   joinRoutes,
@@ -131,6 +132,8 @@ export const fileSchema = z.strictObject({
   webhooks: webhooksSchema.optional(),
   /** Alert thresholds (every one on by default; `null` turns one off). */
   alerts: alertsSchema,
+  /** SMTP TLS Reporting (RFC 8460) for the domains mail goes to; absent: none. */
+  tlsReports: tlsReportsSchema.optional(),
   /** Static routes with their transport: TLS and smarthost credentials (relay/config/routes.ts). */
   routes: routesSchema,
 });

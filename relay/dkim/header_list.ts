@@ -32,6 +32,9 @@ export const DEFAULT_SIGNED_HEADERS: readonly string[] = [
   "list-owner",
   "list-archive",
   "feedback-id",
+  // RFC 8460 §5.3: a TLS report's own header fields SHOULD be covered by its signature.
+  "tls-report-domain",
+  "tls-report-submitter",
 ];
 
 /** From is the field DMARC judges, so it must never gain a second, unsigned copy. */

@@ -9,6 +9,7 @@ import { loadConfig } from "../../relay/config/config.ts";
 import { type RelayDeps, startRelay } from "../../relay/composition/relay.ts";
 import { type Operations, startOperations } from "../../relay/composition/operations.ts";
 import type { LogEvent } from "../../relay/composition/log.ts";
+import type { TlsResultSink } from "../../relay/tls_rpt/mod.ts";
 import { type TestDatabase, testDatabase } from "../_support/db.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
 import { IoTracker, pumpUntil } from "./_pump.ts";
@@ -21,6 +22,8 @@ export interface TestRelay extends AsyncDisposable {
   readonly io: IoTracker;
   /** With `operations: true`: metrics, alerts, webhooks and the admin app, as main.ts wires them. */
   readonly ops: Operations | undefined;
+  /** The relay's TLS result sink (RFC 8460), as the SMTP deliverer is given it. */
+  readonly tlsResults: TlsResultSink;
   /**
    * Advances time by `stepMs` until `cond` holds, each step once the relay's real I/O is quiet
    * (tests/e2e/_pump.ts); bounded by `maxSteps` and by `maxRealMs` of real time.
@@ -105,6 +108,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
     events,
     ops,
     io,
+    tlsResults: relay.tlsResults,
     pumpUntil(cond, what, stepMs = 10, maxSteps = 3000, maxRealMs = 60_000) {
       return pumpUntil(clock, io, cond, what, { stepMs, maxSteps, maxRealMs });
     },

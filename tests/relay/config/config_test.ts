@@ -121,3 +121,68 @@ Deno.test("parseFileConfig() reads webhooks and alerts, with defaults, naming a 
     );
   }
 });
+
+Deno.test("parseFileConfig() reads tlsReports, with defaults, naming a bad key", () => {
+  assert.equal(parseFileConfig("{}").tlsReports, undefined);
+  const c = parseFileConfig(JSON.stringify({
+    tlsReports: {
+      organizationName: "Example Inc.",
+      contact: "Postmaster <postmaster@example.com>",
+      from: "TLS reports <tlsrpt@Mail.Example.com>",
+    },
+  }));
+  assert.deepEqual(c.tlsReports, {
+    enabled: true,
+    organizationName: "Example Inc.",
+    contact: "postmaster@example.com",
+    from: "TLS reports <tlsrpt@Mail.Example.com>",
+    submitter: "mail.example.com",
+    sendHour: 1,
+    timeout: 30_000,
+    retention: 30 * 86_400_000,
+  });
+  const own = parseFileConfig(JSON.stringify({
+    tlsReports: {
+      enabled: false,
+      organizationName: "Example Inc.",
+      contact: "postmaster@example.com",
+      from: "tlsrpt@example.com",
+      submitter: "mta.example.com",
+      sendHour: 5,
+      timeout: "10s",
+      retention: "7d",
+    },
+  }));
+  assert.equal(own.tlsReports?.enabled, false);
+  assert.equal(own.tlsReports?.submitter, "mta.example.com");
+  assert.equal(own.tlsReports?.sendHour, 5);
+  assert.equal(own.tlsReports?.retention, 7 * 86_400_000);
+
+  const base = { organizationName: "X", contact: "p@example.com", from: "t@example.com" };
+  const cases: [unknown, RegExp][] = [
+    [
+      { tlsReports: { contact: "p@example.com", from: "t@example.com" } },
+      /tlsReports\.organizationName/,
+    ],
+    [{ tlsReports: { ...base, from: "not an address" } }, /key tlsReports\.from: /],
+    [
+      { tlsReports: { ...base, from: "Tëst <t@example.com>" } },
+      /tlsReports\.from: must be printable ASCII/,
+    ],
+    [{ tlsReports: { ...base, contact: "t@example.com\r\nBcc: x@y.z" } }, /tlsReports\.contact/],
+    [{ tlsReports: { ...base, sendHour: 24 } }, /key tlsReports\.sendHour: /],
+    [
+      { tlsReports: { ...base, submitter: "not a domain" } },
+      /tlsReports\.submitter: must be a domain/,
+    ],
+    [{ tlsReports: { ...base, retention: "1d" } }, /tlsReports\.retention: must be at least/],
+    [{ tlsReports: { ...base, rua: "x" } }, /key tlsReports: .*rua/],
+  ];
+  for (const [json, message] of cases) {
+    assert.throws(() => parseFileConfig(JSON.stringify(json)), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, message);
+      return true;
+    });
+  }
+});
