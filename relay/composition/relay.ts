@@ -51,6 +51,7 @@ import { BrokenTlsPeers } from "../tls/mod.ts";
 import { actorMetrics, type Metrics } from "../metrics/mod.ts";
 import { type BounceProcessing, bounceProcessing } from "../bounce_processing/mod.ts";
 import type { TlsResultSink } from "../tls_rpt/mod.ts";
+import { tlsResultOf } from "../adapters/tls_results.ts";
 import { tlsReporting } from "./tls_reports.ts";
 
 export interface RelayDeps {
@@ -106,6 +107,7 @@ export interface RunningRelay {
 export async function smtpDeliverer(
   deps: RelayDeps,
   envelopeSender?: BounceProcessing["envelopeSender"],
+  tlsResults?: TlsResultSink,
 ): Promise<{ deliverer: Deliverer; router: Router; mtaSts?: MtaStsPolicies }> {
   const { config, clock } = deps;
   const routes = buildRouteTable(
@@ -178,6 +180,8 @@ export async function smtpDeliverer(
     ...(config.delivery.dane ? { dane: { resolver } } : {}),
     onTls: (r) => {
       deps.metrics?.recordTls(r.applied.kind, r.result);
+      const result = tlsResults && tlsResultOf(r, clock.now());
+      if (result) tlsResults.record(result);
       deps.onTls?.(r);
     },
   });
@@ -346,7 +350,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     health,
     ...(deps.resolver ? { resolver: deps.resolver } : {}),
   }, signal);
-  const real = deps.deliverer ? undefined : await smtpDeliverer(deps, bounces.envelopeSender);
+  const real = deps.deliverer
+    ? undefined
+    : await smtpDeliverer(deps, bounces.envelopeSender, tlsReports.sink);
   const base = deps.deliverer ?? real!.deliverer;
   const deliverer = deps.wrapDeliverer?.(base) ?? base;
   const supervisor = new Supervisor({

@@ -49,6 +49,9 @@ export class IoTracker {
       get tls() {
         return s.tls;
       },
+      get tlsDetail() {
+        return s.tlsDetail;
+      },
       get usable() {
         return s.usable;
       },

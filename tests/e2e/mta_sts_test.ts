@@ -146,7 +146,16 @@ async function rows(r: TestRelay): Promise<Record<string, Row>> {
 async function lastEvents(
   r: TestRelay,
 ): Promise<
-  Record<string, { kind: string; code: number | null; reply: string | null; tls: boolean | null }>
+  Record<
+    string,
+    {
+      kind: string;
+      code: number | null;
+      reply: string | null;
+      tls: boolean | null;
+      tlsDetail: unknown;
+    }
+  >
 > {
   const found = await r.t.db.selectFrom("ferry.events")
     .innerJoin("ferry.deliveries", "ferry.deliveries.id", "ferry.events.delivery_id")
@@ -156,6 +165,7 @@ async function lastEvents(
       "ferry.events.code",
       "ferry.events.reply",
       "ferry.events.tls",
+      "ferry.events.tls_detail",
     ])
     .orderBy("ferry.events.id").execute();
   return Object.fromEntries(
@@ -164,6 +174,7 @@ async function lastEvents(
       code: e.code,
       reply: e.reply,
       tls: e.tls,
+      tlsDetail: e.tls_detail,
     }]),
   );
 }
@@ -295,6 +306,23 @@ Deno.test({
             assert.equal(events[d!]?.kind, "delivered", report(d!));
             assert.equal(events[d!]?.tls, true, report(d!));
           }
+          // Every TLS decision is in the event row: which policy, why, and what it reached.
+          const detail = (d: string) => events[d]?.tlsDetail as Record<string, unknown>;
+          assert.deepEqual(
+            { ...detail("enforce.test"), reason: undefined },
+            { policy: "mta-sts enforce", reason: undefined, tls: true, verified: true },
+          );
+          assert.match(
+            String(detail("enforce.test").reason),
+            /MTA-STS policy id \S+ of enforce\.test/,
+          );
+          assert.equal(detail("testing-tls.test").policy, "mta-sts testing");
+          assert.equal(
+            detail("testing-tls.test").verified,
+            false,
+            "expired: encrypted, unverified",
+          );
+          assert.equal(detail("no-txt.test").policy, "opportunistic");
 
           // enforce, MX not listed: nothing sent, the reason names both sides.
           assert.equal(now["mismatch.test"]?.status, "deferred");
