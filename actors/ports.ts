@@ -46,6 +46,12 @@ export type RecipientResult =
     readonly reply: string;
     /** A "try again in N minutes" hint from the server. */
     readonly retryAfterMs?: number;
+    /**
+     * The receiver throttles our traffic as a whole (a throttling reply: Gmail's 4.7.28,
+     * Microsoft's 4.7.500-699, Yahoo's TSS04, "rate limited"...): the actor slows the whole
+     * destination down and pauses it for `retryAfterMs`, or a short while.
+     */
+    readonly slowDown?: boolean;
     /** Ferry decided this itself; no receiver said it (recorded without an MX host). */
     readonly local?: boolean;
   }
@@ -164,6 +170,13 @@ export type ActorLogEvent =
   | { readonly event: "domain.lost"; readonly domain: string }
   | {
     readonly event: "domain.unreachable";
+    readonly domain: string;
+    readonly until: number;
+    readonly reply: string;
+  }
+  /** The receiver asked to slow down: no transaction starts before `until`, and the rate is cut. */
+  | {
+    readonly event: "domain.slowed";
     readonly domain: string;
     readonly until: number;
     readonly reply: string;

@@ -405,6 +405,9 @@ function toFailure(o: Failure): FailureResult {
       kind: "transient",
       ...base,
       ...(o.retryAfterMs !== undefined ? { retryAfterMs: o.retryAfterMs } : {}),
+      // Only a throttle of our traffic slows the destination; one mailbox's limit is that
+      // recipient's deferral alone (relay/smtp/throttle.ts).
+      ...(o.throttle === "sender" ? { slowDown: true } : {}),
     }
     : { kind: "permanent", ...base };
 }
