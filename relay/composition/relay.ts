@@ -21,7 +21,7 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
-import { SmtpDeliverer } from "../adapters/smtp_deliverer.ts";
+import { SmtpDeliverer, type SmtpDelivererOptions } from "../adapters/smtp_deliverer.ts";
 import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthost.ts";
 import { HostLimits } from "../adapters/host_limits.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
@@ -56,6 +56,11 @@ export interface RelayDeps {
   readonly deliverer?: Deliverer;
   /** Replaces DNS (tests); default: the system's name servers. */
   readonly resolver?: Resolver;
+  /**
+   * Replaces the TCP connect of SMTP (tests: MX hosts on loopback ports, a connect that never
+   * completes); default: Deno.connect.
+   */
+  readonly connect?: SmtpDelivererOptions["connect"];
   /** Wraps the deliverer in use (tests count SMTP operations in flight). */
   readonly wrapDeliverer?: (deliverer: Deliverer) => Deliverer;
   /** Fed with outcomes, attempt durations, open connections and live actors. */
@@ -138,6 +143,7 @@ export async function smtpDeliverer(
     routeTransport: (pattern) => transports.get(pattern),
     ...(deps.smarthostAuth ? { smarthostAuth: deps.smarthostAuth } : {}),
     ...(mtaSts ? { mtaSts } : {}),
+    ...(deps.connect ? { connect: deps.connect } : {}),
   });
   return { deliverer, router };
 }

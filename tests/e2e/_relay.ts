@@ -12,6 +12,8 @@ import type { LogEvent } from "../../relay/composition/log.ts";
 import { type TestDatabase, testDatabase } from "../_support/db.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
 import { IoTracker, pumpUntil } from "./_pump.ts";
+import type { Resolver } from "../../relay/dns/mod.ts";
+import type { Connector } from "../../relay/smtp/mod.ts";
 
 export interface TestRelay extends AsyncDisposable {
   readonly t: TestDatabase;
@@ -47,6 +49,10 @@ export interface TestRelayOptions {
   readonly operations?: boolean;
   /** Webhook POSTs go here instead of the network. */
   readonly fetch?: typeof fetch;
+  /** DNS for mail routed by MX (tests/_fakes/fake_resolver.ts); default: the system's. */
+  readonly resolver?: Resolver;
+  /** The TCP connect of SMTP: MX addresses mapped to loopback ports (tests/e2e/_mx.ts). */
+  readonly connect?: Connector;
 }
 
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
@@ -86,6 +92,8 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
     logger,
     instance: o.instance ?? "e2e",
     wrapDeliverer: (d) => io.wrap(d),
+    ...(o.resolver ? { resolver: o.resolver } : {}),
+    ...(o.connect ? { connect: o.connect } : {}),
     ...(ops ? { metrics: ops.metrics, smarthostAuth: (e) => ops.alerts.smarthostAuth(e) } : {}),
   }, stop.signal);
   ops?.attach(relay);
