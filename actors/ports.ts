@@ -35,11 +35,21 @@ export interface Delivery {
 /** Where a failure applies: this recipient, this message, or the whole connection/host. */
 export type FailureScope = "recipient" | "message" | "connection";
 
-/** The outcome of one recipient of one SMTP attempt, as the Deliverer classifies it. */
+/**
+ * The outcome of one recipient of one SMTP attempt, as the Deliverer classifies it. `mxHost`
+ * names the host that said it when that is not the session's own (a session that moved on to
+ * the next MX host).
+ */
 export type RecipientResult =
-  | { readonly kind: "delivered"; readonly code: number; readonly reply: string }
+  | {
+    readonly kind: "delivered";
+    readonly code: number;
+    readonly reply: string;
+    readonly mxHost?: string;
+  }
   | {
     readonly kind: "transient";
+    readonly mxHost?: string;
     readonly scope: FailureScope;
     readonly code: number | null;
     readonly enhanced?: string;
@@ -57,6 +67,7 @@ export type RecipientResult =
   }
   | {
     readonly kind: "permanent";
+    readonly mxHost?: string;
     readonly scope: FailureScope;
     readonly code: number | null;
     readonly enhanced?: string;

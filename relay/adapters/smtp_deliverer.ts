@@ -27,7 +27,7 @@ import {
 import type { Clock } from "../../lib/clock.ts";
 import type { RouteHost, Router } from "../dns/mod.ts";
 import { type MtaStsDecision, screenMxHosts } from "../mta_sts/mod.ts";
-import { routeTargets } from "../dns/mod.ts";
+import { type RouteTarget, routeTargets } from "../dns/mod.ts";
 import {
   type ConnectOptions,
   connectSmtp,
@@ -108,8 +108,6 @@ export class SmtpDeliverer implements Deliverer {
         },
       };
     }
-    let last: FailureResult | undefined;
-    let lastHost: string | undefined;
     const mxHosts = plan.via === "mx"
       ? [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort()
       : [];
@@ -126,7 +124,51 @@ export class SmtpDeliverer implements Deliverer {
       hosts = sts.hosts;
       if (sts.verified) tlsPolicy = "verified";
     }
-    for (const target of routeTargets(hosts)) {
+    const targets = routeTargets(hosts);
+    const how: HowToOpen = { tlsPolicy, implicitTls, auth, route };
+    const first = await this.#walk(targets, 0, how, signal);
+    if (first.kind === "ready") {
+      return {
+        kind: "connected",
+        session: new SessionAdapter(
+          first,
+          this.o.messages,
+          this.o.envelopeSender,
+          // RFC 5321 §5.1: the next hosts stay available to the session, for a transaction
+          // the one it reached refuses as a whole for the time being.
+          (after, sending) => this.#walk(targets, after + 1, how, sending),
+        ),
+      };
+    }
+    const { last, lastHost } = first;
+    return {
+      kind: "failed",
+      result: last && last.kind === "transient" ? last : {
+        kind: "transient",
+        scope: "connection",
+        code: last?.code ?? 451,
+        ...(last?.enhanced ? { enhanced: last.enhanced } : {}),
+        reply: last?.reply ?? `451 4.4.1 no host of ${destination} could be reached`,
+      },
+      ...(lastHost ? { mxHost: lastHost } : {}),
+    };
+  }
+
+  /**
+   * Tries `targets` in order from `from` until one gives a session (the next MX on connection
+   * failure or a 4xx/5xx greeting, RFC 5321 §5.1); or says why none did.
+   */
+  async #walk(
+    targets: readonly RouteTarget[],
+    from: number,
+    how: HowToOpen,
+    signal: AbortSignal,
+  ): Promise<Walked> {
+    const { tlsPolicy, implicitTls, auth, route } = how;
+    let last: FailureResult | undefined;
+    let lastHost: string | undefined;
+    for (let index = from; index < targets.length; index++) {
+      const target = targets[index]!;
       if (signal.aborted) break;
       let slot: HostPermit | undefined;
       try {
@@ -157,16 +199,7 @@ export class SmtpDeliverer implements Deliverer {
             username: auth.username,
           });
         }
-        return {
-          kind: "connected",
-          session: new SessionAdapter(
-            opened.session,
-            target.host,
-            this.o.messages,
-            this.o.envelopeSender,
-            slot,
-          ),
-        };
+        return { kind: "ready", session: opened.session, host: target.host, slot, index };
       }
       slot?.release();
       lastHost = target.host;
@@ -190,17 +223,7 @@ export class SmtpDeliverer implements Deliverer {
       // but missing) moves on to the next host; only the last one's reason is kept.
       last = toFailure(opened.failure);
     }
-    return {
-      kind: "failed",
-      result: last && last.kind === "transient" ? last : {
-        kind: "transient",
-        scope: "connection",
-        code: last?.code ?? 451,
-        ...(last?.enhanced ? { enhanced: last.enhanced } : {}),
-        reply: last?.reply ?? `451 4.4.1 no host of ${destination} could be reached`,
-      },
-      ...(lastHost ? { mxHost: lastHost } : {}),
-    };
+    return { kind: "failed", last, lastHost };
   }
 
   /**
@@ -247,6 +270,32 @@ export class SmtpDeliverer implements Deliverer {
   }
 }
 
+/** How every host of one connect is opened: TLS, AUTH, and the static route it came by. */
+interface HowToOpen {
+  readonly tlsPolicy: TlsPolicy;
+  readonly implicitTls: boolean;
+  readonly auth: RouteTransport["auth"];
+  readonly route: string | undefined;
+}
+
+/** A session at the `index`th target, or why no target from the first tried gave one. */
+type Walked =
+  | {
+    readonly kind: "ready";
+    readonly session: SmtpSession;
+    readonly host: string;
+    readonly slot: HostPermit | undefined;
+    readonly index: number;
+  }
+  | {
+    readonly kind: "failed";
+    readonly last: FailureResult | undefined;
+    readonly lastHost: string | undefined;
+  };
+
+/** Opens a session at a target after the `after`th, for a session moving on. */
+type NextHost = (after: number, signal: AbortSignal) => Promise<Walked>;
+
 function mtaStsDeferral(why: string): Extract<ConnectResult, { kind: "failed" }> {
   return {
     kind: "failed",
@@ -265,30 +314,58 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The actors' session over one SMTP session, which may move on to the route's next host: when a
+ * transaction is refused for the time being as a whole (every recipient gets a 4xx at RCPT,
+ * MAIL or DATA, none of it a throttle), the same transaction goes to the next host at once, and
+ * the session stays there for the transactions that follow. RFC 5321 §5.1: the client tries the
+ * addresses of the list "in order, until a delivery attempt succeeds"; a backup MX that takes
+ * the mail while the primary's storage or directory is down is what the list is for. A throttle
+ * is not passed on: another MX host of the same receiver shares its counters (relay/smtp's
+ * throttle table), and a mixed answer (some recipients taken) is about those recipients.
+ */
 class SessionAdapter implements Session {
+  #smtp: SmtpSession;
+  #host: string;
+  /** The host's connection slot, given back when the session closes or moves on. */
+  #slot: HostPermit | undefined;
+  /** Which of the connect's targets the session is at. */
+  #index: number;
+  readonly #firstHost: string;
+  readonly #wantedListeners: (() => void)[] = [];
+
   constructor(
-    readonly smtp: SmtpSession,
-    readonly mxHost: string,
+    at: Extract<Walked, { kind: "ready" }>,
     readonly messages: MessageSource,
-    readonly envelopeSender?: (delivery: Delivery) => string,
-    /** The host's connection slot, given back when the session closes. */
-    readonly slot?: HostPermit,
-  ) {}
+    readonly envelopeSender: ((delivery: Delivery) => string) | undefined,
+    readonly next: NextHost | undefined,
+  ) {
+    this.#smtp = at.session;
+    this.#host = at.host;
+    this.#firstHost = at.host;
+    this.#slot = at.slot;
+    this.#index = at.index;
+  }
+
+  get mxHost(): string {
+    return this.#host;
+  }
 
   get wanted(): boolean {
-    return this.slot?.wanted ?? false;
+    return this.#slot?.wanted ?? false;
   }
 
   onWanted(listener: () => void): void {
-    this.slot?.onWanted(listener);
+    this.#wantedListeners.push(listener);
+    this.#slot?.onWanted(listener);
   }
 
   get tls(): boolean {
-    return this.smtp.tls;
+    return this.#smtp.tls;
   }
 
   get usable(): boolean {
-    return this.smtp.usable;
+    return this.#smtp.usable;
   }
 
   async send(
@@ -317,28 +394,22 @@ class SessionAdapter implements Session {
       }));
     }
     // The client has no signal of its own: closing the connection ends a transaction at once.
-    const onAbort = () => this.smtp.close();
+    const onAbort = () => this.#smtp.close();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const results: RecipientResult[] = new Array(recipients.length);
       for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
-        // After a broken connection or an abort, the session answers every later transaction
-        // at once with a connection-scope transient failure: nothing is sent, nothing lost.
-        let pending = group.indices;
-        while (pending.length > 0) {
-          const outcomes = await this.smtp.send({
-            mailFrom: group.sender,
-            recipients: pending.map((i) => recipients[i]!.recipient),
-            message: message.bytes,
-            ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
-          });
-          outcomes.forEach((o, k) => results[pending[k]!] = toResult(o.outcome));
-          // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552
-          // from older servers) go in a following transaction at once, not a later attempt;
-          // only while the last transaction took some, so a peer refusing all cannot loop.
-          const again = pending.filter((_, k) => tooManyRecipients(outcomes[k]!.outcome));
-          pending = again.length < pending.length ? again : [];
+        const send = () => this.#transact(group.sender, group.indices, recipients, message.bytes);
+        let outcomes = await send();
+        while (outcomes.every(elsewhere) && !signal.aborted && await this.#moveOn(signal)) {
+          outcomes = await send();
         }
+        const moved = this.#host !== this.#firstHost;
+        outcomes.forEach((o, k) => {
+          const result = toResult(o);
+          // Said by a host other than the one the actor connected to: the record names it.
+          results[group.indices[k]!] = moved ? { ...result, mxHost: this.#host } : result;
+        });
       }
       return results;
     } finally {
@@ -346,15 +417,75 @@ class SessionAdapter implements Session {
     }
   }
 
+  /** One envelope's transactions on the current host: an outcome per index, in order. */
+  async #transact(
+    sender: string,
+    indices: readonly number[],
+    recipients: readonly Delivery[],
+    bytes: Uint8Array,
+  ): Promise<Outcome[]> {
+    const outcomes = new Map<number, Outcome>();
+    // After a broken connection or an abort, the session answers every later transaction at
+    // once with a connection-scope transient failure: nothing is sent, nothing lost.
+    let pending = [...indices];
+    while (pending.length > 0) {
+      const replies = await this.#smtp.send({
+        mailFrom: sender,
+        recipients: pending.map((i) => recipients[i]!.recipient),
+        message: bytes,
+        ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+      });
+      replies.forEach((r, k) => outcomes.set(pending[k]!, r.outcome));
+      // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552 from
+      // older servers) go in a following transaction at once, not a later attempt; only while
+      // the last transaction took some, so a peer refusing all cannot loop.
+      const again = pending.filter((_, k) => tooManyRecipients(replies[k]!.outcome));
+      pending = again.length < pending.length ? again : [];
+    }
+    return indices.map((i) => outcomes.get(i)!);
+  }
+
+  /** Opens the route's next host that answers and moves there; false when none does. */
+  async #moveOn(signal: AbortSignal): Promise<boolean> {
+    if (!this.next) return false;
+    const walked = await this.next(this.#index, signal);
+    if (walked.kind !== "ready") return false;
+    const [smtp, slot] = [this.#smtp, this.#slot];
+    this.#smtp = walked.session;
+    this.#host = walked.host;
+    this.#slot = walked.slot;
+    this.#index = walked.index;
+    for (const listener of this.#wantedListeners) walked.slot?.onWanted(listener);
+    await quit(smtp);
+    slot?.release();
+    return true;
+  }
+
   async close(): Promise<void> {
     try {
-      await this.smtp.quit();
-    } catch {
-      this.smtp.close();
+      await quit(this.#smtp);
     } finally {
-      this.slot?.release();
+      this.#slot?.release();
     }
   }
+}
+
+/** QUIT and close; never throws. */
+async function quit(smtp: SmtpSession): Promise<void> {
+  try {
+    await smtp.quit();
+  } catch {
+    smtp.close();
+  }
+}
+
+/**
+ * A refusal another host of the route may not share: a 4xx from the peer about this recipient
+ * or message (not the connection, which has its own handling), and not a throttle.
+ */
+function elsewhere(o: Outcome): boolean {
+  return o.kind === "transient" && o.source === "peer" && o.scope !== "connection" &&
+    o.throttle === undefined;
 }
 
 /** 452 (or 552) to RCPT, except a full mailbox (x.2.x, RFC 3463): that one waits. */
