@@ -124,7 +124,11 @@ export function mxFarm(domain: string, behaviours: readonly MxBehaviour[]): MxFa
       case "tempfails RCPT":
         peers.set(
           h.name,
-          startScriptedPeer(esmtp({ rcpt: "451 4.3.0 Temporary lookup failure", onMessage })),
+          startScriptedPeer(esmtp({
+            rcpt: "451 4.3.0 Temporary lookup failure",
+            // As Postfix answers a pipelined DATA after every RCPT failed (RFC 2920 §3.1).
+            data: "554 5.5.1 Error: no valid recipients",
+          })),
         );
         break;
       case "refuses":
