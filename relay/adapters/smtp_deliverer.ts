@@ -2,7 +2,8 @@
  * The actors' Deliverer port over real SMTP: plan the route (static route, MX, implicit MX),
  * try each target in order until one gives a session (the next MX on connection failure or a
  * 4xx/5xx greeting, RFC 5321 §5.1), and adapt the SMTP client's per-recipient outcomes to the
- * actors' results.
+ * actors' results. A session moves on to the next target too when its host refuses a whole
+ * transaction for now (SessionAdapter below).
  *
  * A static route may bring its own transport (smarthost.ts): implicit TLS or STARTTLS with its
  * own certificate check, and SMTP AUTH. Credentials the smarthost refuses defer the mail with a
