@@ -170,6 +170,7 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
       "headers",
       eb.fn<number | null>("octet_length", ["raw_message"]).as("raw_size"),
       "priority",
+      "require_tls",
       "send_at",
       "expires_at",
       "idempotency_key",
@@ -231,6 +232,8 @@ export interface NewMessage {
   readonly raw_message?: Uint8Array | null;
   readonly attachments?: readonly Record<string, unknown>[] | null;
   readonly priority?: number;
+  /** REQUIRETLS (RFC 8689); default false. */
+  readonly require_tls?: boolean;
   readonly send_at?: Date;
   readonly expires_at?: Date | null;
   readonly idempotency_key?: string | null;
@@ -258,6 +261,7 @@ export async function insertMessage(db: Db, m: NewMessage): Promise<InsertResult
       raw_message: m.raw_message ? Buffer.from(m.raw_message) : null,
       attachments: m.attachments ? JSON.stringify(m.attachments) : null,
       priority: m.priority ?? 1,
+      require_tls: m.require_tls ?? false,
       ...(m.send_at ? { send_at: m.send_at } : {}),
       expires_at: m.expires_at ?? null,
       idempotency_key: m.idempotency_key ?? null,

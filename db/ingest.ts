@@ -210,7 +210,7 @@ async function ingestBatch(
                + coalesce(octet_length(headers::text), 0)
                + coalesce(octet_length(attachments::text), 0))::bigint AS size,
              attachments IS NOT NULL AS has_attachments,
-             priority,
+             priority, require_tls,
              (extract(epoch FROM coalesce(send_at, created_at)) * 1000)::float8 AS send_at_ms,
              (extract(epoch FROM coalesce(expires_at,
                 created_at + ${lifetime} * interval '1 millisecond')) * 1000)::float8

@@ -23,6 +23,11 @@ export interface MessageRow {
   readonly raw: Uint8Array | null;
   /** As stored: checked at ingestion, decoded by the composer. */
   readonly attachments?: unknown;
+  /**
+   * REQUIRETLS (RFC 8689): send only over verified TLS to a next hop that announces it, else
+   * bounce. Absent means false (rows made by hand, as tests do).
+   */
+  readonly requireTls?: boolean;
   readonly createdAt: Date;
   readonly metadata: Record<string, unknown> | null;
 }
@@ -59,6 +64,7 @@ function toMessageRow(r: Selectable<OutboxTable>): MessageRow {
     headers: r.headers,
     raw: r.raw_message === null ? null : new Uint8Array(r.raw_message),
     attachments: r.attachments,
+    requireTls: r.require_tls === true,
     createdAt: new Date(r.created_at),
     metadata: r.metadata,
   };

@@ -49,6 +49,11 @@ export interface OutboxTable {
   /** `[{ filename, content_type, content (base64), content_id? }]`, structured form only. */
   attachments: Json | null;
   priority: ColumnType<number, number | undefined, number>;
+  /**
+   * REQUIRETLS (RFC 8689, migration 0006): send only over verified TLS to a next hop that
+   * announces REQUIRETLS, else bounce. Defaults to false, so INSERTs that omit it are unchanged.
+   */
+  require_tls: ColumnType<boolean, boolean | undefined, boolean>;
   send_at: DefaultedTimestamp;
   expires_at: Timestamp | null;
   idempotency_key: string | null;

@@ -32,6 +32,8 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   "relay/pop3": ["lib", "relay/tls"],
   "relay/bounce_parsing": ["lib"],
   "relay/mta_sts": ["lib"],
+  // DANE reads TLSA lookups from dns/ and authenticates over tls/'s chain-exposing upgrade.
+  "relay/dane": ["lib", "relay/dns", "relay/tls"],
   // Operator surfaces: the database and the ports they use.
   "relay/webhooks": ["lib", "db", "relay/bounce_parsing"],
   "relay/metrics": ["lib", "db", "actors/ports.ts", "relay/webhooks"],
@@ -59,6 +61,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/dkim",
     "relay/bounce_parsing",
     "relay/mta_sts",
+    "relay/dane",
   ],
   // Configuration: the file's schema, made of each part's own section.
   "relay/config": [
@@ -77,6 +80,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/admin",
     "relay/bounce_processing",
     "relay/config",
+    "relay/dane",
     "relay/dkim",
     "relay/dns",
     "relay/metrics",

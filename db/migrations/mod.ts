@@ -10,6 +10,7 @@ import { up as webhooks } from "./0002_webhooks.ts";
 import { up as bounces } from "./0003_bounces.ts";
 import { up as attachments } from "./0004_attachments.ts";
 import { up as mtaSts } from "./0005_mta_sts.ts";
+import { up as requireTls } from "./0006_require_tls.ts";
 
 export interface Migration {
   readonly version: number;
@@ -23,4 +24,5 @@ export const migrations: readonly Migration[] = [
   { version: 3, name: "bounces", up: bounces },
   { version: 4, name: "attachments", up: attachments },
   { version: 5, name: "mta_sts", up: mtaSts },
+  { version: 6, name: "require_tls", up: requireTls },
 ];

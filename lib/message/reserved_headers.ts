@@ -5,8 +5,8 @@
  * Reserved are the fields Ferry writes from the row's own columns or must write itself (an extra
  * one would contradict them, leak Bcc or break MIME or DKIM). Settable, besides any other field:
  * `Message-ID` (for threading; it must look like `<id@domain>`), `In-Reply-To`, `References`,
- * `Reply-To` (when the `reply_to` column is not also set), `List-Unsubscribe` and
- * `List-Unsubscribe-Post`.
+ * `Reply-To` (when the `reply_to` column is not also set), `List-Unsubscribe`,
+ * `List-Unsubscribe-Post` and `TLS-Required: No` (RFC 8689 §3; its only value).
  *
  * @module
  */
@@ -58,6 +58,13 @@ export function extraHeaderProblem(
   }
   if (lower === "reply-to" && options.replyToColumn) {
     return "header Reply-To cannot be set in headers when the reply_to column is set";
+  }
+  // RFC 8689 §3 defines TLS-Required with the single value "No" (deliver even when TLS cannot
+  // be had); "Yes" would be read by no one, so an application meaning it is told of require_tls.
+  if (lower === "tls-required" && value.trim().toLowerCase() !== "no") {
+    return `header TLS-Required only takes the value No (RFC 8689 §3): current value is ${
+      JSON.stringify(value)
+    }; to require TLS, set require_tls`;
   }
   return undefined;
 }

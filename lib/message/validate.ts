@@ -29,6 +29,8 @@ export interface OutboxRowInput {
   /** Why the raw message cannot be sent (bad header block, no From, a line over 998 octets). */
   readonly raw_problem?: string | null;
   readonly priority: number;
+  /** REQUIRETLS (RFC 8689) asked for; absent means false. */
+  readonly require_tls?: boolean;
 }
 
 export interface ValidationLimits {
@@ -131,7 +133,16 @@ function checkRow(row: OutboxRowInput, limits: ValidationLimits): string | undef
     return "subject contains CR, LF or another control character (header injection)";
   }
   if (row.headers !== null) {
-    return checkHeaders(row.headers, row.reply_to !== null && row.reply_to !== "");
+    const problem = checkHeaders(row.headers, row.reply_to !== null && row.reply_to !== "");
+    if (problem) return problem;
+    // TLS-Required: No asks to deliver even without TLS, require_tls to bounce rather than do
+    // that: a row asking both has a mistake its application should hear about.
+    const tlsRequired = Object.keys(row.headers as object)
+      .find((name) => name.toLowerCase() === "tls-required");
+    if (row.require_tls === true && tlsRequired) {
+      return `require_tls cannot be combined with the header ${tlsRequired}: No, ` +
+        "which asks for the opposite (RFC 8689)";
+    }
   }
   return undefined;
 }

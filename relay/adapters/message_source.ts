@@ -15,7 +15,13 @@ import type { DkimSigner } from "../dkim/mod.ts";
 import type { MessageRow } from "../../db/messages.ts";
 
 export type ReadyMessage =
-  | { readonly kind: "ready"; readonly bytes: Uint8Array; readonly sender: string }
+  | {
+    readonly kind: "ready";
+    readonly bytes: Uint8Array;
+    readonly sender: string;
+    /** REQUIRETLS (RFC 8689): only over verified TLS to a peer that announces it, else bounce. */
+    readonly requireTls: boolean;
+  }
   | { readonly kind: "invalid"; readonly reason: string };
 
 export interface MessageSourceOptions {
@@ -87,6 +93,11 @@ export class MessageSource {
       const signed = await this.options.signer.sign(bytes);
       bytes = signed.message;
     }
-    return { kind: "ready", bytes, sender: from.mailbox.address };
+    return {
+      kind: "ready",
+      bytes,
+      sender: from.mailbox.address,
+      requireTls: row.requireTls === true,
+    };
   }
 }

@@ -400,7 +400,7 @@ class SessionAdapter implements Session {
     try {
       const results: RecipientResult[] = new Array(recipients.length);
       for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
-        const send = () => this.#transact(group.sender, group.indices, recipients, message.bytes);
+        const send = () => this.#transact(group.sender, group.indices, recipients, message);
         let outcomes = await send();
         while (outcomes.every(elsewhere) && !signal.aborted && await this.#moveOn(signal)) {
           outcomes = await send();
@@ -423,7 +423,7 @@ class SessionAdapter implements Session {
     sender: string,
     indices: readonly number[],
     recipients: readonly Delivery[],
-    bytes: Uint8Array,
+    message: { readonly bytes: Uint8Array; readonly requireTls?: boolean },
   ): Promise<Outcome[]> {
     const outcomes = new Map<number, Outcome>();
     // After a broken connection or an abort, the session answers every later transaction at
@@ -433,8 +433,11 @@ class SessionAdapter implements Session {
       const replies = await this.#smtp.send({
         mailFrom: sender,
         recipients: pending.map((i) => recipients[i]!.recipient),
-        message: bytes,
+        message: message.bytes,
         ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+        // Checked by the session per message, so one that cannot honour REQUIRETLS bounces
+        // this message (Ferry's own refusal, 5.7.10 or 5.7.30) and still carries the others.
+        ...(message.requireTls ? { requireTls: true } : {}),
       });
       replies.forEach((r, k) => outcomes.set(pending[k]!, r.outcome));
       // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552 from

@@ -68,6 +68,10 @@ export const newMessageSchema = z.strictObject({
       .describe("Makes the part inline, referenced as cid:<content_id> in html_body."),
   })).max(100).nullish().describe("Files attached to the structured form; counted in the size."),
   priority: z.number().int().min(0).max(2).default(1).describe("0 high, 1 normal, 2 low."),
+  require_tls: z.boolean().default(false).describe(
+    "REQUIRETLS (RFC 8689): send only over TLS with a verified certificate to a receiver that " +
+      "announces REQUIRETLS, else bounce (550 5.7.30 or 5.7.10); never sent with less.",
+  ),
   send_at: instantSchema.nullish(),
   expires_at: instantSchema.nullish(),
   idempotency_key: z.string().min(1).max(500).nullish()
@@ -248,6 +252,7 @@ function checkMessage(
       (headers ? bytes(JSON.stringify(headers)) : 0) +
       (m.attachments ? bytes(JSON.stringify(m.attachments)) : 0),
     priority: m.priority,
+    require_tls: m.require_tls,
   }, ctx.limits);
   if (verdict.kind === "rejected") {
     const field = /^(\w+)/.exec(verdict.reason.replace(/^invalid /, ""))?.[1];

@@ -39,6 +39,17 @@ export type RelayLogEvent =
   | { readonly event: "loop.failed"; readonly loop: string; readonly error: string }
   /** Outcomes not written (database away past the bound, or at shutdown): re-sent after lease. */
   | { readonly event: "outcome.given_up"; readonly count: number; readonly reason: string }
+  /**
+   * An MTA-STS policy problem the operator should hear of (RFC 8461 §5.1): a refresh that failed
+   * while a stored policy is applied, a broken record or policy, a policy that cannot be stored.
+   */
+  | {
+    readonly event: "mta_sts.warning";
+    readonly domain: string;
+    /** The mode applied: the stored policy's, or `none`. */
+    readonly mode: "enforce" | "testing" | "none";
+    readonly warning: string;
+  }
   /** A promise rejection nobody handled: logged, then the process stops in order. */
   | { readonly event: "process.unhandled"; readonly error: string };
 

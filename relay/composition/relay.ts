@@ -21,7 +21,11 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
-import { SmtpDeliverer, type SmtpDelivererOptions } from "../adapters/smtp_deliverer.ts";
+import {
+  type MtaStsPolicies,
+  SmtpDeliverer,
+  type SmtpDelivererOptions,
+} from "../adapters/smtp_deliverer.ts";
 import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthost.ts";
 import { HostLimits } from "../adapters/host_limits.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
@@ -38,7 +42,13 @@ import {
   WireResolver,
 } from "../dns/mod.ts";
 import { createDkimSigner } from "../dkim/mod.ts";
-import { type FetchPolicy, httpsPolicyFetcher, MtaSts, rememberDecisions } from "../mta_sts/mod.ts";
+import {
+  type FetchPolicy,
+  httpsPolicyFetcher,
+  MtaSts,
+  type PolicyLookup,
+  rememberDecisions,
+} from "../mta_sts/mod.ts";
 import { pgMtaStsStore } from "../adapters/mta_sts_store.ts";
 import type { Router } from "../dns/mod.ts";
 import { BrokenTlsPeers } from "../tls/mod.ts";
@@ -73,6 +83,11 @@ export interface RelayDeps {
   readonly smarthostAuth?: SmarthostAuthListener;
   /** Replaces the MTA-STS policy fetch over HTTPS (tests: a local server with a test CA). */
   readonly fetchMtaStsPolicy?: FetchPolicy;
+  /**
+   * The port of MX hosts (tests: local MX hosts on a free port, found through `resolver`);
+   * default 25, the one port MX records imply (RFC 5321 §5.1).
+   */
+  readonly mxPort?: number;
 }
 
 export interface RunningRelay {
@@ -84,11 +99,14 @@ export interface RunningRelay {
   wake(): void;
 }
 
-/** The real Deliverer (DNS or static routes, composition, DKIM, SMTP) and its router. */
+/**
+ * The real Deliverer (DNS or static routes, composition, DKIM, SMTP), its router, and the
+ * MTA-STS policies it applies (with `delivery.mtaSts`).
+ */
 export async function smtpDeliverer(
   deps: RelayDeps,
   envelopeSender?: BounceProcessing["envelopeSender"],
-): Promise<{ deliverer: Deliverer; router: Router }> {
+): Promise<{ deliverer: Deliverer; router: Router; mtaSts?: MtaStsPolicies }> {
   const { config, clock } = deps;
   const routes = buildRouteTable(
     config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })),
@@ -107,16 +125,24 @@ export async function smtpDeliverer(
   const caCerts = config.delivery.caFile
     ? [await Deno.readTextFile(config.delivery.caFile)]
     : undefined;
-  const router = createRouter({ resolver, random: deps.random, routes: routes.table });
+  const router = createRouter({
+    resolver,
+    random: deps.random,
+    routes: routes.table,
+    ...(deps.mxPort !== undefined ? { port: deps.mxPort } : {}),
+  });
   const mtaSts = config.delivery.mtaSts
     ? rememberDecisions(
-      new MtaSts({
-        clock,
-        lookupTxt: (name, signal) => resolver.resolve(name, "TXT", signal),
-        fetchPolicy: deps.fetchMtaStsPolicy ??
-          httpsPolicyFetcher({ clock, ...(caCerts ? { caCerts } : {}) }),
-        store: pgMtaStsStore(deps.database.db),
-      }),
+      logMtaStsWarnings(
+        new MtaSts({
+          clock,
+          lookupTxt: (name, signal) => resolver.resolve(name, "TXT", signal),
+          fetchPolicy: deps.fetchMtaStsPolicy ??
+            httpsPolicyFetcher({ clock, ...(caCerts ? { caCerts } : {}) }),
+          store: pgMtaStsStore(deps.database.db),
+        }),
+        deps.logger,
+      ),
       clock,
     )
     : undefined;
@@ -145,7 +171,31 @@ export async function smtpDeliverer(
     ...(mtaSts ? { mtaSts } : {}),
     ...(deps.connect ? { connect: deps.connect } : {}),
   });
-  return { deliverer, router };
+  return { deliverer, router, ...(mtaSts ? { mtaSts } : {}) };
+}
+
+/**
+ * Logs the warning a decision carries: RFC 8461 §5.1 asks MTAs to alert administrators "through
+ * the use of logs or similar" when a policy refresh fails, unless the cached policy's mode is
+ * `none`; the same goes for a record or a policy that is broken. Behind the decisions' memory,
+ * a domain's warning is logged at most once per decision, not once per connection.
+ */
+export function logMtaStsWarnings(inner: PolicyLookup, logger: Logger): PolicyLookup {
+  return {
+    async policyFor(domain, signal) {
+      const decision = await inner.policyFor(domain, signal);
+      const stillNone = decision.mode === "none" && decision.source === "fallback";
+      if (decision.warning && !stillNone) {
+        logger.log({
+          event: "mta_sts.warning",
+          domain: decision.domain,
+          mode: decision.mode,
+          warning: decision.warning,
+        });
+      }
+      return decision;
+    },
+  };
 }
 
 /** A configured route's transport; undefined for a plain route (the destination's policy). */
@@ -170,14 +220,29 @@ function routeTransport(route: Config["routes"][number]): RouteTransport | undef
 /**
  * MX rollup: domains routed by MX records to the same set of hosts share one actor, keyed by
  * those hosts, when their policy allows it. Static routes and implicit MX stay per domain.
+ *
+ * So does a domain that publishes an MTA-STS policy (`enforce` or `testing`), and one whose
+ * policy cannot be read: an actor opens its connections under the policy of the domain that
+ * created it, so a shared one would send an `enforce` domain's mail to hosts its policy does not
+ * list, or without verified TLS, when another domain came first, and would defer the others'
+ * mail when it came first (RFC 8461 §5: a policy applies to its own domain's mail).
  */
-export function rollupKey(router: Router, overrides: Config["domains"]) {
+export function rollupKey(
+  router: Router,
+  overrides: Config["domains"],
+  mtaSts?: MtaStsPolicies,
+) {
   return async (domain: string): Promise<string> => {
     if (!resolvePolicy(domain, [], overrides).mxRollup) return domain;
     const plan = await router.planRoute(domain);
     if (plan.kind !== "hosts" || plan.via !== "mx") return domain;
     const names = [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort();
-    return resolvePolicy(domain, names, overrides).mxRollup ? `mx:${names.join(",")}` : domain;
+    if (!resolvePolicy(domain, names, overrides).mxRollup) return domain;
+    if (mtaSts) {
+      const decision = await mtaSts.policyFor(domain).catch(() => undefined);
+      if (decision === undefined || decision.mode !== "none") return domain;
+    }
+    return `mx:${names.join(",")}`;
   };
 }
 
@@ -269,7 +334,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     queue,
     clock,
     logger,
-    ...(real ? { destinationOf: rollupKey(real.router, config.domains) } : {}),
+    ...(real ? { destinationOf: rollupKey(real.router, config.domains, real.mtaSts) } : {}),
     ...(metrics ? { metrics } : {}),
     store: health,
     createActor: (key, domain) =>

@@ -1,7 +1,8 @@
 /**
  * DNS and routing: the {@link Resolver} port with its real implementations
- * ({@link WireResolver}), a TTL cache,
- * static routes (`FERRY_ROUTES`) and {@link createRouter}'s `planRoute(domain)`.
+ * ({@link WireResolver}, optionally asking for DNSSEC), a TTL cache,
+ * static routes (`FERRY_ROUTES`), {@link createRouter}'s `planRoute(domain)`, and TLSA
+ * lookups for DANE ({@link lookupTlsa}).
  *
  * @module
  */
@@ -12,8 +13,11 @@ export type {
   RecordType,
   RecordTypes,
   Resolver,
+  TlsaRecord,
 } from "./resolver.ts";
 export { normalizeName } from "./resolver.ts";
+export { isLoopback, trustsAd } from "./trusts_ad.ts";
+export { lookupTlsa, type TlsaLookup, tlsaName } from "./tlsa.ts";
 export { WireResolver, type WireResolverOptions } from "./wire_resolver.ts";
 export { loadSystemNameServers, parseResolvConf } from "./system_name_servers.ts";
 export { CachingResolver, type DnsCacheOptions } from "./cache.ts";

@@ -10,6 +10,10 @@
  * Trying "the next MX host on connection failure" is the caller's loop over `hosts` (or over
  * {@link routeTargets}, one entry per address).
  *
+ * With a resolver that reports DNSSEC (`WireResolver` with `dnssec`), the plan says which
+ * answers were authentic, which DANE needs (RFC 7672 §2.2.1: TLSA records count only when the
+ * MX RRset and the host's address records were secure). The flags are present only when true.
+ *
  * @module
  */
 import { isIP } from "node:net";
@@ -23,12 +27,21 @@ export interface RouteHost {
   readonly port: number;
   readonly preference: number;
   readonly addresses: readonly string[];
+  /** Every address answer (and denial) for the name was DNSSEC-authentic. */
+  readonly secure?: true;
+  /** Where CNAMEs led `name`, when they did (RFC 7672 §2.2.3 looks for TLSA there first). */
+  readonly canonicalName?: string;
 }
 
 export type RoutePlan =
   | {
     readonly kind: "hosts";
     readonly via: "mx" | "implicit-mx" | "static";
+    /**
+     * The MX answer was DNSSEC-authentic: the MX RRset for `via: "mx"`, its denial (NODATA) for
+     * `via: "implicit-mx"`. Never set for static routes.
+     */
+    readonly mxSecure?: true;
     /** Never empty; every host has at least one address. */
     readonly hosts: readonly RouteHost[];
     /** MX hosts left out because they have no address, and why (for logs). */
@@ -120,7 +133,12 @@ interface Deps {
 }
 
 type HostLookup =
-  | { readonly kind: "addresses"; readonly addresses: readonly string[] }
+  | {
+    readonly kind: "addresses";
+    readonly addresses: readonly string[];
+    readonly secure?: true;
+    readonly canonicalName?: string;
+  }
   /** `definitive`: every family said NXDOMAIN/NODATA; otherwise something may come back. */
   | { readonly kind: "none"; readonly definitive: boolean; readonly reason: string };
 
@@ -145,21 +163,42 @@ async function planRoute(deps: Deps, rawDomain: string, signal?: AbortSignal): P
   const mx = await deps.resolver.resolve(domain, "MX", signal);
   switch (mx.kind) {
     case "records":
-      return await mxHosts(deps, domain, mx.records, signal);
+      return withMxSecure(await mxHosts(deps, domain, mx.records, signal), mx.secure);
     case "nxdomain":
       return permanent(`domain ${domain} does not exist (NXDOMAIN)`, BAD_DESTINATION);
     case "error":
       return transient(mx.reason, DIRECTORY_FAILURE);
     case "nodata":
-      return await implicitMx(deps, domain, signal);
+      return withMxSecure(await implicitMx(deps, domain, signal), mx.secure);
   }
+}
+
+function withMxSecure(plan: RoutePlan, secure: true | undefined): RoutePlan {
+  return plan.kind === "hosts" && secure ? { ...plan, mxSecure: true } : plan;
+}
+
+/** A host with its addresses and, when known, their DNSSEC status and canonical name. */
+function routeHost(
+  name: string,
+  port: number,
+  preference: number,
+  found: Extract<HostLookup, { kind: "addresses" }>,
+): RouteHost {
+  return {
+    name,
+    port,
+    preference,
+    addresses: found.addresses,
+    ...(found.secure ? { secure: true as const } : {}),
+    ...(found.canonicalName ? { canonicalName: found.canonicalName } : {}),
+  };
 }
 
 /** RFC 5321 §5.1: no MX records, so the domain itself is the one host, at preference 0. */
 async function implicitMx(deps: Deps, domain: string, signal?: AbortSignal): Promise<RoutePlan> {
   const found = await lookupHost(deps, domain, signal);
   if (found.kind === "addresses") {
-    const host = { name: domain, port: deps.port, preference: 0, addresses: found.addresses };
+    const host = routeHost(domain, deps.port, 0, found);
     return { kind: "hosts", via: "implicit-mx", hosts: [host], unresolved: [] };
   }
   if (found.definitive) {
@@ -190,12 +229,7 @@ async function mxHosts(
   ordered.forEach((record, i) => {
     const found = lookups[i]!;
     if (found.kind === "addresses") {
-      hosts.push({
-        name: record.exchange,
-        port: deps.port,
-        preference: record.preference,
-        addresses: found.addresses,
-      });
+      hosts.push(routeHost(record.exchange, deps.port, record.preference, found));
     } else unresolved.push({ name: record.exchange, reason: found.reason });
   });
   if (hosts.length > 0) return { kind: "hosts", via: "mx", hosts, unresolved };
@@ -254,8 +288,22 @@ async function lookupHost(deps: Deps, name: string, signal?: AbortSignal): Promi
   const addresses = deps.order === "ipv4-first" || deps.order === "ipv4-only"
     ? [...four, ...six]
     : [...six, ...four];
-  if (addresses.length > 0) return { kind: "addresses", addresses };
   const answers = [v6, v4].filter((a) => a !== undefined);
+  if (addresses.length > 0) {
+    // A family that failed contributes no address, so it cannot make the others less
+    // authentic; every answer that did come (records or a denial) must be.
+    const came = answers.filter((a) => a.kind !== "error");
+    const secure = came.every((a) => a.secure === true);
+    const canonicalName = answers
+      .map((a) => (a.kind === "records" ? a.canonicalName : undefined))
+      .find((n) => n !== undefined);
+    return {
+      kind: "addresses",
+      addresses,
+      ...(secure ? { secure: true as const } : {}),
+      ...(canonicalName ? { canonicalName } : {}),
+    };
+  }
   // Only NXDOMAIN and NODATA are final: an error says nothing about the name.
   const definitive = answers.every((a) => a.kind === "nxdomain" || a.kind === "nodata");
   const reasons = answers.map((a) => (a.kind === "error" ? a.reason : a.kind));

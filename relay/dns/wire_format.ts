@@ -1,12 +1,22 @@
 /**
- * The DNS message format (RFC 1035 §4), just enough for a stub resolver asking MX, A, AAAA and
- * TXT: encoding one question with an EDNS(0) OPT record (RFC 6891), and decoding a response with
- * name compression, CNAME, SOA (for negative-caching TTLs, RFC 2308) and the response code.
+ * The DNS message format (RFC 1035 §4), just enough for a stub resolver asking MX, A, AAAA, TXT
+ * and TLSA: encoding one question with an EDNS(0) OPT record (RFC 6891), optionally with the DO
+ * bit (RFC 3225), and decoding a response with name compression, CNAME, SOA (for
+ * negative-caching TTLs, RFC 2308), the response code and the AD bit (RFC 4035 §3.2.3).
  *
  * @module
  */
 
-export const TYPE_CODE = { A: 1, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, OPT: 41 } as const;
+export const TYPE_CODE = {
+  A: 1,
+  CNAME: 5,
+  SOA: 6,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  OPT: 41,
+  TLSA: 52,
+} as const;
 
 export const RCODE = {
   NOERROR: 0,
@@ -39,6 +49,14 @@ export type RecordData =
   | { readonly kind: "soa"; readonly minimum: number }
   /** A TXT record's character-strings joined without separators, decoded as UTF-8. */
   | { readonly kind: "txt"; readonly text: string }
+  /** RFC 6698 §2.1: the three parameters, then the certificate association data. */
+  | {
+    readonly kind: "tlsa";
+    readonly usage: number;
+    readonly selector: number;
+    readonly matchingType: number;
+    readonly data: Uint8Array;
+  }
   | { readonly kind: "other" };
 
 export interface ResourceRecord {
@@ -54,6 +72,11 @@ export interface DnsMessage {
   readonly id: number;
   readonly isResponse: boolean;
   readonly truncated: boolean;
+  /**
+   * The AD bit (RFC 4035 §3.2.3): the server says it validated every RRset in the answer and
+   * authority sections with DNSSEC. Worth only as much as the server and the path to it.
+   */
+  readonly authenticData: boolean;
   readonly rcode: number;
   readonly questions: readonly { readonly name: string; readonly type: number }[];
   readonly answers: readonly ResourceRecord[];
@@ -72,11 +95,30 @@ export class DnsFormatError extends Error {
 const MAX_LABEL = 63;
 const MAX_NAME = 255;
 
+export interface QueryOptions {
+  /** UDP payload size advertised in the OPT record (default 1232). */
+  readonly udpPayload?: number;
+  /**
+   * Set the DO bit (RFC 3225 §3): we understand DNSSEC, so a validating server sets the AD bit
+   * in its answer (RFC 6840 §5.7) and may add RRSIGs, which this decoder skips.
+   */
+  readonly dnssecOk?: boolean;
+}
+
+// RFC 3225 §3: DO is the top bit of the 16 flag bits in the OPT record's TTL field.
+const DO_BIT = 0x8000;
+
 /**
- * Encodes a standard query with the RD bit set and an OPT record advertising `udpPayload`
- * octets (1232 avoids IP fragmentation, per the DNS flag day 2020 advice).
+ * Encodes a standard query with the RD bit set and an OPT record advertising the UDP payload
+ * size (1232 avoids IP fragmentation, per the DNS flag day 2020 advice).
  */
-export function encodeQuery(id: number, name: string, type: number, udpPayload = 1232): Uint8Array {
+export function encodeQuery(
+  id: number,
+  name: string,
+  type: number,
+  options: QueryOptions = {},
+): Uint8Array {
+  const udpPayload = options.udpPayload ?? 1232;
   const qname = encodeName(name);
   const out = new Uint8Array(12 + qname.length + 4 + 11);
   const view = new DataView(out.buffer);
@@ -89,11 +131,13 @@ export function encodeQuery(id: number, name: string, type: number, udpPayload =
   view.setUint16(at, type);
   view.setUint16(at + 2, 1); // class IN
   at += 4;
-  // OPT pseudo-RR (RFC 6891 §6.1.2): root owner, type 41, CLASS = payload size, TTL = 0.
+  // OPT pseudo-RR (RFC 6891 §6.1.2): root owner, type 41, CLASS = payload size, TTL = extended
+  // RCODE (0), version (0) and flags (DO or nothing), no options.
   out[at] = 0;
   view.setUint16(at + 1, TYPE_CODE.OPT);
   view.setUint16(at + 3, udpPayload);
-  view.setUint32(at + 5, 0);
+  view.setUint16(at + 5, 0);
+  view.setUint16(at + 7, options.dnssecOk ? DO_BIT : 0);
   view.setUint16(at + 9, 0);
   return out;
 }
@@ -143,6 +187,7 @@ export function decodeMessage(bytes: Uint8Array): DnsMessage {
     id: view.getUint16(0),
     isResponse: (flags & 0x8000) !== 0,
     truncated: (flags & 0x0200) !== 0,
+    authenticData: (flags & 0x0020) !== 0,
     rcode: flags & 0x000f,
     questions,
     answers,
@@ -205,6 +250,17 @@ function readData(r: Reader, type: number, length: number): RecordData {
     }
     case TYPE_CODE.TXT:
       return { kind: "txt", text: readCharacterStrings(r.bytes.subarray(start, start + length)) };
+    case TYPE_CODE.TLSA:
+      // RFC 6698 §2.1: three one-octet fields, then the association data (copied: the message
+      // buffer is not ours to keep).
+      if (length < 3) throw new DnsFormatError(`a TLSA record has ${length} octets, under 3`);
+      return {
+        kind: "tlsa",
+        usage: r.bytes[start]!,
+        selector: r.bytes[start + 1]!,
+        matchingType: r.bytes[start + 2]!,
+        data: r.bytes.slice(start + 3, start + length),
+      };
     default:
       return { kind: "other" };
   }

@@ -9,6 +9,11 @@
  * Servers are tried in order, `attempts` rounds; SERVFAIL, REFUSED, timeouts and network
  * errors move on to the next server; NOERROR and NXDOMAIN are final.
  *
+ * With `dnssec`, every query sets the DO bit (RFC 3225) and an answer is marked `secure` when
+ * the AD bit is set by a server whose AD bit is trusted (see {@link trustsAd}). A validating
+ * resolver answers SERVFAIL for data that fails validation ("bogus", RFC 4035 §5.5), which
+ * comes out as an error, as any other server failure.
+ *
  * UDP goes through `node:dgram` because `Deno.listenDatagram` needs `--unstable-net`.
  *
  * @module
@@ -17,6 +22,7 @@ import dgram from "node:dgram";
 import { isIP } from "node:net";
 import { type Clock, TimeoutError } from "../../lib/clock.ts";
 import { runWithDeadline } from "./deadline.ts";
+import { trustsAd } from "./trusts_ad.ts";
 import {
   type DnsAnswer,
   type MxRecord,
@@ -25,6 +31,7 @@ import {
   type RecordType,
   type RecordTypes,
   type Resolver,
+  type TlsaRecord,
 } from "./resolver.ts";
 import {
   decodeMessage,
@@ -46,6 +53,11 @@ export interface WireResolverOptions {
   readonly attempts?: number;
   /** Source of 16-bit query IDs; unpredictable by default (RFC 5452 §4.3). */
   readonly randomId?: () => number;
+  /**
+   * Ask for DNSSEC (the DO bit) and report which answers are authentic (default false). Needed
+   * for DANE (RFC 7672 §2.1); costs larger answers, hence more retries over TCP.
+   */
+  readonly dnssec?: boolean;
 }
 
 // RFC 1034 §3.6.2 allows chains; resolvers cap them. 8 is what BIND follows per query.
@@ -61,6 +73,7 @@ export class WireResolver implements Resolver {
   readonly #timeoutMs: number;
   readonly #attempts: number;
   readonly #randomId: () => number;
+  readonly #dnssec: boolean;
 
   constructor(options: WireResolverOptions) {
     this.#clock = options.clock;
@@ -68,6 +81,7 @@ export class WireResolver implements Resolver {
     this.#timeoutMs = options.timeoutMs ?? 3000;
     this.#attempts = options.attempts ?? 2;
     this.#randomId = options.randomId ?? (() => crypto.getRandomValues(new Uint16Array(1))[0]!);
+    this.#dnssec = options.dnssec ?? false;
     if (this.#servers.length === 0) {
       throw new RangeError("Cannot create WireResolver as 'nameServers' must not be empty");
     }
@@ -107,7 +121,9 @@ export class WireResolver implements Resolver {
           lastReason = exchange.reason;
           continue;
         }
-        const answer = interpret<T>(exchange.message, qname, type);
+        // The AD bit counts only when we asked for DNSSEC and the server may be believed.
+        const secure = this.#dnssec && exchange.message.authenticData && trustsAd(server);
+        const answer = interpret<T>(exchange.message, qname, type, secure);
         if (answer.kind !== "error") return answer;
         lastReason = `${answer.reason} from ${describe(server)}`;
       }
@@ -122,7 +138,7 @@ export class WireResolver implements Resolver {
     signal?: AbortSignal,
   ): Promise<Exchange> {
     const id = this.#randomId() & 0xffff;
-    const query = encodeQuery(id, name, TYPE_CODE[type]);
+    const query = encodeQuery(id, name, TYPE_CODE[type], { dnssecOk: this.#dnssec });
     const what = `DNS ${type} ${name} from ${describe(server)}`;
     const check = (message: DnsMessage): Exchange => {
       const q = message.questions[0];
@@ -165,8 +181,13 @@ function interpret<T extends RecordType>(
   message: DnsMessage,
   name: string,
   type: T,
+  secure: boolean,
 ): DnsAnswer<RecordTypes[T]> {
-  if (message.rcode === RCODE.NXDOMAIN) return { kind: "nxdomain", ttl: negativeTtl(message) };
+  // Added only when true, so answers of a resolver without DNSSEC look as they always did.
+  const authentic = secure ? { secure: true as const } : {};
+  if (message.rcode === RCODE.NXDOMAIN) {
+    return { kind: "nxdomain", ttl: negativeTtl(message), ...authentic };
+  }
   if (message.rcode !== RCODE.NOERROR) return { kind: "error", reason: rcodeName(message.rcode) };
   const qtype = TYPE_CODE[type];
   let owner = name;
@@ -175,17 +196,19 @@ function interpret<T extends RecordType>(
     const found = message.answers.filter((rr) => rr.name === owner && rr.type === qtype);
     if (found.length > 0) {
       for (const rr of found) ttl = Math.min(ttl, rr.ttl);
-      return { kind: "records", records: found.map(toRecord) as RecordTypes[T][], ttl };
+      const records = found.map(toRecord) as RecordTypes[T][];
+      const alias = owner === name ? {} : { canonicalName: owner };
+      return { kind: "records", records, ttl, ...authentic, ...alias };
     }
     const alias = message.answers.find((rr) => rr.name === owner && rr.data.kind === "cname");
     if (alias?.data.kind !== "cname") break;
     ttl = Math.min(ttl, alias.ttl);
     owner = alias.data.target;
   }
-  return { kind: "nodata", ttl: negativeTtl(message) };
+  return { kind: "nodata", ttl: negativeTtl(message), ...authentic };
 }
 
-function toRecord(rr: ResourceRecord): MxRecord | string {
+function toRecord(rr: ResourceRecord): MxRecord | TlsaRecord | string {
   switch (rr.data.kind) {
     case "mx":
       return { preference: rr.data.preference, exchange: rr.data.exchange };
@@ -194,6 +217,13 @@ function toRecord(rr: ResourceRecord): MxRecord | string {
       return rr.data.address;
     case "txt":
       return rr.data.text;
+    case "tlsa":
+      return {
+        usage: rr.data.usage,
+        selector: rr.data.selector,
+        matchingType: rr.data.matchingType,
+        data: rr.data.data,
+      };
     default:
       return "";
   }

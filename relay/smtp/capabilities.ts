@@ -25,6 +25,11 @@ export interface Capabilities {
   readonly smtpUtf8: boolean;
   /** RFC 2034. */
   readonly enhancedStatusCodes: boolean;
+  /**
+   * RFC 8689 §2: the peer takes the REQUIRETLS MAIL parameter. Only meaningful in the EHLO
+   * reply after STARTTLS: the one from before TLS is forgotten (RFC 3207 §4.2).
+   */
+  readonly requireTls: boolean;
   /** RFC 4954 mechanisms, upper-case (e.g. `PLAIN`, `LOGIN`). */
   readonly auth: readonly string[];
   /** Every keyword (upper-case) with its parameters, for extensions not modelled above. */
@@ -39,6 +44,7 @@ export const HELO_CAPABILITIES: Capabilities = Object.freeze({
   eightBitMime: false,
   smtpUtf8: false,
   enhancedStatusCodes: false,
+  requireTls: false,
   auth: [],
   keywords: new Map(),
 });
@@ -67,6 +73,7 @@ export function parseEhlo(reply: Reply): Capabilities {
     eightBitMime: keywords.has("8BITMIME"),
     smtpUtf8: keywords.has("SMTPUTF8"),
     enhancedStatusCodes: keywords.has("ENHANCEDSTATUSCODES"),
+    requireTls: keywords.has("REQUIRETLS"),
     auth: [...auth],
     keywords,
   };

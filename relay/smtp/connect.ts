@@ -5,7 +5,7 @@
  * @module
  */
 import { withTimeout } from "../../lib/clock.ts";
-import { type ByteStream, startTls as defaultStartTls } from "../tls/mod.ts";
+import { type ByteStream, startTls as defaultStartTls, tlsFailureType } from "../tls/mod.ts";
 import { type OpenResult, openSession } from "./handshake.ts";
 import type { SessionOptions } from "./options.ts";
 import { localTransient } from "./outcome.ts";
@@ -92,6 +92,7 @@ export async function connectSmtp(
           "4.7.5",
           `TLS with ${where} failed: ${describe(err)}`,
         ),
+        tls: tlsFailureType(describe(err)),
       };
     }
   }

@@ -22,6 +22,12 @@ export interface Envelope {
   readonly smtputf8?: boolean;
   /** Declare BODY=8BITMIME (RFC 6152); `undefined` detects 8-bit octets in the message. */
   readonly eightBit?: boolean;
+  /**
+   * REQUIRETLS (RFC 8689): send only over a TLS session whose certificate was verified, to a
+   * peer that announced REQUIRETLS after STARTTLS, with `REQUIRETLS` on MAIL FROM; otherwise the
+   * message fails permanently without a byte of it sent (§4.2.1). Never downgraded.
+   */
+  readonly requireTls?: boolean;
 }
 
 // RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.

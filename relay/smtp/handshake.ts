@@ -11,6 +11,8 @@ import {
   type ByteStream,
   decideTls,
   startTls as defaultStartTls,
+  type TlsFailureType,
+  tlsFailureType,
   tlsRequired,
 } from "../tls/mod.ts";
 import { authenticate } from "./auth.ts";
@@ -29,7 +31,13 @@ import { resolveTimeouts } from "./timeouts.ts";
  */
 export type OpenResult =
   | { readonly kind: "ready"; readonly session: SmtpSession }
-  | { readonly kind: "failed"; readonly failure: Failure; readonly stage?: "auth" };
+  | {
+    readonly kind: "failed";
+    readonly failure: Failure;
+    readonly stage?: "auth";
+    /** Set when TLS itself failed: what kind of failure (RFC 8460 §4.3.2). */
+    readonly tls?: TlsFailureType;
+  };
 
 /**
  * Runs the opening dialogue on `stream`. On failure the stream is closed (after a polite QUIT
@@ -77,6 +85,8 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
   if (ehlo.kind === "failed") return ehlo;
   let caps = ehlo.caps;
   let encrypted = options.implicitTls === true;
+  // Implicit TLS was verified by connectSmtp() under the same rule (policy `verified`).
+  let verified = encrypted && options.tlsPolicy === "verified";
 
   if (!encrypted) {
     const policy = options.tlsPolicy ?? "opportunistic";
@@ -86,12 +96,15 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
       rememberedBroken: memory?.isBroken(options.peerName) ?? false,
     });
     if (decision.kind === "refuse") {
-      return failed(localTransient(
-        "connection",
-        451,
-        "4.7.4",
-        `TLS is required (policy '${policy}') but ${options.peerName} does not offer STARTTLS`,
-      ));
+      return tlsFailed(
+        "starttls-not-supported",
+        localTransient(
+          "connection",
+          451,
+          "4.7.4",
+          `TLS is required (policy '${policy}') but ${options.peerName} does not offer STARTTLS`,
+        ),
+      );
     }
     if (decision.kind === "plaintext") {
       channel.note(`no STARTTLS: ${decision.reason}`);
@@ -105,15 +118,18 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
           throw protocolError("starttls", "the peer sent data after its 220 to STARTTLS", "");
         }
         const failure = await upgrade(channel, options, decision.verify);
-        if (failure) return failed(failure);
+        if (failure) return tlsFailed(failure.type, failure.failure);
         memory?.forget(options.peerName);
         encrypted = true;
+        verified = decision.verify;
         // RFC 3207 §4.2: forget everything learnt before TLS and ask again.
         ehlo = await hello(channel, options.heloName);
         if (ehlo.kind === "failed") return ehlo;
         caps = ehlo.caps;
-      } else if (reply.code === 421 || tlsRequired(policy)) {
+      } else if (reply.code === 421) {
         return failed(asTransient(failureFrom(reply, "connection")));
+      } else if (tlsRequired(policy)) {
+        return tlsFailed("starttls-not-supported", asTransient(failureFrom(reply, "connection")));
       } else {
         // RFC 3207 §4: after a refused STARTTLS the client may go on without TLS.
         channel.note(`STARTTLS refused with ${reply.code}: continuing without TLS`);
@@ -138,6 +154,7 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
     session: new SmtpSession(channel, caps, {
       peerName: options.peerName,
       tls: encrypted,
+      tlsVerified: verified,
       pipelining: options.pipelining ?? true,
     }),
   };
@@ -166,7 +183,7 @@ async function upgrade(
   channel: Channel,
   options: SessionOptions,
   verify: boolean,
-): Promise<Failure | undefined> {
+): Promise<{ readonly failure: Failure; readonly type: TlsFailureType } | undefined> {
   const start = options.startTls ?? defaultStartTls;
   const ms = channel.timeouts.starttls;
   try {
@@ -192,17 +209,24 @@ async function upgrade(
     // A verification failure says nothing about the handshake itself: only unverified failures
     // are remembered, so opportunistic sessions can skip TLS with that peer for a while.
     if (!verify) options.brokenTls?.remember(options.peerName, why);
-    return localTransient(
-      "connection",
-      451,
-      "4.7.5",
-      `TLS handshake with ${options.peerName} failed: ${why}`,
-    );
+    return {
+      type: tlsFailureType(why),
+      failure: localTransient(
+        "connection",
+        451,
+        "4.7.5",
+        `TLS handshake with ${options.peerName} failed: ${why}`,
+      ),
+    };
   }
 }
 
 function failed(failure: Failure): { readonly kind: "failed"; readonly failure: Failure } {
   return { kind: "failed", failure };
+}
+
+function tlsFailed(type: TlsFailureType, failure: Failure): OpenResult {
+  return { kind: "failed", failure, tls: type };
 }
 
 function asTransient(failure: Failure): Failure {

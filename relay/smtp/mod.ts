@@ -18,7 +18,8 @@ export { type OpenResult, openSession } from "./handshake.ts";
 export type { SessionOptions } from "./options.ts";
 export { type SessionInfo, SmtpSession } from "./session.ts";
 export type { Envelope } from "./envelope.ts";
-export { addressProblem, needsSmtpUtf8 } from "./envelope.ts";
+export { addressProblem, mailCommand, needsSmtpUtf8 } from "./envelope.ts";
+export { requireTlsRefusal, type SessionSecurity } from "./preflight.ts";
 export type { Credentials } from "./auth.ts";
 export { type Capabilities, HELO_CAPABILITIES, parseEhlo } from "./capabilities.ts";
 export {

@@ -36,6 +36,9 @@ export interface SessionOptions {
   readonly trace?: TraceHook;
   /** Use PIPELINING when offered (RFC 2920); default true. */
   readonly pipelining?: boolean;
-  /** The stream is already TLS (implicit TLS, RFC 8314): no STARTTLS. */
+  /**
+   * The stream is already TLS (implicit TLS, RFC 8314): no STARTTLS. The session counts as
+   * verified when `tlsPolicy` is `verified`, as `connectSmtp()` verified the stream under it.
+   */
   readonly implicitTls?: boolean;
 }

@@ -1,8 +1,8 @@
 /**
  * Checks made before a transaction starts, so that a message the peer cannot take is failed
- * permanently without a byte of it being sent: invalid addresses, lines over 998 octets, SIZE
- * over the announced limit (RFC 1870), 8-bit content without 8BITMIME (RFC 6152), and UTF-8
- * without SMTPUTF8 (RFC 6531).
+ * permanently without a byte of it being sent: REQUIRETLS over a session that cannot honour it
+ * (RFC 8689), invalid addresses, lines over 998 octets, SIZE over the announced limit
+ * (RFC 1870), 8-bit content without 8BITMIME (RFC 6152), and UTF-8 without SMTPUTF8 (RFC 6531).
  *
  * @module
  */
@@ -22,8 +22,29 @@ export interface Plan {
   readonly scan: MessageScan;
 }
 
-/** Plans the transaction, or fails it as a whole (every recipient gets the returned failure). */
-export function preflight(envelope: Envelope, caps: Capabilities): Plan | Failure {
+/** What the session's TLS is, for REQUIRETLS. */
+export interface SessionSecurity {
+  readonly peerName: string;
+  readonly tls: boolean;
+  readonly tlsVerified: boolean;
+}
+
+const UNKNOWN_SECURITY: SessionSecurity = { peerName: "the peer", tls: false, tlsVerified: false };
+
+/**
+ * Plans the transaction, or fails it as a whole (every recipient gets the returned failure).
+ * Without `security` the session counts as plaintext, so a REQUIRETLS message fails closed.
+ */
+export function preflight(
+  envelope: Envelope,
+  caps: Capabilities,
+  security: SessionSecurity = UNKNOWN_SECURITY,
+): Plan | Failure {
+  // First: when REQUIRETLS cannot be honoured nothing else about this peer matters.
+  if (envelope.requireTls) {
+    const refusal = requireTlsRefusal(caps, security);
+    if (refusal) return refusal;
+  }
   const senderProblem = addressProblem(envelope.mailFrom, "sender");
   if (senderProblem) return localPermanent("message", 553, "5.1.7", senderProblem);
 
@@ -102,5 +123,50 @@ export function preflight(envelope: Envelope, caps: Capabilities): Plan | Failur
   if (caps.size !== undefined) params.push(`SIZE=${scan.size}`);
   if (eightBit) params.push("BODY=8BITMIME");
   if (utf8) params.push("SMTPUTF8");
+  // RFC 8689 §2: a MAIL FROM parameter without a value; the next hop takes on the requirement.
+  if (envelope.requireTls) params.push("REQUIRETLS");
   return { send, failed, params, scan };
+}
+
+/**
+ * Why a REQUIRETLS message cannot go over this session, or undefined when it can. RFC 8689
+ * §4.2.1 lets the message go only once TLS is established with a certificate authenticated for
+ * the peer (RFC 6125) and the EHLO reply over TLS announces REQUIRETLS; failing that it
+ * must not be sent, and the sender is told with 5.7.10 (no TLS-protected session) or 5.7.30
+ * (REQUIRETLS not supported; registered in §7.3 with basic code 550 and the text "REQUIRETLS
+ * support required"). Permanent: the message bounces rather than travel with less protection
+ * than its sender asked for. The session stays usable for other messages, which §4.2.1 allows.
+ */
+export function requireTlsRefusal(
+  caps: Capabilities,
+  security: SessionSecurity,
+): Failure | undefined {
+  const peer = security.peerName;
+  if (!security.tls) {
+    return localPermanent(
+      "message",
+      550,
+      "5.7.10",
+      `Encryption needed: the message requires TLS (REQUIRETLS, RFC 8689) and the session ` +
+        `with ${peer} is not encrypted; not sent`,
+    );
+  }
+  if (!security.tlsVerified) {
+    return localPermanent(
+      "message",
+      550,
+      "5.7.10",
+      `Encryption needed: the message requires TLS (REQUIRETLS, RFC 8689) and the certificate ` +
+        `of ${peer} was not verified (that needs the TLS policy 'verified'); not sent`,
+    );
+  }
+  if (!caps.requireTls) {
+    return localPermanent(
+      "message",
+      550,
+      "5.7.30",
+      `REQUIRETLS support required: ${peer} does not announce REQUIRETLS (RFC 8689); not sent`,
+    );
+  }
+  return undefined;
 }

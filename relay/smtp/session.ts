@@ -24,6 +24,14 @@ export interface SessionInfo {
   readonly peerName: string;
   /** The connection is encrypted (STARTTLS or implicit TLS). */
   readonly tls: boolean;
+  /**
+   * The TLS handshake authenticated the peer: its chain and host name were verified (RFC 6125),
+   * because the session's policy was `verified`. Whoever demands verification (a destination's
+   * configured policy, an MTA-STS policy in enforce mode, a smarthost route that checks its
+   * certificate; DANE, should it come) sets it by asking for that policy, so the handshake
+   * verifies. REQUIRETLS (RFC 8689 §4.2.1) sends only over such a session.
+   */
+  readonly tlsVerified: boolean;
   /** Pipeline when the peer offers it. */
   readonly pipelining: boolean;
 }
@@ -58,6 +66,11 @@ export class SmtpSession implements AsyncDisposable {
     return this.#info.tls;
   }
 
+  /** Whether the connection is encrypted and the peer's certificate was verified. */
+  get tlsVerified(): boolean {
+    return this.#info.tls && this.#info.tlsVerified;
+  }
+
   /** Whether another transaction can be started: the connection is open and not in use. */
   get usable(): boolean {
     return !this.#channel.closed && !this.#busy;
@@ -85,7 +98,11 @@ export class SmtpSession implements AsyncDisposable {
     }
     if (this.#channel.closed) return everyone(envelope, closedFailure());
 
-    const plan = preflight(envelope, this.#caps);
+    const plan = preflight(envelope, this.#caps, {
+      peerName: this.#info.peerName,
+      tls: this.tls,
+      tlsVerified: this.tlsVerified,
+    });
     if ("kind" in plan) return everyone(envelope, plan);
     if (plan.send.length === 0) {
       return envelope.recipients.map((r) => ({ recipient: r, outcome: plan.failed.get(r)! }));

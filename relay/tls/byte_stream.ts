@@ -16,6 +16,20 @@ export interface ByteStream {
   close(): void;
 }
 
+/**
+ * A TLS connection that says who is at the other end: what an authentication of our own (DANE,
+ * RFC 7672 §3) needs, since the TLS library's verification was switched off for it.
+ */
+export interface TlsStream extends ByteStream {
+  /**
+   * The certificates the peer presented, DER, leaf first, then its issuers in the order the TLS
+   * library chained them. Empty if the peer sent none.
+   */
+  peerCertificates(): Uint8Array[];
+  /** The negotiated protocol version, e.g. `TLSv1.3`. */
+  tlsVersion(): string;
+}
+
 /** What a TLS upgrade needs to know besides the stream. */
 export interface StartTlsOptions {
   /** The peer's host name: sent as SNI and, when verifying, matched against the certificate. */

@@ -6,12 +6,17 @@
  * `rejectUnauthorized: false` over the same stream, because `Deno.startTls` offers no way to
  * accept a self-signed MX certificate, and RFC 7435 §3 prefers unauthenticated encryption to none.
  *
+ * {@link startTlsWithPeerChain} is that same unverified upgrade for callers that authenticate the
+ * peer themselves from its certificate chain (DANE, RFC 7672 §3): `Deno.startTls` exposes neither
+ * the chain nor a way to replace its verification, `node:tls` gives both.
+ *
  * @module
  */
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
 import { isIP } from "node:net";
-import type { ByteStream, StartTls, StartTlsOptions } from "./byte_stream.ts";
-import { byteStreamDuplex, NodeSocketStream } from "./node_socket_stream.ts";
+import type { ByteStream, StartTls, StartTlsOptions, TlsStream } from "./byte_stream.ts";
+import { byteStreamDuplex } from "./node_socket_stream.ts";
+import { TlsSocketStream } from "./tls_socket_stream.ts";
 
 /** A TLS handshake failed; `cause` holds the library's error. */
 export class TlsHandshakeError extends Error {
@@ -32,6 +37,19 @@ export class TlsHandshakeError extends Error {
  */
 export const startTls: StartTls = (stream, options) =>
   options.verify ? startVerified(stream, options) : startUnverified(stream, options);
+
+/**
+ * Upgrades `stream` to TLS through `node:tls` without any verification, and hands over the peer's
+ * certificate chain and the TLS version, for the caller to authenticate the peer (and close the
+ * stream if it fails) before sending anything. Rejects with a {@link TlsHandshakeError}, the
+ * stream closed, when the handshake itself fails.
+ */
+export function startTlsWithPeerChain(
+  stream: ByteStream,
+  options: Pick<StartTlsOptions, "hostname" | "signal">,
+): Promise<TlsStream> {
+  return startUnverified(stream, options);
+}
 
 async function startVerified(
   stream: ByteStream,
@@ -64,8 +82,8 @@ async function startVerified(
 
 async function startUnverified(
   stream: ByteStream,
-  options: StartTlsOptions,
-): Promise<ByteStream> {
+  options: Pick<StartTlsOptions, "hostname" | "signal">,
+): Promise<TlsStream> {
   const duplex = byteStreamDuplex(stream);
   const socket: TLSSocket = tlsConnect({
     // deno-lint-ignore no-explicit-any
@@ -84,7 +102,7 @@ async function startUnverified(
     });
     socket.removeAllListeners("error");
     socket.removeAllListeners("close");
-    return new NodeSocketStream(socket);
+    return new TlsSocketStream(socket);
   } catch (cause) {
     socket.destroy();
     duplex.destroy();

@@ -1,9 +1,11 @@
 /**
  * A tiny authoritative DNS server over UDP (and TCP) on 127.0.0.1 or ::1, for proving the real
  * resolver path (WireResolver over the network) end to end. It answers MX, A, AAAA, TXT and SOA from an
- * in-memory zone; a name absent from the zone is NXDOMAIN, a present name without the asked
- * type is NODATA (RFC 2308 §2.2), both with an SOA in the authority section so negative
- * answers carry a TTL. Names listed in `servfail` answer SERVFAIL; names in `silent` are
+ * in-memory zone (and TLSA, for DANE); a name absent from the zone is NXDOMAIN, a present name
+ * without the asked type is NODATA (RFC 2308 §2.2), both with an SOA in the authority section so
+ * negative answers carry a TTL. Names listed in `ad` play a signed zone seen through a
+ * validating resolver: their answers (records, NODATA or NXDOMAIN) carry the AD bit when the
+ * query set DO (RFC 6840 §5.7); no RRSIGs are sent, since the stub never checks them. Names listed in `servfail` answer SERVFAIL; names in `silent` are
  * never answered (to provoke timeouts). Names in `truncate` get an empty UDP answer with the TC
  * bit set, and the full answer over TCP on the same port (RFC 7766), which it also serves.
  *
@@ -26,6 +28,13 @@ export interface ZoneEntry {
   readonly txt?: readonly (string | readonly string[])[];
   /** An alias: answers carry the CNAME and then the target's records (RFC 1034 §3.6.2). */
   readonly cname?: string;
+  /** TLSA records (RFC 6698 §2.1), for names like `_25._tcp.mx.example.test`. */
+  readonly tlsa?: readonly {
+    readonly usage: number;
+    readonly selector: number;
+    readonly matchingType: number;
+    readonly data: Uint8Array;
+  }[];
 }
 
 export interface DnsServerOptions {
@@ -36,6 +45,8 @@ export interface DnsServerOptions {
   readonly servfail?: readonly string[];
   readonly silent?: readonly string[];
   readonly truncate?: readonly string[];
+  /** Names (present or not) whose answers set the AD bit for a query with DO set. */
+  readonly ad?: readonly string[];
   /** Loopback address to bind (default 127.0.0.1). */
   readonly hostname?: "127.0.0.1" | "::1";
 }
@@ -45,10 +56,19 @@ export interface SeenQuery {
   readonly name: string;
   readonly type: string;
   readonly transport: "udp" | "tcp";
+  /** The query's OPT record had the DO bit (RFC 3225 §3). */
+  readonly dnssecOk: boolean;
 }
 
-const TYPE = { A: 1, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28 } as const;
-const TYPE_NAME: Record<number, string> = { 1: "A", 6: "SOA", 15: "MX", 16: "TXT", 28: "AAAA" };
+const TYPE = { A: 1, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, OPT: 41, TLSA: 52 } as const;
+const TYPE_NAME: Record<number, string> = {
+  1: "A",
+  6: "SOA",
+  15: "MX",
+  16: "TXT",
+  28: "AAAA",
+  52: "TLSA",
+};
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4 } as const;
 
 export class DnsServer {
@@ -145,7 +165,9 @@ export class DnsServer {
     if (qEnd > query.length) return undefined;
     const qtype = query.readUInt16BE(question.end);
     const name = question.name.toLowerCase();
-    this.queries.push({ name, type: TYPE_NAME[qtype] ?? String(qtype), transport });
+    const opt = readOpt(query, qEnd);
+    const dnssecOk = opt?.dnssecOk ?? false;
+    this.queries.push({ name, type: TYPE_NAME[qtype] ?? String(qtype), transport, dnssecOk });
     if (this.#options.silent?.includes(name)) return undefined;
 
     const questionBytes = query.subarray(12, qEnd);
@@ -162,7 +184,7 @@ export class DnsServer {
     let answers: Buffer[] = [];
     if (this.#options.servfail?.includes(name)) rcode = RCODE.SERVFAIL;
     else if (!entry) rcode = RCODE.NXDOMAIN;
-    else if (![TYPE.MX, TYPE.A, TYPE.AAAA, TYPE.TXT, TYPE.SOA].includes(qtype as 1)) {
+    else if (![TYPE.MX, TYPE.A, TYPE.AAAA, TYPE.TXT, TYPE.SOA, TYPE.TLSA].includes(qtype as 1)) {
       rcode = RCODE.NOTIMP;
     } else if (entry.cname) {
       const target = this.#options.zone[entry.cname];
@@ -174,15 +196,26 @@ export class DnsServer {
 
     // RFC 2308 §3: negative answers carry the zone's SOA so they can be cached.
     const authority = answers.length === 0 && rcode !== RCODE.SERVFAIL ? [soa(ttl)] : [];
+    // RFC 6840 §5.7: AD only for a query that showed it understands DNSSEC; never on SERVFAIL.
+    const ad = dnssecOk && rcode !== RCODE.SERVFAIL && this.#options.ad?.includes(name)
+      ? 0x0020
+      : 0;
     const header = Buffer.alloc(12);
     header.writeUInt16BE(id, 0);
-    // QR, opcode copied, AA, RD copied, RA, rcode.
-    header.writeUInt16BE(0x8000 | (flags & 0x7800) | 0x0400 | (flags & 0x0100) | 0x0080 | rcode, 2);
+    // QR, opcode copied, AA, RD copied, RA, AD, rcode.
+    header.writeUInt16BE(
+      0x8000 | (flags & 0x7800) | 0x0400 | (flags & 0x0100) | 0x0080 | ad | rcode,
+      2,
+    );
     header.writeUInt16BE(1, 4);
     header.writeUInt16BE(answers.length, 6);
     header.writeUInt16BE(authority.length, 8);
-    header.writeUInt16BE(0, 10);
-    return Buffer.concat([header, questionBytes, ...answers, ...authority]);
+    // RFC 6891 §7: a query with OPT gets an OPT back (payload 1232), DO echoed (RFC 3225 §3).
+    const echo = opt
+      ? [Buffer.from([0, 0, TYPE.OPT, 0x04, 0xd0, 0, 0, dnssecOk ? 0x80 : 0, 0, 0, 0])]
+      : [];
+    header.writeUInt16BE(echo.length, 10);
+    return Buffer.concat([header, questionBytes, ...answers, ...authority, ...echo]);
   }
 }
 
@@ -226,7 +259,24 @@ function recordsFor(entry: ZoneEntry, qtype: number, ttl: number, owner: Buffer)
   if (qtype === TYPE.TXT) {
     return (entry.txt ?? []).map((t) => record(owner, TYPE.TXT, ttl, characterStrings(t)));
   }
+  if (qtype === TYPE.TLSA) {
+    return (entry.tlsa ?? []).map((t) =>
+      record(
+        owner,
+        TYPE.TLSA,
+        ttl,
+        Buffer.concat([Buffer.from([t.usage, t.selector, t.matchingType]), Buffer.from(t.data)]),
+      )
+    );
+  }
   return [];
+}
+
+/** The query's OPT record (RFC 6891 §6.1.2), when its additional section starts with one. */
+function readOpt(query: Buffer, at: number): { dnssecOk: boolean } | undefined {
+  if (query.readUInt16BE(10) === 0 || at + 11 > query.length) return undefined;
+  if (query[at] !== 0 || query.readUInt16BE(at + 1) !== TYPE.OPT) return undefined;
+  return { dnssecOk: (query.readUInt16BE(at + 7) & 0x8000) !== 0 };
 }
 
 /** TXT RDATA: each character-string as a length octet and its octets (RFC 1035 §3.3.14). */

@@ -1,8 +1,10 @@
 /**
- * An in-memory {@link Resolver} for routing logic: a zone of names, each with MX/A/AAAA/TXT
+ * An in-memory {@link Resolver} for routing logic: a zone of names, each with MX/A/AAAA/TXT/TLSA
  * records. A name absent from the zone is NXDOMAIN; a present name without records of the asked
  * type is NODATA. `fail()` makes a name (and type) answer a transient error, or hang until the
- * caller's signal aborts.
+ * caller's signal aborts. A name with `secure: true` answers as DNSSEC-validated; names absent
+ * from the zone do when listed in the `secureNxdomain` option; `cname` gives its answers a
+ * `canonicalName`, as a resolver that followed an alias would.
  *
  * @module
  */
@@ -13,6 +15,7 @@ import {
   type RecordType,
   type RecordTypes,
   type Resolver,
+  type TlsaRecord,
 } from "../../relay/dns/resolver.ts";
 
 export interface FakeZoneEntry {
@@ -22,6 +25,11 @@ export interface FakeZoneEntry {
   readonly aaaa?: readonly string[];
   /** TXT records, each its character-strings already joined. */
   readonly txt?: readonly string[];
+  readonly tlsa?: readonly TlsaRecord[];
+  /** Answers for this name (records and NODATA) are DNSSEC-authentic. */
+  readonly secure?: boolean;
+  /** The name the records are reported at, as if CNAMEs had led there. */
+  readonly canonicalName?: string;
   /** TTL of this name's records, seconds (default: the resolver's). */
   readonly ttl?: number;
 }
@@ -35,14 +43,21 @@ export class FakeResolver implements Resolver {
   readonly #failures = new Map<string, FakeFailure>();
   readonly #ttl: number;
   readonly #negativeTtl: number;
+  readonly #secureNxdomain: ReadonlySet<string>;
 
   constructor(
     zone: Readonly<Record<string, FakeZoneEntry>> = {},
-    options: { readonly ttl?: number; readonly negativeTtl?: number } = {},
+    options: {
+      readonly ttl?: number;
+      readonly negativeTtl?: number;
+      /** Names absent from the zone whose NXDOMAIN is DNSSEC-authentic. */
+      readonly secureNxdomain?: readonly string[];
+    } = {},
   ) {
     for (const [name, entry] of Object.entries(zone)) this.set(name, entry);
     this.#ttl = options.ttl ?? 300;
     this.#negativeTtl = options.negativeTtl ?? 60;
+    this.#secureNxdomain = new Set((options.secureNxdomain ?? []).map(normalizeName));
   }
 
   /** Adds or replaces a name. */
@@ -92,10 +107,23 @@ export class FakeResolver implements Resolver {
       return Promise.resolve({ kind: "error", reason: `SERVFAIL for ${type} ${name}` });
     }
     const entry = this.#zone.get(name);
-    if (!entry) return Promise.resolve({ kind: "nxdomain", ttl: this.#negativeTtl });
+    if (!entry) {
+      const secure = this.#secureNxdomain.has(name) ? { secure: true as const } : {};
+      return Promise.resolve({ kind: "nxdomain", ttl: this.#negativeTtl, ...secure });
+    }
+    const secure = entry.secure ? { secure: true as const } : {};
     const records = recordsOf(entry, type) as readonly RecordTypes[T][];
-    if (records.length === 0) return Promise.resolve({ kind: "nodata", ttl: this.#negativeTtl });
-    return Promise.resolve({ kind: "records", records, ttl: entry.ttl ?? this.#ttl });
+    if (records.length === 0) {
+      return Promise.resolve({ kind: "nodata", ttl: this.#negativeTtl, ...secure });
+    }
+    const alias = entry.canonicalName ? { canonicalName: normalizeName(entry.canonicalName) } : {};
+    return Promise.resolve({
+      kind: "records",
+      records,
+      ttl: entry.ttl ?? this.#ttl,
+      ...secure,
+      ...alias,
+    });
   }
 }
 
@@ -113,5 +141,7 @@ function recordsOf(entry: FakeZoneEntry, type: RecordType): readonly unknown[] {
       return (entry.aaaa ?? []).map((ip) => new URL(`http://[${ip}]/`).hostname.slice(1, -1));
     case "TXT":
       return entry.txt ?? [];
+    case "TLSA":
+      return entry.tlsa ?? [];
   }
 }

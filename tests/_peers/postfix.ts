@@ -7,7 +7,9 @@
  *   `submission`, it is also a smarthost: a submission service (587-style: STARTTLS required,
  *   then SMTP AUTH) and an smtps service (465-style: implicit TLS, then SMTP AUTH), each on a
  *   free port, checking credentials through a Dovecot auth socket (tests/_peers/dovecot.ts) and
- *   accepting mail only from an authenticated client.
+ *   accepting mail only from an authenticated client. With `listeners`, it plays several MX
+ *   hosts at once: more SMTP services, each on its own loopback address, with its own
+ *   certificate or no STARTTLS at all; with `domains`, it accepts other domains than `mx.test`.
  * - {@link startSmtpSink}: Postfix's `smtp-sink` benchmark server, and {@link smtpSourceRate}:
  *   its `smtp-source` client as the reference rate.
  *
@@ -56,6 +58,24 @@ export interface PostfixOptions {
    * the `postfix` user may connect to (`startDovecot({ authSocketOwner: "postfix" })`).
    */
   readonly submission?: { readonly saslPath: string };
+  /** The domains whose every recipient lands in the Maildir (default `mx.test` alone). */
+  readonly domains?: readonly string[];
+  /**
+   * More SMTP services beside the one on 127.0.0.1:`port`, e.g. one per MX host of a test, each
+   * on its own loopback address: with `tls`, STARTTLS on that certificate; with `tls: null`,
+   * no STARTTLS offered. Each logs as `postfix/<name>` in {@link PostfixMx.log}.
+   */
+  readonly listeners?: readonly PostfixListener[];
+}
+
+/** One more SMTP service of {@link startPostfix}. */
+export interface PostfixListener {
+  /** A short word naming it in the log (`postfix/<name>/smtpd`). */
+  readonly name: string;
+  /** A loopback address: all of 127.0.0.0/8 reaches the loopback interface on Linux. */
+  readonly hostname: string;
+  readonly port: number;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
 }
 
 /** A running private Postfix. */
@@ -90,7 +110,10 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
   const port = freePort();
   const submission = options.submission ? { port: freePort(), smtpsPort: freePort() } : undefined;
   await Deno.writeTextFile(`${dir}/etc/main.cf`, mainCf(dir, uid, gid, options));
-  await Deno.writeTextFile(`${dir}/etc/master.cf`, masterCf(port, submission));
+  await Deno.writeTextFile(
+    `${dir}/etc/master.cf`,
+    masterCf(port, submission, options.listeners ?? []),
+  );
   await run(POSTFIX, ["-c", `${dir}/etc`, "set-permissions", "create-missing"]);
   await run(POSTFIX, ["-c", `${dir}/etc`, "check"]);
   const { stop } = startMaster(`${dir}/etc`, dir);
@@ -101,6 +124,7 @@ export async function startPostfix(options: PostfixOptions = {}): Promise<Postfi
       await untilListening(submission.port);
       await untilListening(submission.smtpsPort);
     }
+    for (const l of options.listeners ?? []) await untilListening(l.port, l.hostname);
   } catch (err) {
     const log = await Deno.readTextFile(`${dir}/maillog`).catch(() => "(no log)");
     await stop();
@@ -172,8 +196,8 @@ function mainCf(dir: string, uid: number, gid: number, options: PostfixOptions):
     "alias_maps =",
     "alias_database =",
     "relay_domains =",
-    // Every recipient at mx.test goes to one Maildir (trailing slash = Maildir format).
-    "virtual_mailbox_domains = mx.test",
+    // Every recipient of these domains goes to one Maildir (trailing slash = Maildir format).
+    `virtual_mailbox_domains = ${(options.domains ?? ["mx.test"]).join(", ")}`,
     `virtual_mailbox_base = ${dir}/mail`,
     "virtual_mailbox_maps = static:inbox/",
     `virtual_uid_maps = static:${uid}`,
@@ -203,7 +227,11 @@ const SUBMISSION_OVERRIDES = [
   "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
 ];
 
-function masterCf(port: number, submission?: { port: number; smtpsPort: number }): string {
+function masterCf(
+  port: number,
+  submission: { port: number; smtpsPort: number } | undefined,
+  listeners: readonly PostfixListener[],
+): string {
   const submit = submission
     ? [
       `127.0.0.1:${submission.port} inet n - n - - smtpd`,
@@ -216,9 +244,21 @@ function masterCf(port: number, submission?: { port: number; smtpsPort: number }
       ...SUBMISSION_OVERRIDES,
     ]
     : [];
+  const more = listeners.flatMap((l) => [
+    `${l.hostname}:${l.port} inet n - n - - smtpd`,
+    `  -o syslog_name=postfix/${l.name}`,
+    ...(l.tls
+      ? [
+        `  -o smtpd_tls_cert_file=${l.tls.certFile}`,
+        `  -o smtpd_tls_key_file=${l.tls.keyFile}`,
+        "  -o smtpd_tls_security_level=may",
+      ]
+      : ["  -o smtpd_tls_security_level=none"]),
+  ]);
   const services = [
     `127.0.0.1:${port} inet n - n - - smtpd`,
     ...submit,
+    ...more,
     "cleanup unix n - n - 0 cleanup",
     "qmgr unix n - n 300 1 qmgr",
     "tlsmgr unix - - n 1000? 1 tlsmgr",
@@ -329,19 +369,19 @@ export function startMaster(
   return { pid: master.pid, stop };
 }
 
-/** Resolves once 127.0.0.1:`port` accepts connections (about 10 s at most). */
-export async function untilListening(port: number): Promise<void> {
+/** Resolves once `hostname`:`port` accepts connections (about 10 s at most). */
+export async function untilListening(port: number, hostname = "127.0.0.1"): Promise<void> {
   // A freshly spawned daemon needs a moment to bind: poll its port, bounded (about 10 s).
   for (let i = 0; i < 200; i++) {
     try {
-      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      const conn = await Deno.connect({ hostname, port });
       conn.close();
       return;
     } catch {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  throw new Error(`Cannot reach 127.0.0.1:${port} after 10 s`);
+  throw new Error(`Cannot reach ${hostname}:${port} after 10 s`);
 }
 
 /** Runs a command to completion; throws with its output when it fails. */

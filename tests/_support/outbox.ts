@@ -14,6 +14,7 @@ export interface OutboxInsert {
   headers?: Record<string, unknown> | null;
   raw_message?: Uint8Array | null;
   priority?: number;
+  require_tls?: boolean;
   send_at?: Date;
   expires_at?: Date | null;
   idempotency_key?: string | null;

@@ -56,3 +56,24 @@ Deno.test("ingestOutbox() and composeMessage() agree on which headers an applica
   }
   assert.equal(head.match(/^Message-ID:/gim)?.length, 1);
 });
+
+Deno.test("ingestOutbox() keeps TLS-Required: No, and rejects it with require_tls or another value", async () => {
+  await using t = await testDatabase();
+  const optional = await insertOutbox(t.db, { headers: { "TLS-Required": "No" } });
+  const both = await insertOutbox(t.db, { headers: { "TLS-Required": "no" }, require_tls: true });
+  const yes = await insertOutbox(t.db, { headers: { "TLS-Required": "Yes" } });
+  const strict = await insertOutbox(t.db, { require_tls: true });
+  await ingestOutbox(t.db, { now });
+  const status = async (id: number) =>
+    await t.db.selectFrom("ferry.deliveries").select(["status", "last_reply"])
+      .where("outbox_id", "=", id).executeTakeFirstOrThrow();
+  assert.equal((await status(optional)).status, "queued");
+  assert.equal((await status(strict)).status, "queued");
+  assert.deepEqual(await status(both), {
+    status: "rejected",
+    last_reply: "require_tls cannot be combined with the header TLS-Required: No, " +
+      "which asks for the opposite (RFC 8689)",
+  });
+  assert.equal((await status(yes)).status, "rejected");
+  assert.match((await status(yes)).last_reply ?? "", /only takes the value No.*set require_tls/);
+});

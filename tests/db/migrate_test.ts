@@ -32,6 +32,7 @@ Deno.test("migrate() creates the contract's tables and columns", async () => {
       "headers",
       "raw_message",
       "priority",
+      "require_tls",
       "send_at",
       "expires_at",
       "idempotency_key",

@@ -6,14 +6,12 @@
  */
 import { sql } from "kysely";
 import { loadConfig } from "../../relay/config/config.ts";
-import { startRelay } from "../../relay/composition/relay.ts";
+import { type RelayDeps, startRelay } from "../../relay/composition/relay.ts";
 import { type Operations, startOperations } from "../../relay/composition/operations.ts";
 import type { LogEvent } from "../../relay/composition/log.ts";
 import { type TestDatabase, testDatabase } from "../_support/db.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
 import { IoTracker, pumpUntil } from "./_pump.ts";
-import type { Resolver } from "../../relay/dns/mod.ts";
-import type { Connector } from "../../relay/smtp/mod.ts";
 
 export interface TestRelay extends AsyncDisposable {
   readonly t: TestDatabase;
@@ -49,19 +47,26 @@ export interface TestRelayOptions {
   readonly operations?: boolean;
   /** Webhook POSTs go here instead of the network. */
   readonly fetch?: typeof fetch;
-  /** DNS for mail routed by MX (tests/_fakes/fake_resolver.ts); default: the system's. */
-  readonly resolver?: Resolver;
-  /** The TCP connect of SMTP: MX addresses mapped to loopback ports (tests/e2e/_mx.ts). */
-  readonly connect?: Connector;
+  /**
+   * Run on this database and clock, and leave the database open when disposed: a restart is a
+   * second relay on the first one's database, once the first is disposed.
+   */
+  readonly database?: TestDatabase;
+  readonly clock?: FakeClock;
+  /**
+   * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts) and MTA-STS fetch of the relay
+   * (default: none, static routes only).
+   */
+  readonly deps?: Pick<RelayDeps, "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect">;
 }
 
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
 
 export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
-  const t = o.peer?.t ?? await testDatabase();
+  const t = o.peer?.t ?? o.database ?? await testDatabase();
   // A peer's extra handle is closed together with the peer's database.
   const database = o.peer ? await t.reopen() : t;
-  const clock = o.peer?.clock ?? new FakeClock(T0);
+  const clock = o.peer?.clock ?? o.clock ?? new FakeClock(T0);
   const events: LogEvent[] = [];
   const config = loadConfig(
     { FERRY_ROUTES: o.routes, FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "test.json" },
@@ -92,8 +97,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
     logger,
     instance: o.instance ?? "e2e",
     wrapDeliverer: (d) => io.wrap(d),
-    ...(o.resolver ? { resolver: o.resolver } : {}),
-    ...(o.connect ? { connect: o.connect } : {}),
+    ...o.deps,
     ...(ops ? { metrics: ops.metrics, smarthostAuth: (e) => ops.alerts.smarthostAuth(e) } : {}),
   }, stop.signal);
   ops?.attach(relay);
@@ -122,7 +126,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
         await clock.advance(1000);
       }
       await finished;
-      if (!o.peer) await t[Symbol.asyncDispose]();
+      if (!o.peer && !o.database) await t[Symbol.asyncDispose]();
     },
   };
 }

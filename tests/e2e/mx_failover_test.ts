@@ -35,8 +35,7 @@ async function failover(bad: Exclude<MxBehaviour, "accepts">, badHosts: number) 
   await using farm = mxFarm("fail.test", behaviours);
   await using r = await startTestRelay({
     routes: "",
-    resolver: farm.resolver,
-    connect: farm.connect,
+    deps: { resolver: farm.resolver, connect: farm.connect },
   });
   farm.clock = () => r.clock.now();
   r.io.park(() => farm.parked());

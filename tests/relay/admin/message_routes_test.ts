@@ -200,3 +200,52 @@ Deno.test("POST /api/v1/messages/{id}/retry and /cancel act on one message", asy
   assert.equal((await f.call("POST", "/api/v1/messages/424242/retry")).status, 404);
   assert.ok(other > id);
 });
+
+Deno.test("POST /api/v1/messages takes require_tls (RFC 8689): stored, shown, false by default", async () => {
+  await using f = await fixture();
+  const strict = await f.call("POST", "/api/v1/messages", { ...mail, require_tls: true });
+  assert.equal(strict.status, 201);
+  const plain = await f.call("POST", "/api/v1/messages", mail);
+  assert.equal(plain.status, 201);
+  const ids = [(await strict.json()).id, (await plain.json()).id];
+  const rows = await f.db.selectFrom("ferry.outbox").select(["id", "require_tls"])
+    .orderBy("id").execute();
+  assert.deepEqual(rows.map((r) => [Number(r.id), r.require_tls]), [
+    [ids[0], true],
+    [ids[1], false],
+  ]);
+  const shown = await (await f.call("GET", `/api/v1/messages/${ids[0]}`)).json();
+  assert.equal(shown.message.require_tls, true);
+
+  const doc = await (await f.call("GET", "/api/v1/openapi.json")).json();
+  const body = doc.paths["/api/v1/messages"].post.requestBody.content["application/json"].schema;
+  assert.equal(body.properties.require_tls.type, "boolean");
+
+  const cases: [unknown, RegExp, string | undefined][] = [
+    [{ ...mail, require_tls: "yes" }, /'require_tls'/, "require_tls"],
+    // The header's only value is No; whoever writes Yes means require_tls.
+    [
+      { ...mail, headers: { "TLS-Required": "Yes" } },
+      /TLS-Required only takes the value No.*set require_tls/,
+      undefined,
+    ],
+    [
+      { ...mail, require_tls: true, headers: { "tls-required": "No" } },
+      /require_tls cannot be combined with the header tls-required: No/,
+      "require_tls",
+    ],
+  ];
+  for (const [body, message, field] of cases) {
+    const res = await f.call("POST", "/api/v1/messages", body);
+    assert.equal(res.status, 400, JSON.stringify(body));
+    const err = await res.json();
+    assert.match(err.error, message);
+    assert.equal(err.field, field, err.error);
+  }
+  // Without require_tls the header asks what RFC 8689 §3 defines, and is kept.
+  const optional = await f.call("POST", "/api/v1/messages", {
+    ...mail,
+    headers: { "TLS-Required": "No" },
+  });
+  assert.equal(optional.status, 201);
+});

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { rollupKey } from "../../../relay/composition/relay.ts";
 import { createRouter } from "../../../relay/dns/mod.ts";
 import { FakeResolver } from "../../_fakes/fake_resolver.ts";
+import type { MtaStsPolicies } from "../../../relay/adapters/smtp_deliverer.ts";
+import type { MtaStsDecision, StoredPolicy } from "../../../relay/mta_sts/mod.ts";
 
 function router() {
   const resolver = new FakeResolver()
@@ -41,4 +43,40 @@ Deno.test("rollupKey() keeps a domain on its own when its policy turns rollup of
   const key = rollupKey(router(), { "b.test": { mxRollup: false } });
   assert.equal(await key("b.test"), "b.test");
   assert.equal(await key("a.test"), "mx:mx1.host.test,mx2.host.test");
+});
+
+/** Decisions by domain: a mode, "none" (no record), or "fails" (the store cannot be read). */
+function policies(modes: Record<string, "enforce" | "testing" | "none" | "fails">): MtaStsPolicies {
+  return {
+    policyFor(domain) {
+      const mode = modes[domain] ?? "none";
+      if (mode === "fails") return Promise.reject(new Error("the policy table cannot be read"));
+      if (mode === "none") {
+        return Promise.resolve<MtaStsDecision>({ mode: "none", domain, reason: "no-record" });
+      }
+      const policy: StoredPolicy = {
+        domain,
+        id: "1",
+        mode,
+        mx: ["mx1.host.test", "mx2.host.test"],
+        maxAge: 86_400,
+        fetchedAt: 0,
+        expiresAt: 86_400_000,
+        lastError: null,
+      };
+      return Promise.resolve<MtaStsDecision>({ mode, domain, policy, source: "fetched" });
+    },
+  };
+}
+
+Deno.test("rollupKey() keeps a domain with an MTA-STS policy on its own actor", async () => {
+  // a.test and b.test share their MX hosts. Grouped, the actor's connections would follow the
+  // policy of whichever domain came first (RFC 8461 §5 applies a policy to its own domain).
+  for (const mode of ["enforce", "testing", "fails"] as const) {
+    const key = rollupKey(router(), {}, policies({ "a.test": mode }));
+    assert.equal(await key("a.test"), "a.test", mode);
+    assert.equal(await key("b.test"), "mx:mx1.host.test,mx2.host.test", mode);
+  }
+  const key = rollupKey(router(), {}, policies({}));
+  assert.equal(await key("a.test"), "mx:mx1.host.test,mx2.host.test", "no policy: grouped");
 });

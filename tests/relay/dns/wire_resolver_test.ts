@@ -63,6 +63,7 @@ Deno.test("WireResolver.resolve() follows a CNAME to the records of its target",
     kind: "records",
     records: ["2001:db8::1"],
     ttl: 60,
+    canonicalName: "mx1.example.test",
   });
 });
 

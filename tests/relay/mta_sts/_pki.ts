@@ -1,6 +1,6 @@
 /**
- * Certificates for the policy fetcher's tests, made with `openssl` once per test process: a CA,
- * and leaves it signed for given names and validity periods (`openssl ca`, because OpenSSL 3.0's
+ * Certificates for the MTA-STS tests, made with `openssl` once per test process: a CA, and
+ * leaves it signed for given names and validity periods (`openssl ca`, because OpenSSL 3.0's
  * `x509 -req` cannot back-date a certificate, and an expired one is needed).
  *
  * @module
@@ -9,6 +9,9 @@
 export interface Leaf {
   readonly certPem: string;
   readonly keyPem: string;
+  /** The same certificate and key as files (for Postfix), readable by root only. */
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 export interface PolicyPki {
@@ -19,6 +22,16 @@ export interface PolicyPki {
   readonly otherName: Leaf;
   /** A leaf for `mta-sts.example.test` that expired in 2020. */
   readonly expired: Leaf;
+}
+
+/** A test CA that issues leaves. */
+export interface TestCa {
+  readonly caPem: string;
+  readonly caFile: string;
+  /** A leaf for `names` (the first is also its CN), valid for two days from now. */
+  leaf(names: readonly string[]): Promise<Leaf>;
+  /** A leaf for `names` that expired on 2 January 2020. */
+  expiredLeaf(names: readonly string[]): Promise<Leaf>;
 }
 
 /** Whether openssl is available (CI installs it; tests needing it skip themselves otherwise). */
@@ -38,6 +51,17 @@ export function policyPki(): Promise<PolicyPki> {
 }
 
 async function makePki(): Promise<PolicyPki> {
+  const ca = await testCa();
+  return {
+    caPem: ca.caPem,
+    valid: await ca.leaf(["mta-sts.example.test"]),
+    otherName: await ca.leaf(["mta-sts.other.test"]),
+    expired: await ca.expiredLeaf(["mta-sts.example.test"]),
+  };
+}
+
+/** A new CA in its own temporary directory, removed when the test process exits. */
+export async function testCa(): Promise<TestCa> {
   const dir = await Deno.makeTempDir({ prefix: "ferry-mta-sts-pki-" });
   globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
   const f = (name: string) => `${dir}/${name}`;
@@ -62,12 +86,13 @@ async function makePki(): Promise<PolicyPki> {
       "commonName = supplied",
     ].join("\n") + "\n",
   );
-  const leaf = async (name: string, dates: string[]): Promise<Leaf> => {
-    const base = f(`${name}-${dates.join("")}`);
+  let count = 0;
+  const leaf = async (names: readonly string[], dates: string[]): Promise<Leaf> => {
+    const base = f(`leaf-${++count}`);
     await Deno.writeTextFile(
       `${base}.ext`,
-      `[leaf]\nsubjectAltName=DNS:${name}\nbasicConstraints=CA:FALSE\n` +
-        "extendedKeyUsage=serverAuth\n",
+      `[leaf]\nsubjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\n` +
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     );
     await openssl([
       "req",
@@ -77,7 +102,7 @@ async function makePki(): Promise<PolicyPki> {
       "-out",
       `${base}.csr`,
       "-subj",
-      `/CN=${name}`,
+      `/CN=${names[0]}`,
     ]);
     await openssl([
       "ca",
@@ -102,18 +127,16 @@ async function makePki(): Promise<PolicyPki> {
     return {
       certPem: await Deno.readTextFile(`${base}.pem`),
       keyPem: await Deno.readTextFile(`${base}.key`),
+      certFile: `${base}.pem`,
+      keyFile: `${base}.key`,
     };
   };
   return {
     caPem: await Deno.readTextFile(f("ca.pem")),
-    valid: await leaf("mta-sts.example.test", ["-days", "2"]),
-    otherName: await leaf("mta-sts.other.test", ["-days", "2"]),
-    expired: await leaf("mta-sts.example.test", [
-      "-startdate",
-      "20200101000000Z",
-      "-enddate",
-      "20200102000000Z",
-    ]),
+    caFile: f("ca.pem"),
+    leaf: (names) => leaf(names, ["-days", "2"]),
+    expiredLeaf: (names) =>
+      leaf(names, ["-startdate", "20200101000000Z", "-enddate", "20200102000000Z"]),
   };
 }
 

@@ -14,6 +14,8 @@ export interface ReceivedMessage {
   readonly content: Uint8Array;
   readonly secure: boolean;
   readonly user?: string;
+  /** The client sent REQUIRETLS on MAIL FROM (RFC 8689); announced with `hideREQUIRETLS: false`. */
+  readonly requireTls: boolean;
 }
 
 /** A running smtp-server. */
@@ -51,6 +53,7 @@ export async function startSmtpServer(options: SMTPServerOptions = {}): Promise<
           content,
           secure: session.secure,
           user: typeof session.user === "string" ? session.user : undefined,
+          requireTls: session.envelope.requireTLS === true,
         });
         callback();
       });

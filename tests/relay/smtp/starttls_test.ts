@@ -70,7 +70,11 @@ Deno.test({
     await good.quit();
 
     const memory = new BrokenTlsPeers({ clock: testOptions().clock });
-    for (const [peerName, caCerts] of [["wrong.test", [pki.caPem]], ["mx.test", []]] as const) {
+    const cases = [
+      ["wrong.test", [pki.caPem], "certificate-host-mismatch"],
+      ["mx.test", [], "certificate-not-trusted"],
+    ] as const;
+    for (const [peerName, caCerts, type] of cases) {
       const opened = await connectSmtp(
         "127.0.0.1",
         server.port,
@@ -80,6 +84,7 @@ Deno.test({
       assert.equal(failure.kind, "transient");
       assert.equal(failure.scope, "connection");
       assert.equal(failure.enhanced, "4.7.5");
+      assert.equal(opened.kind === "failed" && opened.tls, type, "the RFC 8460 result type");
     }
     assert.deepEqual(memory.list(), [], "a verification failure is not a broken handshake");
   },
@@ -92,10 +97,12 @@ Deno.test({
     await using server = await startSmtpServer(); // STARTTLS disabled
     for (const tlsPolicy of ["required", "verified"] as const) {
       const options = testOptions({ tlsPolicy });
-      const failure = failureOf(await connectSmtp("127.0.0.1", server.port, options));
+      const opened = await connectSmtp("127.0.0.1", server.port, options);
+      const failure = failureOf(opened);
       assert.equal(failure.kind, "transient");
       assert.equal(failure.scope, "connection");
       assert.equal(failure.enhanced, "4.7.4");
+      assert.equal(opened.kind === "failed" && opened.tls, "starttls-not-supported");
       const out = options.transcript.filter((e) => e.direction === "out").map((e) => e.line);
       assert.deepEqual(out, ["EHLO relay.ferry.test", "QUIT"]);
     }
