@@ -39,14 +39,16 @@ export function classifyOutcome(
   r: RecipientResult,
   c: ClassifyContext,
 ): OutcomeRecord {
+  const mxHost = r.mxHost ?? c.mxHost;
   const base = {
     delivery: d,
     attempted: true,
     code: r.code,
     reply: r.reply,
     ...(r.kind !== "delivered" && r.enhanced !== undefined ? { enhanced: r.enhanced } : {}),
-    // Ferry's own refusal names no receiving host: none said it.
-    ...(c.mxHost !== undefined && !(r.kind !== "delivered" && r.local) ? { mxHost: c.mxHost } : {}),
+    // Ferry's own refusal names no receiving host: none said it. A result that names its host
+    // (the session moved on to the next MX) wins over the session's first.
+    ...(mxHost !== undefined && !(r.kind !== "delivered" && r.local) ? { mxHost } : {}),
     ...(c.tls !== undefined ? { tls: c.tls } : {}),
     ...(c.tlsDetail !== undefined ? { tlsDetail: c.tlsDetail } : {}),
     ...(c.durationMs !== undefined ? { durationMs: c.durationMs } : {}),

@@ -1,9 +1,11 @@
 /**
- * Builds a destination's actor from its resolved policy: the GCRA rate budgets, AIMD concurrency
- * and the retry schedule, all on the injected clock and randomness.
+ * Builds a destination's actor from its resolved policy: the GCRA rate budgets (with the adaptive
+ * rate under them), AIMD concurrency and the retry schedule, all on the injected clock and
+ * randomness.
  *
  * @module
  */
+import { AdaptiveBudget } from "./adaptive_rate.ts";
 import { Aimd, DEFAULT_AIMD_CONFIG } from "./aimd.ts";
 import { planRetry } from "./backoff.ts";
 import { DomainActor } from "./domain_actor.ts";
@@ -46,7 +48,8 @@ export function createDomainActor(
     initial: policy.initialConnections,
     max: policy.maxConnections,
   });
-  const budget = new RateBudget(policy.rates.map(withMargin));
+  // The configured rates, and below them the rate the receiver's throttling replies allow.
+  const budget = new AdaptiveBudget(new RateBudget(policy.rates.map(withMargin)));
   const connectionBudget = policy.connectionRate
     ? new RateBudget([withMargin(policy.connectionRate)])
     : undefined;

@@ -32,6 +32,7 @@ import {
   type ActorInput,
   type ActorPolicy,
   blockedUntil,
+  type ConcurrencySignal,
   type ConnId,
   demandHorizon,
   demandOf,
@@ -62,11 +63,18 @@ const WAIT_OVER = new DOMException("The wait was cut short", "AbortError");
 /** The kill signal before run() hands over its own: nothing is connecting or sending yet. */
 const NEVER = new AbortController().signal;
 
-/** Message-rate budget (GCRA, actors/rate_budget.ts). */
+/**
+ * Message-rate budget: the configured rates (GCRA, actors/rate_budget.ts), and the rate the
+ * receiver tolerates when it adapts (actors/adaptive_rate.ts).
+ */
 export interface Budget {
   tryTake(now: number, n: number): { ok: true } | { ok: false; retryAt: number };
   /** What could be taken by `now + withinMs` (default: right now). */
   available(now: number, options?: { withinMs?: number }): number;
+  /** The receiver asked to slow down: cut the rate (an adaptive budget; others ignore it). */
+  slowDown?(now: number): void;
+  /** A transaction was accepted: the rate may recover a step. */
+  success?(now: number): void;
 }
 
 /** Adaptive concurrency and reachability (actors/aimd.ts). */
@@ -237,7 +245,7 @@ export class DomainActor implements Actor {
       case "take_budget":
         return this.#takeBudget(effect.conn, effect.max);
       case "report":
-        concurrency[SIGNALS[effect.signal]](clock.now());
+        this.#report(effect.signal, clock.now());
         if (effect.conn !== undefined) this.#dispatch({ kind: "reported", conn: effect.conn });
         return;
       case "watch":
@@ -275,6 +283,21 @@ export class DomainActor implements Actor {
         return metrics?.observeAttempt(effect.seconds);
       case "finish":
         return this.#finish();
+    }
+  }
+
+  /** A signal for the concurrency port, and for the rate budget where it adapts too. */
+  #report(signal: ConcurrencySignal, now: number): void {
+    const { budget, concurrency } = this.#d;
+    switch (signal) {
+      case "slow_down":
+        concurrency.throttled(now);
+        return budget.slowDown?.(now);
+      case "success":
+        concurrency.success(now);
+        return budget.success?.(now);
+      default:
+        return concurrency[SIGNALS[signal]](now);
     }
   }
 
@@ -396,7 +419,6 @@ export class DomainActor implements Actor {
 const SIGNALS = {
   connected: "connected",
   connect_failed: "connectFailed",
-  success: "success",
   throttled: "throttled",
 } as const satisfies Record<string, keyof Concurrency>;
 

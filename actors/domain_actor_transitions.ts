@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { reconnectBackoff } from "./backoff.ts";
+import { reconnectBackoff, type ReconnectPolicy } from "./backoff.ts";
 import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
 import { addJobs, drainJobs, type Job, type Jobs, NO_JOBS, peekJob, takeJob } from "./job_queue.ts";
 import type {
@@ -49,6 +49,18 @@ export interface ActorPolicy {
   /** How long a claim's lease lasts: demand counts only what can start before its margin. */
   readonly leaseMs?: number;
 }
+
+/**
+ * The pause after a throttling reply that names no time: 1 s, doubling with each further one
+ * before a transaction succeeds, up to 5 minutes. Short at first, since the rate cut is the main
+ * answer and the pause only lets the receiver's window drain; long when it keeps refusing.
+ */
+export const SLOW_DOWN_PAUSE: ReconnectPolicy = { first: 1_000, factor: 2, max: 5 * 60_000 };
+/**
+ * The longest pause a receiver's "try again in N" may impose on the whole destination: the hint
+ * is free text (relay/smtp/retry_hint.ts) and one misread reply must not stall it for a day.
+ */
+export const MAX_HINTED_PAUSE_MS = 15 * 60_000;
 
 /** How far ahead demand counts the rate budget: keeps a throttled destination's rows queued. */
 export const DEMAND_HORIZON_MS = 2_000;
@@ -81,7 +93,13 @@ export interface Readings {
 }
 
 /** The signals the concurrency port takes. */
-export type ConcurrencySignal = "connected" | "connect_failed" | "success" | "throttled";
+export type ConcurrencySignal =
+  | "connected"
+  | "connect_failed"
+  | "success"
+  | "throttled"
+  /** A throttling reply: the concurrency limit and the message rate are both cut. */
+  | "slow_down";
 
 export type Effect =
   /** Deliveries back to the caller of offer() or drain(); the supervisor releases them. */
@@ -213,7 +231,8 @@ export type ConnPhase =
   | {
     readonly kind: "waiting";
     readonly idleEnd: number;
-    readonly for: "work" | "budget";
+    /** Work to come, the rate budget, or the end of a pause the receiver asked for. */
+    readonly for: "work" | "budget" | "pause";
     /** Its timer. */
     readonly until: number;
   }
@@ -256,6 +275,10 @@ export interface DomainActorState {
   readonly nextConn: ConnId;
   /** No connection starts before this (after connect failures, or an unreadable message). */
   readonly reconnectAt: number;
+  /** No transaction starts before this: the receiver asked to slow down. */
+  readonly pausedUntil: number;
+  /** Throttling replies since the last accepted transaction (lengthens the pause). */
+  readonly slowDowns: number;
   readonly connectFailures: number;
   /** Pauses in a row because the message could not be read (store away). */
   readonly unsentPauses: number;
@@ -286,6 +309,8 @@ export function initialState(config: ActorConfig): DomainActorState {
     conns: [],
     nextConn: 1,
     reconnectAt: 0,
+    pausedUntil: 0,
+    slowDowns: 0,
     connectFailures: 0,
     unsentPauses: 0,
     suspended: undefined,
@@ -307,8 +332,20 @@ export function transition(state: DomainActorState, event: ActorEvent): Transiti
 
 // ---- Queries (the shell reads the ports they need) ----
 
-/** The time before which no connection may start (suspension, unreachable, reconnect pause). */
+/**
+ * The time before which no connection may start (suspension, unreachable, reconnect pause, a
+ * receiver's slow-down pause).
+ */
 export function blockedUntil(
+  s: DomainActorState,
+  now: number,
+  unreachableUntil: number | undefined,
+): number {
+  return Math.max(closedUntil(s, now, unreachableUntil), s.pausedUntil);
+}
+
+/** As {@link blockedUntil}, less the slow-down pause: open connections close for these. */
+function closedUntil(
   s: DomainActorState,
   now: number,
   unreachableUntil: number | undefined,
@@ -396,7 +433,7 @@ function handle(t: Turn, e: ActorEvent): void {
       update(t, { suspended: { until: e.until, reason: e.reason } });
       return kick(t);
     case "resume":
-      update(t, { suspended: undefined, reconnectAt: 0 });
+      update(t, { suspended: undefined, reconnectAt: 0, pausedUntil: 0 });
       return kick(t);
     case "wanted":
       return kick(t);
@@ -715,9 +752,16 @@ function seek(t: Turn, id: ConnId): void {
   if (c?.phase.kind !== "seeking" && c?.phase.kind !== "waiting") return;
   const { idleEnd } = c.phase;
   const { now, unreachableUntil } = t.at;
-  if (t.s.stopped || blockedUntil(t.s, now, unreachableUntil) > now) return close(t, c);
+  if (t.s.stopped || closedUntil(t.s, now, unreachableUntil) > now) return close(t, c);
   const job = peekJob(t.s.jobs);
   if (job) {
+    // Paused by the receiver: the session waits the pause out, as for the budget, rather than
+    // closing and reconnecting (new connections are what a throttling receiver counts too).
+    const paused = t.s.pausedUntil;
+    if (paused > now) {
+      if (paused > idleEnd) return close(t, c);
+      return setPhase(t, c, { kind: "waiting", idleEnd, for: "pause", until: paused });
+    }
     setPhase(t, c, { kind: "asking", idleEnd });
     return ask(t, id, { kind: "take_budget", conn: id, max: job.deliveries.length });
   }
@@ -851,19 +895,46 @@ function conclude(
   };
   let throttled = false;
   let delivered = false;
+  let slowDown: { reply: string; hintMs: number | undefined } | undefined;
   let lastReply = t.s.lastReply;
   const outcomes = [...tx.outcomes];
   for (const [i, d] of tx.recipients.entries()) {
     const r = results[i] ?? missingResult();
     lastReply = r.reply;
     if (r.kind === "delivered") delivered = true;
-    else if (r.scope === "connection" || r.code === 421) throttled = true;
+    else if (r.kind === "transient" && r.slowDown) {
+      const hint = Math.max(slowDown?.hintMs ?? 0, r.retryAfterMs ?? 0);
+      slowDown = { reply: r.reply, hintMs: hint > 0 ? hint : undefined };
+    } else if (r.scope === "connection" || r.code === 421) throttled = true;
     outcomes.push(classifyOutcome(d, r, context));
   }
   update(t, { lastReply });
-  if (throttled) t.effects.push({ kind: "report", signal: "throttled" });
-  else if (delivered) t.effects.push({ kind: "report", signal: "success" });
+  if (slowDown) slowDownFor(t, slowDown.reply, slowDown.hintMs);
+  else if (throttled) t.effects.push({ kind: "report", signal: "throttled" });
+  else if (delivered) {
+    update(t, { slowDowns: 0 });
+    t.effects.push({ kind: "report", signal: "success" });
+  }
   record(t, c, outcomes, "next");
+}
+
+/**
+ * The receiver asked to slow down: both limits are cut (the concurrency port, the message rate)
+ * and no transaction starts before the hinted time, or a pause that doubles while the receiver
+ * keeps refusing. A pause already longer stays.
+ */
+function slowDownFor(t: Turn, reply: string, hintMs: number | undefined): void {
+  const { now } = t.at;
+  const slowDowns = t.s.slowDowns + 1;
+  const pauseMs = hintMs !== undefined
+    ? Math.min(hintMs, MAX_HINTED_PAUSE_MS)
+    : reconnectBackoff(slowDowns, SLOW_DOWN_PAUSE);
+  const until = Math.max(t.s.pausedUntil, now + pauseMs);
+  update(t, { slowDowns, pausedUntil: until });
+  t.effects.push(
+    { kind: "report", signal: "slow_down" },
+    { kind: "log", event: { event: "domain.slowed", domain: t.s.config.domain, until, reply } },
+  );
 }
 
 function missingResult(): RecipientResult {

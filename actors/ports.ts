@@ -35,22 +35,39 @@ export interface Delivery {
 /** Where a failure applies: this recipient, this message, or the whole connection/host. */
 export type FailureScope = "recipient" | "message" | "connection";
 
-/** The outcome of one recipient of one SMTP attempt, as the Deliverer classifies it. */
+/**
+ * The outcome of one recipient of one SMTP attempt, as the Deliverer classifies it. `mxHost`
+ * names the host that said it when that is not the session's own (a session that moved on to
+ * the next MX host).
+ */
 export type RecipientResult =
-  | { readonly kind: "delivered"; readonly code: number; readonly reply: string }
+  | {
+    readonly kind: "delivered";
+    readonly code: number;
+    readonly reply: string;
+    readonly mxHost?: string;
+  }
   | {
     readonly kind: "transient";
+    readonly mxHost?: string;
     readonly scope: FailureScope;
     readonly code: number | null;
     readonly enhanced?: string;
     readonly reply: string;
     /** A "try again in N minutes" hint from the server. */
     readonly retryAfterMs?: number;
+    /**
+     * The receiver throttles our traffic as a whole (a throttling reply: Gmail's 4.7.28,
+     * Microsoft's 4.7.500-699, Yahoo's TSS04, "rate limited"...): the actor slows the whole
+     * destination down and pauses it for `retryAfterMs`, or a short while.
+     */
+    readonly slowDown?: boolean;
     /** Ferry decided this itself; no receiver said it (recorded without an MX host). */
     readonly local?: boolean;
   }
   | {
     readonly kind: "permanent";
+    readonly mxHost?: string;
     readonly scope: FailureScope;
     readonly code: number | null;
     readonly enhanced?: string;
@@ -179,6 +196,13 @@ export type ActorLogEvent =
   | { readonly event: "domain.lost"; readonly domain: string }
   | {
     readonly event: "domain.unreachable";
+    readonly domain: string;
+    readonly until: number;
+    readonly reply: string;
+  }
+  /** The receiver asked to slow down: no transaction starts before `until`, and the rate is cut. */
+  | {
+    readonly event: "domain.slowed";
     readonly domain: string;
     readonly until: number;
     readonly reply: string;

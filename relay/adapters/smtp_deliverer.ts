@@ -2,7 +2,8 @@
  * The actors' Deliverer port over real SMTP: plan the route (static route, MX, implicit MX),
  * try each target in order until one gives a session (the next MX on connection failure or a
  * 4xx/5xx greeting, RFC 5321 §5.1), and adapt the SMTP client's per-recipient outcomes to the
- * actors' results.
+ * actors' results. A session moves on to the next target too when its host refuses a whole
+ * transaction for now (SessionAdapter below).
  *
  * A static route may bring its own transport (smarthost.ts): implicit TLS or STARTTLS with its
  * own certificate check, and SMTP AUTH. Credentials the smarthost refuses defer the mail with a
@@ -29,7 +30,7 @@ import type { Clock } from "../../lib/clock.ts";
 import type { Resolver, RouteHost, RoutePlan, Router, TlsaRecord } from "../dns/mod.ts";
 import { type MtaStsDecision, screenMxHosts, type StoredPolicy } from "../mta_sts/mod.ts";
 import { daneForHost, daneStartTls, type HostDane } from "../dane/mod.ts";
-import { routeTargets } from "../dns/mod.ts";
+import { type RouteTarget, routeTargets } from "../dns/mod.ts";
 import {
   type ConnectOptions,
   connectSmtp,
@@ -148,8 +149,6 @@ export class SmtpDeliverer implements Deliverer {
         },
       };
     }
-    let last: FailureResult | undefined;
-    let lastHost: string | undefined;
     const mxHosts = plan.via === "mx"
       ? [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort()
       : [];
@@ -177,13 +176,56 @@ export class SmtpDeliverer implements Deliverer {
         applied = { kind: "mta-sts", mode: sts.decision.mode, policy: sts.decision.policy };
       }
     }
-    const baseTlsPolicy = tlsPolicy;
-    const baseApplied = applied;
-    for (const target of routeTargets(hosts)) {
-      tlsPolicy = baseTlsPolicy;
-      applied = baseApplied;
+    const targets = routeTargets(hosts);
+    const how: HowToOpen = { tlsPolicy, implicitTls, auth, route, applied, dane, destination };
+    const first = await this.#walk(targets, 0, how, signal);
+    if (first.kind === "ready") {
+      return {
+        kind: "connected",
+        session: new SessionAdapter(
+          first,
+          this.o.messages,
+          this.o.envelopeSender,
+          // RFC 5321 §5.1: the next hosts stay available to the session, for a transaction
+          // the one it reached refuses as a whole for the time being.
+          (after, sending) => this.#walk(targets, after + 1, how, sending),
+        ),
+      };
+    }
+    const { last, lastHost } = first;
+    return {
+      kind: "failed",
+      result: last && last.kind === "transient" ? last : {
+        kind: "transient",
+        scope: "connection",
+        code: last?.code ?? 451,
+        ...(last?.enhanced ? { enhanced: last.enhanced } : {}),
+        reply: last?.reply ?? `451 4.4.1 no host of ${destination} could be reached`,
+      },
+      ...(lastHost ? { mxHost: lastHost } : {}),
+    };
+  }
+
+  /**
+   * Tries `targets` in order from `from` until one gives a session (the next MX on connection
+   * failure or a 4xx/5xx greeting, RFC 5321 §5.1); or says why none did.
+   */
+  async #walk(
+    targets: readonly RouteTarget[],
+    from: number,
+    how: HowToOpen,
+    signal: AbortSignal,
+  ): Promise<Walked> {
+    const { implicitTls, auth, route, destination } = how;
+    let last: FailureResult | undefined;
+    let lastHost: string | undefined;
+    for (let index = from; index < targets.length; index++) {
+      const target = targets[index]!;
+      if (signal.aborted) break;
+      let tlsPolicy = how.tlsPolicy;
+      let applied = how.applied;
       let startTls: StartTls | undefined;
-      const hostDane = dane?.get(target.host);
+      const hostDane = how.dane?.get(target.host);
       if (hostDane?.kind === "defer") {
         // RFC 7672 §2.2: a TLSA lookup that failed may hide records; never send in the clear.
         this.#tlsReport({
@@ -219,7 +261,6 @@ export class SmtpDeliverer implements Deliverer {
           records: hostDane.records.map(tlsaText),
         };
       }
-      if (signal.aborted) break;
       let slot: HostPermit | undefined;
       try {
         slot = await this.o.hostLimits?.acquire(target.address, target.port, signal);
@@ -270,15 +311,12 @@ export class SmtpDeliverer implements Deliverer {
           });
         }
         return {
-          kind: "connected",
-          session: new SessionAdapter(
-            opened.session,
-            target.host,
-            this.o.messages,
-            this.o.envelopeSender,
-            slot,
-            tlsDetail(applied, tlsPolicy, opened.session),
-          ),
+          kind: "ready",
+          session: opened.session,
+          host: target.host,
+          slot,
+          index,
+          tlsDetail: tlsDetail(applied, tlsPolicy, opened.session),
         };
       }
       slot?.release();
@@ -303,17 +341,7 @@ export class SmtpDeliverer implements Deliverer {
       // but missing) moves on to the next host; only the last one's reason is kept.
       last = toFailure(opened.failure);
     }
-    return {
-      kind: "failed",
-      result: last && last.kind === "transient" ? last : {
-        kind: "transient",
-        scope: "connection",
-        code: last?.code ?? 451,
-        ...(last?.enhanced ? { enhanced: last.enhanced } : {}),
-        reply: last?.reply ?? `451 4.4.1 no host of ${destination} could be reached`,
-      },
-      ...(lastHost ? { mxHost: lastHost } : {}),
-    };
+    return { kind: "failed", last, lastHost };
   }
 
   /**
@@ -391,6 +419,39 @@ export class SmtpDeliverer implements Deliverer {
   }
 }
 
+/** How every host of one connect is opened: TLS, AUTH, and the static route it came by. */
+interface HowToOpen {
+  readonly tlsPolicy: TlsPolicy;
+  readonly implicitTls: boolean;
+  readonly auth: RouteTransport["auth"];
+  readonly route: string | undefined;
+  /** The recipient domain, for TLS reports. */
+  readonly destination: string;
+  /** The policy every host gets unless DANE decides otherwise for it. */
+  readonly applied: AppliedTls;
+  /** DANE per MX host name, when any host has TLSA records. */
+  readonly dane: ReadonlyMap<string, HostDane> | undefined;
+}
+
+/** A session at the `index`th target, or why no target from the first tried gave one. */
+type Walked =
+  | {
+    readonly kind: "ready";
+    readonly session: SmtpSession;
+    readonly host: string;
+    readonly slot: HostPermit | undefined;
+    readonly index: number;
+    readonly tlsDetail: TlsDetail;
+  }
+  | {
+    readonly kind: "failed";
+    readonly last: FailureResult | undefined;
+    readonly lastHost: string | undefined;
+  };
+
+/** Opens a session at a target after the `after`th, for a session moving on. */
+type NextHost = (after: number, signal: AbortSignal) => Promise<Walked>;
+
 function mtaStsDeferral(why: string): Extract<ConnectResult, { kind: "failed" }> {
   return {
     kind: "failed",
@@ -447,32 +508,66 @@ function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/**
+ * The actors' session over one SMTP session, which may move on to the route's next host: when a
+ * transaction is refused for the time being as a whole (every recipient gets a 4xx at RCPT,
+ * MAIL or DATA, none of it a throttle), the same transaction goes to the next host at once, and
+ * the session stays there for the transactions that follow. RFC 5321 §5.1: the client tries the
+ * addresses of the list "in order, until a delivery attempt succeeds"; a backup MX that takes
+ * the mail while the primary's storage or directory is down is what the list is for. A throttle
+ * is not passed on: another MX host of the same receiver shares its counters (relay/smtp's
+ * throttle table), and a mixed answer (some recipients taken) is about those recipients.
+ */
 class SessionAdapter implements Session {
+  #smtp: SmtpSession;
+  #host: string;
+  /** The host's connection slot, given back when the session closes or moves on. */
+  #slot: HostPermit | undefined;
+  /** Which of the connect's targets the session is at. */
+  #index: number;
+  readonly #firstHost: string;
+  readonly #wantedListeners: (() => void)[] = [];
+
   constructor(
-    readonly smtp: SmtpSession,
-    readonly mxHost: string,
+    at: Extract<Walked, { kind: "ready" }>,
     readonly messages: MessageSource,
-    readonly envelopeSender?: (delivery: Delivery) => string,
-    /** The host's connection slot, given back when the session closes. */
-    readonly slot?: HostPermit,
-    /** How its TLS was decided, recorded with every outcome on it. */
-    readonly tlsDetail?: TlsDetail,
-  ) {}
+    readonly envelopeSender: ((delivery: Delivery) => string) | undefined,
+    readonly next: NextHost | undefined,
+  ) {
+    this.#smtp = at.session;
+    this.#host = at.host;
+    this.#firstHost = at.host;
+    this.#slot = at.slot;
+    this.#index = at.index;
+    this.#tlsDetail = at.tlsDetail;
+  }
+
+  #tlsDetail: TlsDetail;
+
+  /** How TLS was decided on the host the session is at now. */
+  get tlsDetail(): TlsDetail {
+    return this.#tlsDetail;
+  }
+
+  get mxHost(): string {
+    return this.#host;
+  }
 
   get wanted(): boolean {
-    return this.slot?.wanted ?? false;
+    return this.#slot?.wanted ?? false;
   }
 
   onWanted(listener: () => void): void {
-    this.slot?.onWanted(listener);
+    this.#wantedListeners.push(listener);
+    this.#slot?.onWanted(listener);
   }
 
   get tls(): boolean {
-    return this.smtp.tls;
+    return this.#smtp.tls;
   }
 
   get usable(): boolean {
-    return this.smtp.usable;
+    return this.#smtp.usable;
   }
 
   async send(
@@ -501,31 +596,22 @@ class SessionAdapter implements Session {
       }));
     }
     // The client has no signal of its own: closing the connection ends a transaction at once.
-    const onAbort = () => this.smtp.close();
+    const onAbort = () => this.#smtp.close();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const results: RecipientResult[] = new Array(recipients.length);
       for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
-        // After a broken connection or an abort, the session answers every later transaction
-        // at once with a connection-scope transient failure: nothing is sent, nothing lost.
-        let pending = group.indices;
-        while (pending.length > 0) {
-          const outcomes = await this.smtp.send({
-            mailFrom: group.sender,
-            recipients: pending.map((i) => recipients[i]!.recipient),
-            message: message.bytes,
-            ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
-            // Checked by the session per message, so one that cannot honour REQUIRETLS bounces
-            // this message (Ferry's own refusal, 5.7.10 or 5.7.30) and still carries the others.
-            ...(message.requireTls ? { requireTls: true } : {}),
-          });
-          outcomes.forEach((o, k) => results[pending[k]!] = toResult(o.outcome));
-          // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552
-          // from older servers) go in a following transaction at once, not a later attempt;
-          // only while the last transaction took some, so a peer refusing all cannot loop.
-          const again = pending.filter((_, k) => tooManyRecipients(outcomes[k]!.outcome));
-          pending = again.length < pending.length ? again : [];
+        const send = () => this.#transact(group.sender, group.indices, recipients, message);
+        let outcomes = await send();
+        while (outcomes.every(elsewhere) && !signal.aborted && await this.#moveOn(signal)) {
+          outcomes = await send();
         }
+        const moved = this.#host !== this.#firstHost;
+        outcomes.forEach((o, k) => {
+          const result = toResult(o);
+          // Said by a host other than the one the actor connected to: the record names it.
+          results[group.indices[k]!] = moved ? { ...result, mxHost: this.#host } : result;
+        });
       }
       return results;
     } finally {
@@ -533,15 +619,79 @@ class SessionAdapter implements Session {
     }
   }
 
+  /** One envelope's transactions on the current host: an outcome per index, in order. */
+  async #transact(
+    sender: string,
+    indices: readonly number[],
+    recipients: readonly Delivery[],
+    message: { readonly bytes: Uint8Array; readonly requireTls?: boolean },
+  ): Promise<Outcome[]> {
+    const outcomes = new Map<number, Outcome>();
+    // After a broken connection or an abort, the session answers every later transaction at
+    // once with a connection-scope transient failure: nothing is sent, nothing lost.
+    let pending = [...indices];
+    while (pending.length > 0) {
+      const replies = await this.#smtp.send({
+        mailFrom: sender,
+        recipients: pending.map((i) => recipients[i]!.recipient),
+        message: message.bytes,
+        ...(pending.some((i) => recipients[i]!.smtputf8) ? { smtputf8: true } : {}),
+        // Checked by the session per message, so one that cannot honour REQUIRETLS bounces
+        // this message (Ferry's own refusal, 5.7.10 or 5.7.30) and still carries the others.
+        ...(message.requireTls ? { requireTls: true } : {}),
+      });
+      replies.forEach((r, k) => outcomes.set(pending[k]!, r.outcome));
+      // RFC 5321 §4.5.3.1.10: recipients refused with "too many recipients" (452, or 552 from
+      // older servers) go in a following transaction at once, not a later attempt; only while
+      // the last transaction took some, so a peer refusing all cannot loop.
+      const again = pending.filter((_, k) => tooManyRecipients(replies[k]!.outcome));
+      pending = again.length < pending.length ? again : [];
+    }
+    return indices.map((i) => outcomes.get(i)!);
+  }
+
+  /** Opens the route's next host that answers and moves there; false when none does. */
+  async #moveOn(signal: AbortSignal): Promise<boolean> {
+    if (!this.next) return false;
+    const walked = await this.next(this.#index, signal);
+    if (walked.kind !== "ready") return false;
+    const [smtp, slot] = [this.#smtp, this.#slot];
+    this.#smtp = walked.session;
+    this.#host = walked.host;
+    this.#slot = walked.slot;
+    this.#index = walked.index;
+    this.#tlsDetail = walked.tlsDetail;
+    for (const listener of this.#wantedListeners) walked.slot?.onWanted(listener);
+    await quit(smtp);
+    slot?.release();
+    return true;
+  }
+
   async close(): Promise<void> {
     try {
-      await this.smtp.quit();
-    } catch {
-      this.smtp.close();
+      await quit(this.#smtp);
     } finally {
-      this.slot?.release();
+      this.#slot?.release();
     }
   }
+}
+
+/** QUIT and close; never throws. */
+async function quit(smtp: SmtpSession): Promise<void> {
+  try {
+    await smtp.quit();
+  } catch {
+    smtp.close();
+  }
+}
+
+/**
+ * A refusal another host of the route may not share: a 4xx from the peer about this recipient
+ * or message (not the connection, which has its own handling), and not a throttle.
+ */
+function elsewhere(o: Outcome): boolean {
+  return o.kind === "transient" && o.source === "peer" && o.scope !== "connection" &&
+    o.throttle === undefined;
 }
 
 /** 452 (or 552) to RCPT, except a full mailbox (x.2.x, RFC 3463): that one waits. */
@@ -592,6 +742,9 @@ function toFailure(o: Failure): FailureResult {
       kind: "transient",
       ...base,
       ...(o.retryAfterMs !== undefined ? { retryAfterMs: o.retryAfterMs } : {}),
+      // Only a throttle of our traffic slows the destination; one mailbox's limit is that
+      // recipient's deferral alone (relay/smtp/throttle.ts).
+      ...(o.throttle === "sender" ? { slowDown: true } : {}),
     }
     : { kind: "permanent", ...base };
 }

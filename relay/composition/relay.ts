@@ -21,7 +21,12 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
-import { type MtaStsPolicies, SmtpDeliverer, type TlsReport } from "../adapters/smtp_deliverer.ts";
+import {
+  type MtaStsPolicies,
+  SmtpDeliverer,
+  type SmtpDelivererOptions,
+  type TlsReport,
+} from "../adapters/smtp_deliverer.ts";
 import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthost.ts";
 import { HostLimits } from "../adapters/host_limits.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
@@ -65,6 +70,11 @@ export interface RelayDeps {
   readonly deliverer?: Deliverer;
   /** Replaces DNS (tests); default: the system's name servers. */
   readonly resolver?: Resolver;
+  /**
+   * Replaces the TCP connect of SMTP (tests: MX hosts on loopback ports, a connect that never
+   * completes); default: Deno.connect.
+   */
+  readonly connect?: SmtpDelivererOptions["connect"];
   /** Wraps the deliverer in use (tests count SMTP operations in flight). */
   readonly wrapDeliverer?: (deliverer: Deliverer) => Deliverer;
   /** Fed with outcomes, attempt durations, open connections and live actors. */
@@ -184,6 +194,7 @@ export async function smtpDeliverer(
       if (result) tlsResults.record(result);
       deps.onTls?.(r);
     },
+    ...(deps.connect ? { connect: deps.connect } : {}),
   });
   return { deliverer, router, ...(mtaSts ? { mtaSts } : {}) };
 }

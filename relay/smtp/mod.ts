@@ -48,6 +48,13 @@ export {
   replyText,
 } from "./reply.ts";
 export { retryAfterFromText } from "./retry_hint.ts";
+export {
+  THROTTLE_SIGNATURES,
+  type ThrottleReply,
+  type ThrottleScope,
+  type ThrottleSignature,
+  throttleSignature,
+} from "./throttle.ts";
 export { encodeData, MAX_LINE_LENGTH, type MessageScan, scanMessage } from "./data_encoder.ts";
 export { writeChunks } from "./data_writer.ts";
 export { DEFAULT_TIMEOUTS, type Phase, resolveTimeouts, type SmtpTimeouts } from "./timeouts.ts";

@@ -18,6 +18,7 @@
  */
 import { type Reply, replyText } from "./reply.ts";
 import { retryAfterFromText } from "./retry_hint.ts";
+import { type ThrottleScope, throttleSignature } from "./throttle.ts";
 
 /** Whom a failure applies to. */
 export type Scope = "recipient" | "message" | "connection";
@@ -44,6 +45,8 @@ export interface Transient extends OutcomeBase {
   readonly scope: Scope;
   /** The peer's "retry in N minutes" hint, in milliseconds. */
   readonly retryAfterMs?: number;
+  /** A throttling reply (throttle.ts): whom the receiver limits, our traffic or one mailbox. */
+  readonly throttle?: ThrottleScope;
 }
 
 /** Do not retry: 5xx, or a local decision that no retry can change. */
@@ -86,17 +89,17 @@ export function failureFrom(reply: Reply, scope: Scope): Failure {
   }
   if (reply.code >= 400) {
     const retryAfterMs = retryAfterFromText(text);
+    const throttle = throttleSignature({ code: reply.code, enhanced: reply.enhanced, text })?.scope;
     const base: Transient = {
       kind: "transient",
       scope: reply.code === 421 ? "connection" : scope,
       code: reply.code,
       text,
       source: "peer",
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(throttle === undefined ? {} : { throttle }),
     };
-    return withEnhanced(
-      retryAfterMs === undefined ? base : { ...base, retryAfterMs },
-      reply.enhanced,
-    );
+    return withEnhanced(base, reply.enhanced);
   }
   return localTransient(
     "connection",

@@ -7,6 +7,8 @@ import {
   QUEUED_PER_CONNECTION,
 } from "../../actors/domain_actor.ts";
 import type { Delivery, FailureResult, OutcomeRecord } from "../../actors/ports.ts";
+import { AdaptiveBudget } from "../../actors/adaptive_rate.ts";
+import { RateBudget } from "../../actors/rate_budget.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
 import { FakeDeliverer, ok, type Script, until } from "../_fakes/fake_deliverer.ts";
 
@@ -235,6 +237,68 @@ Deno.test("DomainActor slows down on 421 and reconnects for the rest", async () 
   assert.deepEqual(t.outcomes.map((o) => o.status).sort(), ["deferred", "delivered"]);
   assert.ok(t.events.includes("throttled"));
   assert.equal(t.deliverer.connects, 2, "a new connection after the 421");
+  t.stop.abort();
+  await run;
+});
+
+Deno.test("DomainActor on a throttling reply: pauses, sends at a cut rate, recovers step by step", async () => {
+  // A receiver that takes 4 messages per trailing second and answers a fifth with a
+  // throttling reply; later it relaxes. Time is the fake clock's, moved 50 ms at a time.
+  let receiverLimit = 4;
+  const accepted: number[] = [];
+  const seen: number[] = [];
+  const slow = {
+    kind: "transient" as const,
+    scope: "message" as const,
+    code: 451,
+    enhanced: "4.7.0",
+    reply: "451 4.7.0 rate limited",
+    slowDown: true,
+  };
+  const budget = new AdaptiveBudget(new RateBudget([]));
+  const t: ReturnType<typeof setup> = setup({
+    send: (_, rs) => {
+      const now = t.clock.now();
+      seen.push(now);
+      if (accepted.filter((x) => x > now - 1000).length >= receiverLimit) return rs.map(() => slow);
+      accepted.push(now);
+      return rs.map(ok);
+    },
+  }, { limit: 1, budget });
+  const T = t.clock.now();
+  t.actor.offer(Array.from({ length: 100 }, () => delivery(t.clock)));
+  const run = t.run();
+  const step = async () => {
+    await t.clock.advance(50);
+    for (let i = 0; i < 3; i++) await new Promise((r) => setTimeout(r, 0));
+  };
+  await until(() => seen.length === 5, "a burst up to the first throttling reply");
+  assert.deepEqual(seen, [T, T, T, T, T], "unlimited at first: all at once");
+  assert.equal(budget.limit, 2.5, "half the 5/s just sent");
+  assert.deepEqual(t.events.filter((e) => e !== "success"), ["throttled", "domain.slowed"]);
+  while (t.clock.now() < T + 950) await step();
+  assert.equal(seen.length, 5, "nothing during the 1 s pause");
+  while (t.clock.now() < T + 20_000) await step();
+  // After the pause: never more than the receiver's 4 (plus the one it refuses) in any second.
+  const after = seen.filter((x) => x >= T + 1_000);
+  const worst = Math.max(...after.map((x) => after.filter((y) => y >= x && y < x + 1000).length));
+  const refusals = t.outcomes.filter((o) => o.status === "deferred").length;
+  assert.ok(worst <= 5, `${worst} in one second`);
+  assert.ok(refusals <= 5, `${refusals} refused in 20 s: the cut holds`);
+  assert.ok(after.length >= 40, `${after.length} sent in 19 s: a cut, not a stop`);
+  // The receiver relaxes: the limit climbs in steps while mail flows, until released.
+  receiverLimit = Infinity;
+  const relaxedAt = t.clock.now();
+  const more = Array.from({ length: 60 }, () => delivery(t.clock));
+  const total = 100 + more.length - t.actor.offer(more).length;
+  const climb: number[] = [];
+  while (budget.limit !== undefined && t.clock.now() < relaxedAt + 30_000) {
+    if ((t.clock.now() - relaxedAt) % 1000 === 0) climb.push(budget.limit);
+    await step();
+  }
+  assert.equal(budget.limit, undefined, `free again after ${t.clock.now() - relaxedAt} ms`);
+  for (let i = 1; i < climb.length; i++) assert.ok(climb[i]! >= climb[i - 1]!, "only up");
+  await until(() => t.outcomes.length === total, "every delivery has its outcome");
   t.stop.abort();
   await run;
 });

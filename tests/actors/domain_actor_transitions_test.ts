@@ -766,6 +766,186 @@ Deno.test("transition(): throttling or a 421 cuts concurrency and moves to a new
   ]);
 });
 
+Deno.test("transition(): a throttling reply cuts both limits and pauses the destination", () => {
+  const [a, b] = [delivery(1), delivery(2)];
+  const slow = tempfail({
+    scope: "message",
+    code: 451,
+    enhanced: "4.7.0",
+    reply: "451 4.7.0 rate limited",
+    slowDown: true,
+  });
+  const deferredA = (o: Partial<OutcomeRecord> = {}) =>
+    outcome(a, "deferred", {
+      code: 451,
+      enhanced: "4.7.0",
+      reply: slow.reply,
+      nextAttemptAt: T0 + RETRY_MS,
+      ...o,
+    });
+  const slowed = (until: number) => ({
+    kind: "log" as const,
+    event: { event: "domain.slowed" as const, domain: "dest.test", until, reply: slow.reply },
+  });
+  const throttled = [...sending([a]), offer([b], L1), sent(1, [slow], L1)];
+  const at1s = { ...L1, now: T0 + 1_000 };
+  table([
+    {
+      name: "the rate and the concurrency are cut (slow_down), a 1 s pause is logged",
+      given: [...sending([a]), offer([b], L1)],
+      when: sent(1, [slow], L1),
+      then: [
+        { kind: "observe_attempt", seconds: 0 },
+        { kind: "report", signal: "slow_down" },
+        slowed(T0 + 1_000),
+        { kind: "record", conn: 1, outcomes: [deferredA()] },
+      ],
+      state: (s) => {
+        assert.equal(s.pausedUntil, T0 + 1_000);
+        assert.equal(blockedUntil(s, T0, undefined), T0 + 1_000, "no new connection meanwhile");
+        assert.equal(
+          demandOf(s, 1, 1000),
+          1,
+          "demand itself is the shell's: it reads blockedUntil",
+        );
+      },
+    },
+    {
+      name: "the receiver's hint is the pause",
+      given: [...sending([a]), offer([b], L1)],
+      when: sent(1, [{ ...slow, retryAfterMs: 120_000 }], L1),
+      then: [
+        { kind: "observe_attempt", seconds: 0 },
+        { kind: "report", signal: "slow_down" },
+        slowed(T0 + 120_000),
+        { kind: "record", conn: 1, outcomes: [deferredA()] },
+      ],
+    },
+    {
+      name: "a hint of hours pauses 15 minutes at most (the delivery keeps its own retry)",
+      given: [...sending([a]), offer([b], L1)],
+      when: sent(1, [{ ...slow, retryAfterMs: 3_600_000 }], L1),
+      then: [
+        { kind: "observe_attempt", seconds: 0 },
+        { kind: "report", signal: "slow_down" },
+        slowed(T0 + 15 * 60_000),
+        { kind: "record", conn: 1, outcomes: [deferredA({ nextAttemptAt: T0 + 3_600_000 })] },
+      ],
+    },
+    {
+      name: "the open session waits the pause out instead of closing",
+      given: throttled,
+      when: recorded(1, L1),
+      then: [{ kind: "set_timer", owner: 1, at: T0 + 1_000 }],
+      state: (s) =>
+        assert.deepEqual(s.conns[0]?.phase, {
+          kind: "waiting",
+          idleEnd: T0 + 5_000,
+          for: "pause",
+          until: T0 + 1_000,
+        }),
+    },
+    {
+      name: "the pause over: the next job asks the (cut) budget",
+      given: [...throttled, recorded(1, L1)],
+      when: timer(1, at1s),
+      then: [{ kind: "take_budget", conn: 1, max: 1 }],
+    },
+    {
+      name: "throttled again before any success: the pause doubles",
+      given: [...throttled, recorded(1, L1), timer(1, at1s), granted(1, 1, at1s)],
+      when: sent(1, [slow], at1s),
+      then: [
+        { kind: "observe_attempt", seconds: 0 },
+        { kind: "report", signal: "slow_down" },
+        slowed(T0 + 3_000),
+        {
+          kind: "record",
+          conn: 1,
+          outcomes: [
+            outcome(b, "deferred", {
+              code: 451,
+              enhanced: "4.7.0",
+              reply: slow.reply,
+              nextAttemptAt: T0 + 1_000 + RETRY_MS,
+            }),
+          ],
+        },
+      ],
+      state: (s) => assert.equal(s.slowDowns, 2),
+    },
+    {
+      name: "a success ends the run of slow-downs: the rate may recover",
+      given: [...throttled, recorded(1, L1), timer(1, at1s), granted(1, 1, at1s)],
+      when: sent(1, [ok()], at1s),
+      then: [
+        { kind: "observe_attempt", seconds: 0 },
+        { kind: "report", signal: "success" },
+        {
+          kind: "record",
+          conn: 1,
+          outcomes: [outcome(b, "delivered", { code: 250, reply: "250 2.0.0 ok" })],
+        },
+      ],
+      state: (s) => assert.equal(s.slowDowns, 0),
+    },
+    {
+      name: "a pause longer than the session may idle: it closes",
+      given: [...sending([a]), offer([b], L1), sent(1, [{ ...slow, retryAfterMs: 60_000 }], L1)],
+      when: recorded(1, L1),
+      then: [{ kind: "close", conn: 1 }],
+    },
+    {
+      name: "the run loop opens nothing during the pause, and wakes at its end",
+      given: [
+        ...sending([a]),
+        offer([b], L1),
+        sent(1, [{ ...slow, retryAfterMs: 60_000 }], L1),
+        recorded(1, L1),
+      ],
+      when: closed(1, L1),
+      then: [
+        { kind: "count_connection", delta: -1 },
+        { kind: "set_timer", owner: "loop", at: T0 + 60_000 },
+      ],
+    },
+    {
+      name: "a throttling reply also at 421 is a slow-down, not only a throttled connection",
+      given: [...sending([a]), offer([b], L1)],
+      when: sent(
+        1,
+        [{ ...slow, scope: "connection", code: 421, reply: "421 4.7.28 rate limited" }],
+        L1,
+      ),
+      then: [
+        { kind: "observe_attempt", seconds: 0 },
+        { kind: "report", signal: "slow_down" },
+        {
+          kind: "log",
+          event: {
+            event: "domain.slowed",
+            domain: "dest.test",
+            until: T0 + 1_000,
+            reply: "421 4.7.28 rate limited",
+          },
+        },
+        {
+          kind: "record",
+          conn: 1,
+          outcomes: [deferredA({ code: 421, reply: "421 4.7.28 rate limited" })],
+        },
+      ],
+    },
+    {
+      name: "an operator's resume ends the pause",
+      given: throttled,
+      when: on({ kind: "resume" }, L1),
+      then: [],
+      state: (s) => assert.equal(blockedUntil(s, T0, undefined), 0),
+    },
+  ]);
+});
+
 Deno.test("transition(): a send that throws", () => {
   const a = delivery(1);
   const threw = (nothingSent: boolean) =>

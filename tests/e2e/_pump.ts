@@ -16,17 +16,28 @@ import type { FakeClock } from "../_fakes/fake_clock.ts";
 export class IoTracker {
   #smtp = 0;
   readonly #probes: (() => number)[] = [];
+  readonly #parked: (() => number)[] = [];
 
   /** Adds something else that may be busy, e.g. a database's `inUse`. */
   probe(busy: (() => number) | undefined): void {
     if (busy) this.#probes.push(busy);
   }
 
+  /**
+   * Adds operations that wait for fake time by design (a peer that never answers, a connect
+   * that never completes): counted among those in flight, they would hold time still until
+   * the quiet wait gives up, every step. `parked` says how many wait now.
+   */
+  park(parked: () => number): void {
+    this.#parked.push(parked);
+  }
+
   /** Operations in flight now. */
   busy(): number {
     let n = this.#smtp;
     for (const p of this.#probes) n += p();
-    return n;
+    for (const p of this.#parked) n -= p();
+    return Math.max(0, n);
   }
 
   /** The same deliverer, counting connect(), send() and close() while they run. */

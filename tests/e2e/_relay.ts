@@ -56,8 +56,11 @@ export interface TestRelayOptions {
    */
   readonly database?: TestDatabase;
   readonly clock?: FakeClock;
-  /** DNS, MX port and MTA-STS fetch of the relay (default: none, static routes only). */
-  readonly deps?: Pick<RelayDeps, "resolver" | "mxPort" | "fetchMtaStsPolicy">;
+  /**
+   * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts) and MTA-STS fetch of the relay
+   * (default: none, static routes only).
+   */
+  readonly deps?: Pick<RelayDeps, "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect">;
 }
 
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
