@@ -162,7 +162,11 @@ function showEvent(e) {
   li.className = "k-" + e.kind;
   const reply = e.reply || "";
   const code = e.code && !reply.startsWith(String(e.code)) ? e.code + " " : "";
-  li.textContent = new Date(e.at).toLocaleTimeString() + " " + e.kind.padEnd(9) + " " + (e.recipient || "") + " " + code + reply;
+  // The TLS decision of the attempt: its policy, and whether it was encrypted and authenticated.
+  const t = e.tls_detail;
+  const tls = t ? " [tls " + t.policy + (t.tls ? (t.verified ? ", verified" : ", unverified") : ", none") + "]" : "";
+  li.textContent = new Date(e.at).toLocaleTimeString() + " " + e.kind.padEnd(9) + " " + (e.recipient || "") + " " + code + reply + tls;
+  if (t) li.title = t.reason;
   $("events").prepend(li);
   while ($("events").children.length > 25) $("events").lastChild.remove();
 }

@@ -57,6 +57,13 @@ export async function settleAll(
       code: status === "delivered" ? 250 : status === "deferred" ? 451 : 550,
       reply: status === "delivered" ? "250 2.0.0 ok" : `${status} by test`,
       mxHost: "mx.test",
+      tls: true,
+      tlsDetail: {
+        policy: "mta-sts enforce",
+        reason: "MTA-STS policy id 1 of mx.test",
+        tls: true,
+        verified: true,
+      },
       nextAttemptAt: status === "deferred" ? new Date(now.getTime() + 600_000) : null,
     })),
     { now },

@@ -141,6 +141,7 @@ Deno.test({
       `document.querySelector("#events li").textContent`,
     );
     assert.match(latest, /delivered +r\d+@(big|small)\.example/);
+    assert.match(latest, /\[tls mta-sts enforce, verified\]$/, "the attempt's TLS decision");
 
     const shot = await browser.send("Page.captureScreenshot", { format: "png" });
     const png = Uint8Array.from(atob(shot.data as string), (c) => c.charCodeAt(0));
