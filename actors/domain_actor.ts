@@ -234,7 +234,7 @@ export class DomainActor implements Actor {
   }
 
   #do(effect: Effect): void {
-    const { clock, concurrency, metrics } = this.#d;
+    const { clock, metrics } = this.#d;
     switch (effect.kind) {
       case "give_back":
         return; // the caller of offer() or drain() takes them from the effects
