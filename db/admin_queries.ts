@@ -149,6 +149,8 @@ export interface EventView {
   /** How the attempt's TLS was decided: `{ policy, reason, tls, verified }`, or null. */
   readonly tls_detail: unknown;
   readonly duration_ms: number | null;
+  /** The API key name of the operator who caused the event; null for Ferry's own. */
+  readonly actor: string | null;
 }
 
 export interface MessageDetail {
@@ -202,6 +204,7 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
       "e.tls",
       "e.tls_detail",
       "e.duration_ms",
+      "e.actor",
     ])
     .where("e.delivery_id", "=", anyBigint(ids))
     .orderBy("e.id").execute();
@@ -308,6 +311,8 @@ export interface BulkOptions {
   readonly reason?: string;
   /** Retry of a bounced/expired/cancelled row: its new lifetime from now (default 5 days). */
   readonly lifetimeMs?: number;
+  /** The API key name acting, recorded on the events the action writes. */
+  readonly actor?: string;
 }
 
 export interface BulkResult {
@@ -392,8 +397,8 @@ async function cancelBatch(db: Db, f: DeliveryFilter, n: number, o: BulkOptions)
         FROM locked WHERE d.id = locked.id
       RETURNING d.id, d.outbox_id
     ), ev AS (
-      INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply)
-      SELECT id, outbox_id, ${o.now}, 'cancelled', ${reason} FROM upd
+      INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply, actor)
+      SELECT id, outbox_id, ${o.now}, 'cancelled', ${reason}, ${o.actor ?? null}::text FROM upd
     )
     SELECT count(*)::int AS n FROM upd`.execute(db);
   return Number(r?.n ?? 0);
@@ -419,8 +424,9 @@ async function retryBatch(db: Db, f: DeliveryFilter, n: number, o: BulkOptions) 
       RETURNING d.id, d.outbox_id, locked.was
     ), ev AS (
       -- Only a final row coming back is an event; making a deferred row due is not.
-      INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply)
-      SELECT id, outbox_id, ${o.now}, 'requeued', 'requeued by operator (was ' || was || ')'
+      INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply, actor)
+      SELECT id, outbox_id, ${o.now}, 'requeued', 'requeued by operator (was ' || was || ')',
+             ${o.actor ?? null}::text
         FROM upd WHERE was NOT IN ('queued', 'deferred')
     )
     SELECT count(*)::int AS n FROM upd`.execute(db);

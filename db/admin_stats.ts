@@ -32,6 +32,7 @@ export async function eventsAfter(db: Db, afterId: number, limit: number): Promi
       "e.tls",
       "e.tls_detail",
       "e.duration_ms",
+      "e.actor",
     ])
     .where("e.id", ">", afterId)
     .orderBy("e.id").limit(limit).execute();

@@ -436,7 +436,12 @@ export interface CancelResult {
 export async function cancelMessage(
   db: Db,
   outboxId: number,
-  o: { readonly now: Date; readonly reason?: string },
+  o: {
+    readonly now: Date;
+    readonly reason?: string;
+    /** The API key name acting, recorded on the events. */
+    readonly actor?: string;
+  },
 ): Promise<CancelResult> {
   return await db.transaction().execute(async (tx) => {
     const rows = await tx.updateTable("ferry.deliveries")
@@ -450,8 +455,9 @@ export async function cancelMessage(
     if (rows.length > 0) {
       // raw SQL: an unnest batch, one statement shape however many recipients the message has.
       await sql`
-        INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply)
-        SELECT id, ${outboxId}, ${o.now}, 'cancelled', ${o.reason ?? "cancelled by operator"}
+        INSERT INTO ferry.events (delivery_id, outbox_id, at, kind, reply, actor)
+        SELECT id, ${outboxId}, ${o.now}, 'cancelled', ${o.reason ?? "cancelled by operator"},
+               ${o.actor ?? null}::text
           FROM unnest(${rows.map((r) => r.id)}::bigint[]) AS id`.execute(tx);
     }
     const inFlight = await tx.selectFrom("ferry.deliveries")

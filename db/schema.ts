@@ -101,6 +101,8 @@ export interface EventsTable {
   tls_detail: ColumnType<unknown, string | null | undefined, string | null>;
   duration_ms: number | null;
   instance: string | null;
+  /** The API key name behind an operator's event (migration 0009); null for Ferry's own. */
+  actor: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 export interface SuppressionsTable {
@@ -186,6 +188,35 @@ export interface TlsRptReportsTable {
   sent_at: Timestamp | null;
 }
 
+/**
+ * What an admin API key may do (migration 0009): `read` the GET routes, `send` mail, `operate`
+ * the queue (cancel, retry, flush, suspend, resume, suppress), `admin` everything, keys included.
+ */
+export const API_KEY_SCOPES = ["read", "send", "operate", "admin"] as const;
+export type ApiKeyScope = typeof API_KEY_SCOPES[number];
+
+/** Admin API keys (migration 0009): the secret's SHA-256, never the secret. */
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  scopes: ApiKeyScope[];
+  hash: Uint8Array;
+  prefix: string;
+  created_at: Timestamp;
+  revoked_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  last_used_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+}
+
+/** One operator action through the admin API (migration 0009). */
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: Timestamp;
+  actor: string;
+  action: string;
+  target: string | null;
+  detail: Json | null;
+}
+
 export interface SchemaMigrationsTable {
   version: number;
   name: string;
@@ -249,4 +280,6 @@ export interface FerrySchema {
   "ferry.webhook_deliveries": WebhookDeliveriesTable;
   "ferry.webhook_cursor": WebhookCursorTable;
   "ferry.bounce_messages": BounceMessagesTable;
+  "ferry.api_keys": ApiKeysTable;
+  "ferry.audit_log": AuditLogTable;
 }

@@ -1,12 +1,24 @@
 /**
- * One definition per route: its path, its Zod schemas (path parameters, query, JSON body,
- * responses) and its handler. The same definition validates each request (a JSON 400 naming the
- * field) and feeds the OpenAPI document, so the documentation cannot drift from the code.
+ * One definition per route: its path, the scope a key needs to call it, its Zod schemas (path
+ * parameters, query, JSON body, responses) and its handler. The same definition checks the scope
+ * (a JSON 403 naming it), validates each request (a JSON 400 naming the field) and feeds the
+ * OpenAPI document, so neither the documentation nor the permissions can drift from the code.
  *
  * @module
  */
 import type { Context, Hono } from "hono";
 import { z } from "zod";
+import type { ApiKeyScope } from "../../db/schema.ts";
+import { allows, type Principal } from "./auth.ts";
+
+// The authentication middleware of `/api/*` (app.ts) sets the caller on every request it lets
+// through, for the routes' scope check and the audit trail: declared the way Hono types
+// middleware variables.
+declare module "hono" {
+  interface ContextVariableMap {
+    principal: Principal;
+  }
+}
 
 export type Method = "get" | "post" | "delete";
 
@@ -23,6 +35,8 @@ export interface RouteSpec<P extends Schema, Q extends Schema, B extends Schema>
   readonly method: Method;
   /** Hono syntax, relative to the API prefix: `/messages/:id`. */
   readonly path: string;
+  /** What a key must be allowed to call the route (`admin` may call every route). */
+  readonly scope: ApiKeyScope;
   readonly summary: string;
   readonly description?: string;
   readonly tag: string;
@@ -53,12 +67,29 @@ export class RequestError extends Error {
   }
 }
 
+/** A caller whose key lacks the route's scope; `onError` turns it into a JSON 403. */
+export class ScopeError extends Error {
+  override readonly name = "ScopeError";
+  constructor(readonly scope: ApiKeyScope, caller: string) {
+    super(`API key '${caller}' lacks the '${scope}' scope this route needs`);
+  }
+}
+
 // deno-lint-ignore no-explicit-any
 export type AnyRouteSpec = RouteSpec<any, any, any>;
 
-/** The routes of one API prefix, kept for the OpenAPI document. */
+/** A route as registered: what the scope check and its test walk. */
+export interface RegisteredRoute {
+  readonly method: Method;
+  /** Hono syntax, relative to the API prefix. */
+  readonly path: string;
+  readonly scope: ApiKeyScope;
+}
+
+/** The routes of one API prefix, kept for the OpenAPI document and the scope check. */
 export class ApiRoutes {
   readonly specs: AnyRouteSpec[] = [];
+  readonly registered: RegisteredRoute[] = [];
 
   constructor(readonly app: Hono, readonly prefix: string) {}
 
@@ -67,14 +98,38 @@ export class ApiRoutes {
     handler: (c: Context, input: RouteInput<P, Q, B>) => Response | Promise<Response>,
   ): this {
     this.specs.push(spec);
-    this.app.on(spec.method.toUpperCase(), spec.path, async (c) => {
+    return this.plain(spec.method, spec.path, spec.scope, async (c) => {
       const params = validate("path parameter", spec.params, c.req.param());
       const query = validate("query parameter", spec.query, c.req.query());
       const body = spec.body ? validate("body field", spec.body, await jsonBody(c)) : undefined;
       return await handler(c, { params, query, body } as RouteInput<P, Q, B>);
     });
+  }
+
+  /**
+   * A route left out of the OpenAPI document (the document itself), with its scope all the same.
+   * The scope is checked before anything else: a caller without it learns nothing of the route's
+   * validation.
+   */
+  plain(
+    method: Method,
+    path: string,
+    scope: ApiKeyScope,
+    handler: (c: Context) => Response | Promise<Response>,
+  ): this {
+    this.registered.push({ method, path, scope });
+    this.app.on(method.toUpperCase(), path, async (c) => {
+      const principal = c.get("principal");
+      if (!allows(principal, scope)) throw new ScopeError(scope, principal.name);
+      return await handler(c);
+    });
     return this;
   }
+}
+
+/** The name of the key behind the request, as the audit trail records it. */
+export function actorOf(c: Context): string {
+  return c.get("principal").name;
 }
 
 async function jsonBody(c: Context): Promise<unknown> {

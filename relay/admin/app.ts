@@ -1,8 +1,10 @@
 /**
  * The admin HTTP API (Hono). Open: `/livez` (alias `/healthz`), `/readyz`, `/metrics` (Prometheus scrapers rarely carry a
  * token; it holds counts, no addresses), and the two pages `/dashboard` and `/docs`, which are
- * static and fetch their data from the API with the token. Everything under `/api/` needs the
- * bearer token. One error boundary turns every failure into `{ "error": "..." }`.
+ * static and fetch their data from the API with a token. Everything under `/api/` needs a bearer
+ * token: `FERRY_ADMIN_TOKEN` (acting as an `admin` key named `bootstrap`) or an API key, whose
+ * scopes must cover the route's (403 otherwise). One error boundary turns every failure into
+ * `{ "error": "..." }`.
  *
  * @module
  */
@@ -12,14 +14,15 @@ import { systemClock } from "../../lib/clock.ts";
 import { DEFAULT_LIMITS } from "../../lib/message/validate.ts";
 import { DEFAULT_MAX_LIFETIME_MS } from "../../db/ingest.ts";
 import { createMetrics } from "../metrics/mod.ts";
-import { ApiRoutes, RequestError } from "./api_route.ts";
-import { bearerMatches } from "./auth.ts";
+import { ApiRoutes, type RegisteredRoute, RequestError, ScopeError } from "./api_route.ts";
+import { authenticate } from "./auth.ts";
 import { bulkRoutes } from "./bulk_routes.ts";
 import { dashboardPage } from "./dashboard_page.ts";
 import type { AdminContext, AdminDeps } from "./deps.ts";
 import { docsPage } from "./docs_page.ts";
 import { domainRoutes } from "./domain_routes.ts";
 import { eventRoutes } from "./event_routes.ts";
+import { keyRoutes } from "./key_routes.ts";
 import { messageRoutes } from "./message_routes.ts";
 import { openApiDocument } from "./openapi.ts";
 import { suppressionRoutes } from "./suppression_routes.ts";
@@ -28,6 +31,14 @@ export type { AdminDeps } from "./deps.ts";
 
 const API = "/api/v1";
 const VERSION = "1.0.0";
+
+// The routes of each app with their scopes, for the test that proves every route has one.
+const registeredRoutes = new WeakMap<Hono, readonly RegisteredRoute[]>();
+
+/** The API routes `app` registered, each with the scope it requires (paths under `/api/v1`). */
+export function apiRoutesOf(app: Hono): readonly RegisteredRoute[] {
+  return registeredRoutes.get(app) ?? [];
+}
 
 export function adminApp(deps: AdminDeps): Hono {
   const clock = deps.clock ?? systemClock;
@@ -54,6 +65,9 @@ export function adminApp(deps: AdminDeps): Hono {
         ...(err.issues ? { issues: err.issues } : {}),
       }, err.status);
     }
+    if (err instanceof ScopeError) {
+      return c.json({ error: err.message, required_scope: err.scope }, 403);
+    }
     if (err instanceof HTTPException) return c.json({ error: err.message }, err.status);
     return c.json({ error: "internal error" }, 500);
   });
@@ -76,12 +90,13 @@ export function adminApp(deps: AdminDeps): Hono {
     }));
   app.get("/dashboard", (c) => c.html(dashboardPage()));
 
+  // Who is calling; what they may do is each route's check (api_route.ts), which knows its scope.
   app.use("/api/*", async (c, next) => {
-    if (!bearerMatches(c.req.header("authorization"), deps.token)) {
-      return c.json({ error: "missing or wrong bearer token" }, 401, {
-        "www-authenticate": "Bearer",
-      });
+    const auth = await authenticate(ctx.db, c.req.header("authorization"), deps.token, ctx.now());
+    if (auth.kind === "denied") {
+      return c.json({ error: auth.error }, 401, { "www-authenticate": "Bearer" });
     }
+    c.set("principal", auth.principal);
     await next();
     return undefined;
   });
@@ -93,11 +108,13 @@ export function adminApp(deps: AdminDeps): Hono {
   bulkRoutes(routes, ctx);
   suppressionRoutes(routes, ctx);
   eventRoutes(routes, ctx);
+  keyRoutes(routes, ctx);
 
   let doc: Record<string, unknown> | undefined;
   const openApi = () => doc ??= openApiDocument(routes, VERSION);
-  api.get("/openapi.json", (c) => c.json(openApi()));
+  routes.plain("get", "/openapi.json", "read", (c) => c.json(openApi()));
   app.get("/docs", (c) => c.html(docsPage(openApi())));
   app.route(API, api);
+  registeredRoutes.set(app, routes.registered);
   return app;
 }

@@ -17,7 +17,8 @@ import {
   countActionable,
   DEFAULT_STATUSES,
 } from "../../db/admin_queries.ts";
-import { type ApiRoutes, RequestError } from "./api_route.ts";
+import { actorOf, type ApiRoutes, RequestError } from "./api_route.ts";
+import { audit } from "./audit.ts";
 import type { AdminContext } from "./deps.ts";
 import { domainSchema, errorSchema, instantSchema, statusSchema } from "./schemas.ts";
 
@@ -50,6 +51,7 @@ export function bulkRoutes(api: ApiRoutes, ctx: AdminContext): void {
     api.add({
       method: "post",
       path: `/bulk/${action}`,
+      scope: "operate",
       tag: "bulk",
       summary: action === "cancel"
         ? "Cancel every delivery matching a filter"
@@ -81,6 +83,17 @@ export function bulkRoutes(api: ApiRoutes, ctx: AdminContext): void {
         maxRows: b.limit,
         reason: b.reason,
         lifetimeMs: ctx.maxLifetimeMs,
+        actor: actorOf(c),
+      });
+      await audit(ctx, c, {
+        action,
+        target: null,
+        detail: {
+          filter: { ...filter, all: b.all },
+          ...(b.reason ? { reason: b.reason } : {}),
+          affected: r.affected,
+          done: r.done,
+        },
       });
       if (action === "retry" && r.affected > 0) ctx.hooks.flushed?.(b.domain);
       if (action === "cancel") {

@@ -51,7 +51,7 @@ function readToken() {
   }
   let t = sessionStorage.getItem("ferry-token");
   if (!t) {
-    t = prompt("Ferry admin token (FERRY_ADMIN_TOKEN)") || "";
+    t = prompt("Ferry API token (a key with the read scope, or FERRY_ADMIN_TOKEN)") || "";
     if (t) sessionStorage.setItem("ferry-token", t);
   }
   return t;
@@ -70,6 +70,7 @@ async function api(path) {
     sessionStorage.removeItem("ferry-token");
     throw new Error("The token was refused: reload the page and enter the right one.");
   }
+  if (res.status === 403) throw new Error((await res.json()).error);
   if (!res.ok) throw new Error(path + ": HTTP " + res.status);
   return res.json();
 }

@@ -45,6 +45,7 @@ function operationHtml(path: string, method: string, op: Json): string {
   return `<section class="op" id="${escapeHtml(op.operationId)}">
   <h3><span class="m ${escapeHtml(method)}">${escapeHtml(method.toUpperCase())}</span>
   <code>${escapeHtml(path)}</code> — ${escapeHtml(op.summary)}</h3>
+  <p>Scope: <code>${escapeHtml(String(op["x-required-scope"] ?? ""))}</code></p>
   ${op.description ? `<p>${escapeHtml(op.description)}</p>` : ""}
   ${
     rows

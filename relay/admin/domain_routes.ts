@@ -18,7 +18,8 @@ import {
 } from "../../db/admin_queries.ts";
 import { queueGauges } from "../../db/admin_stats.ts";
 import { countByStatus } from "../../db/queue.ts";
-import type { ApiRoutes } from "./api_route.ts";
+import { actorOf, type ApiRoutes } from "./api_route.ts";
+import { audit, audited } from "./audit.ts";
 import type { AdminContext } from "./deps.ts";
 import { type LiveDomainState, liveStateJson } from "./domain_state.ts";
 import {
@@ -35,6 +36,7 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/queue",
+    scope: "read",
     tag: "queue",
     summary: "Counts by status and the busiest domains",
     query: z.strictObject({
@@ -80,12 +82,17 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/flush",
+    scope: "operate",
     tag: "queue",
     summary: "Retry everything deferred now (postqueue -f)",
     description: "Queued mail scheduled for later (send_at) keeps its time.",
     responses: { 200: { description: "Done", schema: z.object({ rescheduled: z.number() }) } },
   }, async (c) => {
-    const r = await bulkAction(ctx.db, "retry", { status: ["deferred"] }, { now: ctx.now() });
+    const r = await bulkAction(ctx.db, "retry", { status: ["deferred"] }, {
+      now: ctx.now(),
+      actor: actorOf(c),
+    });
+    await audit(ctx, c, { action: "flush", target: null, detail: { rescheduled: r.affected } });
     ctx.hooks.flushed?.();
     return c.json({ rescheduled: r.affected });
   });
@@ -93,6 +100,7 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/domains",
+    scope: "read",
     tag: "domains",
     summary: "Per-domain state",
     description: "Domains with waiting deliveries, suspended domains and domains with a live " +
@@ -122,6 +130,7 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/domains/:domain",
+    scope: "read",
     tag: "domains",
     summary: "One domain's state",
     params: domainParams,
@@ -147,6 +156,7 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/domains/:domain/suspend",
+    scope: "operate",
     tag: "domains",
     summary: "Suspend deliveries to a domain",
     params: domainParams,
@@ -164,12 +174,16 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   }, async (c, { params, body }) => {
     const now = ctx.now();
     const until = new Date(now.getTime() + body.minutes * 60_000);
-    const s = await suspendDomain(ctx.db, {
-      domain: params.domain,
-      reason: body.reason,
-      until,
-      now,
-    });
+    const s = await audited(
+      ctx,
+      c,
+      (db) => suspendDomain(db, { domain: params.domain, reason: body.reason, until, now }),
+      (s) => ({
+        action: "suspend",
+        target: s.domain,
+        detail: { reason: s.reason, until: s.until, minutes: body.minutes },
+      }),
+    );
     ctx.hooks.suspended?.(params.domain, until, body.reason);
     return c.json({ domain: s.domain, reason: s.reason, until: s.until });
   });
@@ -177,6 +191,7 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/domains/:domain/resume",
+    scope: "operate",
     tag: "domains",
     summary: "Lift a domain's suspension",
     params: domainParams,
@@ -187,7 +202,12 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
       },
     },
   }, async (c, { params }) => {
-    const resumed = await resumeDomain(ctx.db, params.domain);
+    const resumed = await audited(
+      ctx,
+      c,
+      (db) => resumeDomain(db, params.domain),
+      (resumed) => ({ action: "resume", target: params.domain, detail: { resumed } }),
+    );
     ctx.hooks.resumed?.(params.domain);
     return c.json({ domain: params.domain, resumed });
   });
@@ -195,6 +215,7 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/domains/:domain/flush",
+    scope: "operate",
     tag: "domains",
     summary: "Retry a domain's deferred deliveries now",
     params: domainParams,
@@ -208,7 +229,12 @@ export function domainRoutes(api: ApiRoutes, ctx: AdminContext): void {
     const r = await bulkAction(ctx.db, "retry", {
       status: ["deferred"],
       domain: params.domain,
-    }, { now: ctx.now() });
+    }, { now: ctx.now(), actor: actorOf(c) });
+    await audit(ctx, c, {
+      action: "flush",
+      target: params.domain,
+      detail: { rescheduled: r.affected },
+    });
     ctx.hooks.flushed?.(params.domain);
     return c.json({ domain: params.domain, rescheduled: r.affected });
   });

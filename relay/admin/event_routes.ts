@@ -22,6 +22,7 @@ export function eventRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/events",
+    scope: "read",
     tag: "live",
     summary: "Delivery events as server-sent events",
     description: "Each event: `id` (the ferry.events id), `event: delivery`, `data` (JSON). " +
@@ -53,6 +54,7 @@ export function eventRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/stats/throughput",
+    scope: "read",
     tag: "live",
     summary: "Events per kind in time buckets",
     query: z.strictObject({
@@ -80,6 +82,7 @@ export function eventRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/alerts",
+    scope: "read",
     tag: "live",
     summary: "Alerts raised now",
     responses: {

@@ -16,7 +16,8 @@ import {
 } from "../../db/admin_queries.ts";
 import { cancelMessage } from "../../db/queue.ts";
 import { validateRow } from "../../lib/message/validate.ts";
-import { type ApiRoutes, RequestError } from "./api_route.ts";
+import { actorOf, type ApiRoutes, RequestError } from "./api_route.ts";
+import { audit } from "./audit.ts";
 import { cursorParam, encodeCursor } from "./cursor.ts";
 import type { AdminContext } from "./deps.ts";
 import {
@@ -87,6 +88,7 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/messages",
+    scope: "read",
     tag: TAG,
     summary: "Search deliveries",
     description: "Deliveries (one per recipient) with their message's sender and subject, " +
@@ -126,6 +128,7 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/messages/:id",
+    scope: "read",
     tag: TAG,
     summary: "One message with every delivery and its events",
     params: messageIdParams,
@@ -148,6 +151,7 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/messages",
+    scope: "send",
     tag: TAG,
     summary: "Enqueue a message",
     description: "Inserts a row into ferry.outbox, as an application would. The row is " +
@@ -178,6 +182,7 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/messages/:id/retry",
+    scope: "operate",
     tag: TAG,
     summary: "Retry a message now",
     description: "Every deferred or queued delivery becomes due now; bounced, expired and " +
@@ -195,7 +200,12 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
     const r = await bulkAction(ctx.db, "retry", {
       outboxId: params.id,
       status: ACTIONABLE.retry,
-    }, { now: ctx.now(), lifetimeMs: ctx.maxLifetimeMs });
+    }, { now: ctx.now(), lifetimeMs: ctx.maxLifetimeMs, actor: actorOf(c) });
+    await audit(ctx, c, {
+      action: "retry",
+      target: String(params.id),
+      detail: { retried: r.affected },
+    });
     if (r.affected > 0) ctx.hooks.flushed?.();
     return c.json({ outbox_id: params.id, retried: r.affected });
   });
@@ -203,6 +213,7 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/messages/:id/cancel",
+    scope: "operate",
     tag: TAG,
     summary: "Cancel a message",
     description: "Cancels every queued or deferred delivery; deliveries on the wire finish.",
@@ -216,7 +227,12 @@ export function messageRoutes(api: ApiRoutes, ctx: AdminContext): void {
     },
   }, async (c, { params }) => {
     await mustExist(ctx, params.id);
-    const r = await cancelMessage(ctx.db, params.id, { now: ctx.now() });
+    const r = await cancelMessage(ctx.db, params.id, { now: ctx.now(), actor: actorOf(c) });
+    await audit(ctx, c, {
+      action: "cancel",
+      target: String(params.id),
+      detail: { cancelled: r.cancelled, in_flight: r.inFlight },
+    });
     for (let i = 0; i < r.cancelled; i++) ctx.metrics.recordOutcome("cancelled");
     return c.json({ outbox_id: params.id, cancelled: r.cancelled, in_flight: r.inFlight });
   });

@@ -47,7 +47,19 @@ function operation(spec: AnyRouteSpec): Json {
         : {}),
     };
   }
-  responses["401"] ??= { description: "Missing or wrong bearer token" };
+  responses["401"] ??= { description: "Missing or wrong bearer token, or a revoked key" };
+  responses["403"] ??= {
+    description: `The key lacks the '${spec.scope}' scope`,
+    content: {
+      "application/json": {
+        schema: {
+          type: "object",
+          properties: { error: { type: "string" }, required_scope: { const: spec.scope } },
+          required: ["error", "required_scope"],
+        },
+      },
+    },
+  };
   return {
     operationId: `${spec.method}${
       spec.path.replace(/:(\w+)/g, "By_$1").replace(/[^A-Za-z0-9]+(.)?/g, (_m, ch?: string) =>
@@ -66,7 +78,9 @@ function operation(spec: AnyRouteSpec): Json {
       }
       : {}),
     responses,
-    security: [{ bearer: [] }],
+    // OpenAPI 3.1 lets a non-OAuth scheme list the roles an operation needs: here, the scope.
+    security: [{ bearer: [spec.scope] }],
+    "x-required-scope": spec.scope,
   };
 }
 
@@ -82,8 +96,10 @@ export function openApiDocument(routes: ApiRoutes, version: string): Json {
       title: "Ferry admin API",
       version,
       description: "Operate the Ferry mail relay: queue, destinations, messages, bulk " +
-        "actions, suppressions and the live event stream. Every route needs " +
-        '`Authorization: Bearer <FERRY_ADMIN_TOKEN>`; errors are `{ "error": "..." }`.',
+        "actions, suppressions, API keys and the live event stream. Every route needs " +
+        "`Authorization: Bearer <token>`: an API key (`fy_...`) whose scopes include the " +
+        "route's (`read`, `send`, `operate`; `admin` covers all), or FERRY_ADMIN_TOKEN, which " +
+        'acts as `admin`. Errors are `{ "error": "..." }`.',
     },
     servers: [{ url: "/" }],
     paths,

@@ -89,6 +89,10 @@ export const eventSchema = z.object({
     verified: z.boolean(),
   }).nullable().optional(),
   duration_ms: z.number().nullable(),
+  actor: z.string().nullable().describe(
+    "The API key name of the operator who caused the event (`bootstrap` for " +
+      "FERRY_ADMIN_TOKEN); null for Ferry's own events.",
+  ),
 });
 
 export const liveStateSchema = z.object({

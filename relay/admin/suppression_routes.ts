@@ -8,6 +8,7 @@ import { z } from "zod";
 import { parseMailbox } from "../../lib/message/address.ts";
 import { addSuppression, listSuppressions, removeSuppression } from "../../db/admin_queries.ts";
 import { type ApiRoutes, RequestError } from "./api_route.ts";
+import { audited } from "./audit.ts";
 import { cursorParam, encodeCursor } from "./cursor.ts";
 import type { AdminContext } from "./deps.ts";
 import { errorSchema, instantSchema, limitParam } from "./schemas.ts";
@@ -37,6 +38,7 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "get",
     path: "/suppressions",
+    scope: "read",
     tag: TAG,
     summary: "List suppressed addresses",
     query: z.strictObject({
@@ -68,6 +70,7 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
   api.add({
     method: "post",
     path: "/suppressions",
+    scope: "operate",
     tag: TAG,
     summary: "Suppress an address",
     description: "Adds or replaces the entry. New mail to the address is not sent; " +
@@ -82,18 +85,29 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
       400: { description: "Invalid request", schema: errorSchema },
     },
   }, async (c, { body }) => {
-    const suppression = await addSuppression(ctx.db, {
-      address: body.address,
-      reason: body.reason,
-      expiresAt: body.expires_at ?? null,
-      now: ctx.now(),
-    });
+    const suppression = await audited(
+      ctx,
+      c,
+      (db) =>
+        addSuppression(db, {
+          address: body.address,
+          reason: body.reason,
+          expiresAt: body.expires_at ?? null,
+          now: ctx.now(),
+        }),
+      (s) => ({
+        action: "suppress",
+        target: s.address,
+        detail: { reason: s.reason, expires_at: s.expires_at },
+      }),
+    );
     return c.json({ suppression }, 201);
   });
 
   api.add({
     method: "delete",
     path: "/suppressions/:address",
+    scope: "operate",
     tag: TAG,
     summary: "Remove a suppression",
     params: z.strictObject({ address }),
@@ -105,7 +119,16 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
       404: { description: "The address was not suppressed", schema: errorSchema },
     },
   }, async (c, { params }) => {
-    if (!(await removeSuppression(ctx.db, params.address))) {
+    const removed = await audited(
+      ctx,
+      c,
+      (db) => removeSuppression(db, params.address),
+      (removed) =>
+        removed
+          ? { action: "unsuppress", target: params.address.toLowerCase(), detail: null }
+          : undefined,
+    );
+    if (!removed) {
       throw new RequestError(404, `${params.address} is not suppressed`);
     }
     return c.json({ address: params.address.toLowerCase(), removed: true });

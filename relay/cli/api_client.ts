@@ -54,9 +54,12 @@ export function adminClient(
         );
       }
       if (res.status === 401) {
+        // The server's reason when it has one to give (a revoked key), else the usual advice.
+        const reason = (json as { error?: string }).error;
+        const why = reason && /revoked/.test(reason) ? ` (${reason})` : "";
         throw new CliError(
           token
-            ? "the admin API refused the token: check FERRY_ADMIN_TOKEN"
+            ? `the admin API refused the token${why}: check FERRY_ADMIN_TOKEN`
             : "the admin API needs a token: set FERRY_ADMIN_TOKEN",
         );
       }

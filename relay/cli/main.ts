@@ -19,6 +19,7 @@ import {
   suppressList,
   suppressRemove,
 } from "./domain_commands.ts";
+import { keysCreate, keysList, keysRevoke } from "./key_commands.ts";
 import { queueCancel, queueFlush, queueList, queueRetry, queueShow } from "./queue_commands.ts";
 
 export const USAGE = `Usage: ferry <command> [options]
@@ -42,8 +43,13 @@ Suppression list:
   suppress add ADDRESS --reason TEXT
   suppress remove ADDRESS
 
+API keys (scopes: read, send, operate, admin):
+  keys create NAME --scopes read,send               prints the key's token, once
+  keys list
+  keys revoke NAME
+
 Options: --url URL (or FERRY_ADMIN_URL, default http://127.0.0.1:8787),
-         --token TOKEN (or FERRY_ADMIN_TOKEN), --help
+         --token TOKEN (or FERRY_ADMIN_TOKEN: the bootstrap token or an API key), --help
 `;
 
 type Command = (ctx: CommandContext) => Promise<void>;
@@ -58,6 +64,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   },
   domain: { list: domainList, show: domainShow, suspend: domainSuspend, resume: domainResume },
   suppress: { list: suppressList, add: suppressAdd, remove: suppressRemove },
+  keys: { create: keysCreate, list: keysList, revoke: keysRevoke },
 };
 
 const VALUED = [
@@ -70,6 +77,7 @@ const VALUED = [
   "minutes",
   "reason",
   "batch",
+  "scopes",
 ];
 
 export interface CliIo {
