@@ -13,6 +13,7 @@ import { up as mtaSts } from "./0005_mta_sts.ts";
 import { up as requireTls } from "./0006_require_tls.ts";
 import { up as tlsRpt } from "./0007_tls_rpt.ts";
 import { up as tlsDetail } from "./0008_tls_detail.ts";
+import { up as budgets } from "./0010_budgets.ts";
 
 export interface Migration {
   readonly version: number;
@@ -29,4 +30,5 @@ export const migrations: readonly Migration[] = [
   { version: 6, name: "require_tls", up: requireTls },
   { version: 7, name: "tls_rpt", up: tlsRpt },
   { version: 8, name: "tls_detail", up: tlsDetail },
+  { version: 10, name: "budgets", up: budgets },
 ];
