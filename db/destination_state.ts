@@ -13,7 +13,8 @@ import { anyText } from "./sql_fragments.ts";
 
 export interface StoredDestinationState {
   readonly key: string;
-  readonly state: Record<string, unknown>;
+  /** As the jsonb column holds it: the actors check it before they use it. */
+  readonly state: unknown;
   readonly owner: string;
   readonly updatedAt: Date;
 }
@@ -28,7 +29,7 @@ export async function loadDestinationStates(
     .where("key", "=", anyText([...new Set(keys)])).execute();
   return rows.map((r) => ({
     key: r.key,
-    state: typeof r.state === "string" ? JSON.parse(r.state) : r.state,
+    state: r.state as unknown,
     owner: r.owner,
     updatedAt: new Date(r.updated_at),
   }));
