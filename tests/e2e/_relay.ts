@@ -58,9 +58,13 @@ export interface TestRelayOptions {
   readonly clock?: FakeClock;
   /**
    * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts) and MTA-STS fetch of the relay
-   * (default: none, static routes only).
+   * (default: none, static routes only); where destinations' limits are kept (default: the
+   * database).
    */
-  readonly deps?: Pick<RelayDeps, "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect">;
+  readonly deps?: Pick<
+    RelayDeps,
+    "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect" | "destinationStates"
+  >;
 }
 
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
