@@ -326,7 +326,9 @@ export class Supervisor {
       done,
       idleSince: undefined,
       lead: domain,
-      saved: undefined,
+      // What it starts from is what the store holds (or, with no row, what a fresh actor is):
+      // nothing to write until it changes.
+      saved: stateJson(actor),
     });
     this.#deps.metrics?.setActors(this.#running.size);
     this.#deps.logger.log({ event: "actor.started", domain: key });
@@ -499,6 +501,11 @@ export class Supervisor {
     await this.#deps.clock.sleep(ms, AbortSignal.any([signal, wake.signal])).catch(() => {});
     this.#wake = undefined;
   }
+}
+
+function stateJson(actor: Actor): string | undefined {
+  const state = actor.saveState?.();
+  return state && JSON.stringify(state);
 }
 
 function message(err: unknown): string {
