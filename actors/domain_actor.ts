@@ -433,7 +433,13 @@ function connectFailed(
   conn: ConnId,
   result: Extract<ConnectResult, { kind: "failed" }>,
 ): ActorInput {
-  return { kind: "connect_failed", conn, failure: result.result, mxHost: result.mxHost };
+  return {
+    kind: "connect_failed",
+    conn,
+    failure: result.result,
+    mxHost: result.mxHost,
+    ...(result.tlsDetail ? { tlsDetail: result.tlsDetail } : {}),
+  };
 }
 
 function givenBack(effects: readonly Effect[]): Delivery[] {

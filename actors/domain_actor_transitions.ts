@@ -181,6 +181,8 @@ export type ActorInput =
     readonly conn: ConnId;
     readonly failure: FailureResult;
     readonly mxHost?: string | undefined;
+    /** How TLS was decided at that host, when TLS is why it failed. */
+    readonly tlsDetail?: TlsDetail | undefined;
   }
   | { readonly kind: "reported"; readonly conn: ConnId }
   | { readonly kind: "released"; readonly conn: ConnId }
@@ -225,6 +227,7 @@ export type ConnPhase =
     readonly kind: "refused";
     readonly failure: FailureResult;
     readonly mxHost: string | undefined;
+    readonly tlsDetail: TlsDetail | undefined;
   }
   /** Looking for its next job; it may wait for work or budget until `idleEnd`. */
   | { readonly kind: "seeking"; readonly idleEnd: number }
@@ -702,8 +705,13 @@ function connectFailed(t: Turn, e: Extract<ActorInput, { kind: "connect_failed" 
   if (t.s.killed) return endConn(t, c); // cut by a drain's deadline, as above
   update(t, { lastReply: e.failure.reply, connectFailures: t.s.connectFailures + 1 });
   // The destination cannot receive mail at all (null MX, no such domain): bounce all queued.
-  if (e.failure.kind === "permanent") return failAll(t, c, e.failure, e.mxHost);
-  setPhase(t, c, { kind: "refused", failure: e.failure, mxHost: e.mxHost });
+  if (e.failure.kind === "permanent") return failAll(t, c, e.failure, e.mxHost, e.tlsDetail);
+  setPhase(t, c, {
+    kind: "refused",
+    failure: e.failure,
+    mxHost: e.mxHost,
+    tlsDetail: e.tlsDetail,
+  });
   ask(t, c.id, { kind: "report", signal: "connect_failed", conn: c.id });
 }
 
@@ -720,21 +728,32 @@ function reported(t: Turn, id: ConnId): void {
     update(t, { reconnectAt: t.at.now + reconnectBackoff(t.s.connectFailures) });
     return endConn(t, c);
   }
-  const { failure, mxHost } = c.phase;
+  const { failure, mxHost, tlsDetail } = c.phase;
   t.effects.push({
     kind: "log",
     event: { event: "domain.unreachable", domain: t.s.config.domain, until, reply: failure.reply },
   });
-  failAll(t, c, failure, mxHost);
+  failAll(t, c, failure, mxHost, tlsDetail);
 }
 
-/** Every queued delivery gets the connection-level failure as its outcome. */
-function failAll(t: Turn, c: Conn, failure: FailureResult, mxHost: string | undefined): void {
+/**
+ * Every queued delivery gets the connection-level failure as its outcome, with the TLS decision
+ * that failed, if TLS is why.
+ */
+function failAll(
+  t: Turn,
+  c: Conn,
+  failure: FailureResult,
+  mxHost: string | undefined,
+  tlsDetail: TlsDetail | undefined,
+): void {
   const { jobs, drained } = drainJobs(t.s.jobs);
   update(t, { jobs });
   const { now } = t.at;
   const { planRetry } = t.s.config;
-  const outcomes = drained.map((d) => classifyOutcome(d, failure, { now, mxHost, planRetry }));
+  const outcomes = drained.map((d) =>
+    classifyOutcome(d, failure, { now, mxHost, tlsDetail, planRetry })
+  );
   record(t, c, outcomes, "end");
 }
 

@@ -132,8 +132,18 @@ export interface Session {
 
 export type ConnectResult =
   | { readonly kind: "connected"; readonly session: Session }
-  /** No MX host could be reached (transient) or the domain cannot receive mail (permanent). */
-  | { readonly kind: "failed"; readonly result: FailureResult; readonly mxHost?: string };
+  /**
+   * No MX host could be reached (transient) or the domain cannot receive mail (permanent).
+   * `tlsDetail`: how TLS was decided at the host whose reply `result` is, when TLS is why it
+   * failed there (a handshake or DANE authentication that failed, STARTTLS missing where TLS is
+   * required, a TLSA lookup that failed), so the deferral records the decision as a session would.
+   */
+  | {
+    readonly kind: "failed";
+    readonly result: FailureResult;
+    readonly mxHost?: string;
+    readonly tlsDetail?: TlsDetail;
+  };
 
 /** Opens SMTP sessions to a destination (MX lookup, routes, TLS policy are behind it). */
 export interface Deliverer {

@@ -192,7 +192,7 @@ export class SmtpDeliverer implements Deliverer {
         ),
       };
     }
-    const { last, lastHost } = first;
+    const { last, lastHost, lastTls } = first;
     return {
       kind: "failed",
       result: last && last.kind === "transient" ? last : {
@@ -203,6 +203,7 @@ export class SmtpDeliverer implements Deliverer {
         reply: last?.reply ?? `451 4.4.1 no host of ${destination} could be reached`,
       },
       ...(lastHost ? { mxHost: lastHost } : {}),
+      ...(lastTls ? { tlsDetail: lastTls } : {}),
     };
   }
 
@@ -219,6 +220,8 @@ export class SmtpDeliverer implements Deliverer {
     const { implicitTls, auth, route, destination } = how;
     let last: FailureResult | undefined;
     let lastHost: string | undefined;
+    /** The TLS decision at `lastHost`, when TLS is why that host gave no session. */
+    let lastTls: TlsDetail | undefined;
     for (let index = from; index < targets.length; index++) {
       const target = targets[index]!;
       if (signal.aborted) break;
@@ -241,6 +244,7 @@ export class SmtpDeliverer implements Deliverer {
         });
         last = daneDeferral(`${target.host}: ${hostDane.reason}`);
         lastHost = target.host;
+        lastTls = { policy: "dane", reason: hostDane.reason, tls: false, verified: false };
         continue;
       }
       if (hostDane?.kind === "unusable") {
@@ -321,6 +325,9 @@ export class SmtpDeliverer implements Deliverer {
       }
       slot?.release();
       lastHost = target.host;
+      lastTls = opened.tls !== undefined
+        ? tlsDetail(applied, tlsPolicy, { tls: false, tlsVerified: false })
+        : undefined;
       const refused = opened.stage === "auth" && auth
         ? authFailure(opened.failure, target.host, auth.username)
         : undefined;
@@ -341,7 +348,7 @@ export class SmtpDeliverer implements Deliverer {
       // but missing) moves on to the next host; only the last one's reason is kept.
       last = toFailure(opened.failure);
     }
-    return { kind: "failed", last, lastHost };
+    return { kind: "failed", last, lastHost, lastTls };
   }
 
   /**
@@ -447,6 +454,7 @@ type Walked =
     readonly kind: "failed";
     readonly last: FailureResult | undefined;
     readonly lastHost: string | undefined;
+    readonly lastTls: TlsDetail | undefined;
   };
 
 /** Opens a session at a target after the `after`th, for a session moving on. */

@@ -264,16 +264,24 @@ function routeTransport(route: Config["routes"][number]): RouteTransport | undef
  * created it, so a shared one would send an `enforce` domain's mail to hosts its policy does not
  * list, or without verified TLS, when another domain came first, and would defer the others'
  * mail when it came first (RFC 8461 §5: a policy applies to its own domain's mail).
+ *
+ * With `dane`, so does a domain whose MX answer is DNSSEC-secure: DANE applies to an MX host
+ * only when the MX lookup of the domain being delivered was secure (RFC 7672 §2.2.1), and a
+ * DANE-TA certificate may name the next-hop domain (§3.2.3). Grouped with a domain whose MX
+ * answer is insecure, its mail would go to a host whose TLSA records it never checked whenever
+ * the other domain came first, and the other's would be held to records that do not apply.
  */
 export function rollupKey(
   router: Router,
   overrides: Config["domains"],
   mtaSts?: MtaStsPolicies,
+  dane = false,
 ) {
   return async (domain: string): Promise<string> => {
     if (!resolvePolicy(domain, [], overrides).mxRollup) return domain;
     const plan = await router.planRoute(domain);
     if (plan.kind !== "hosts" || plan.via !== "mx") return domain;
+    if (dane && plan.mxSecure) return domain;
     const names = [...new Set(plan.hosts.map((h) => h.name.toLowerCase()))].sort();
     if (!resolvePolicy(domain, names, overrides).mxRollup) return domain;
     if (mtaSts) {
@@ -383,7 +391,11 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     queue,
     clock,
     logger,
-    ...(real ? { destinationOf: rollupKey(real.router, config.domains, real.mtaSts) } : {}),
+    ...(real
+      ? {
+        destinationOf: rollupKey(real.router, config.domains, real.mtaSts, config.delivery.dane),
+      }
+      : {}),
     ...(metrics ? { metrics } : {}),
     store: health,
     states: deps.destinationStates ?? pgDestinationStates({ db, instance: deps.instance }),

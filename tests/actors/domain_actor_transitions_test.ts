@@ -423,6 +423,62 @@ Deno.test("transition(): a failed connect pauses reconnecting, longer each time"
   ]);
 });
 
+Deno.test("transition(): a connect that failed over TLS records the TLS decision with the deferral", () => {
+  // RFC 7672 §2.2: DANE refused the host. The events of the deferral say under which policy,
+  // as a session's events would.
+  const [a, b] = [delivery(1), delivery(2)];
+  const tlsDetail = {
+    policy: "dane",
+    reason: "DNSSEC-secure TLSA records at _25._tcp.mx.dest.test",
+    tls: false,
+    verified: false,
+  };
+  const failure = {
+    kind: "transient",
+    scope: "connection",
+    code: 451,
+    enhanced: "4.7.5",
+    reply: "451 4.7.5 TLS handshake with mx.dest.test failed: DANE authentication failed",
+  } as const;
+  table([
+    {
+      name: "unreachable: every queued delivery deferred with the decision",
+      given: [
+        start(L1),
+        offer([a, b], L1),
+        on({ kind: "connect_failed", conn: 1, failure, mxHost: MX, tlsDetail }, L1),
+      ],
+      when: reported(1, { ...L1, unreachableUntil: T0 + 60_000 }),
+      then: [
+        {
+          kind: "log",
+          event: {
+            event: "domain.unreachable",
+            domain: "dest.test",
+            until: T0 + 60_000,
+            reply: failure.reply,
+          },
+        },
+        {
+          kind: "record",
+          conn: 1,
+          outcomes: [a, b].map((d) => ({
+            delivery: d,
+            status: "deferred" as const,
+            attempted: true,
+            code: 451,
+            enhanced: "4.7.5",
+            reply: failure.reply,
+            mxHost: MX,
+            tlsDetail,
+            nextAttemptAt: T0 + RETRY_MS,
+          })),
+        },
+      ],
+    },
+  ]);
+});
+
 Deno.test("transition(): results become outcomes with their retry plan", () => {
   const [a, b, c, d] = [1, 2, 3, 4].map((id) => delivery(id, { outboxId: 7 }));
   const late = delivery(5, { outboxId: 7, attempts: 4, expiresAt: T0 + 1_000_000 });

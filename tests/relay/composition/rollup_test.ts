@@ -80,3 +80,21 @@ Deno.test("rollupKey() keeps a domain with an MTA-STS policy on its own actor", 
   const key = rollupKey(router(), {}, policies({}));
   assert.equal(await key("a.test"), "mx:mx1.host.test,mx2.host.test", "no policy: grouped");
 });
+
+Deno.test("rollupKey() with DANE keeps a domain whose MX answer is DNSSEC-secure on its own actor", async () => {
+  // a.test's MX answer is secure, b.test's is not, and they share their MX hosts. Grouped, the
+  // actor's connections would take DANE from whichever domain came first: b.test first, and
+  // a.test's mail would reach hosts whose TLSA records were never checked (RFC 7672 §2.2.1).
+  const resolver = new FakeResolver()
+    .set("a.test", { mx: [{ preference: 10, exchange: "mx1.host.test" }], secure: true })
+    .set("b.test", { mx: [{ preference: 10, exchange: "mx1.host.test" }] })
+    .set("c.test", { mx: [{ preference: 10, exchange: "mx1.host.test" }], secure: true })
+    .set("mx1.host.test", { a: ["192.0.2.1"], secure: true });
+  const router = createRouter({ resolver, random: () => 0.5 });
+  const key = rollupKey(router, {}, undefined, true);
+  assert.equal(await key("a.test"), "a.test");
+  assert.equal(await key("c.test"), "c.test", "two secure domains are not grouped either");
+  assert.equal(await key("b.test"), "mx:mx1.host.test");
+  const withoutDane = rollupKey(router, {}, undefined, false);
+  assert.equal(await withoutDane("a.test"), "mx:mx1.host.test", "DANE off: grouped as before");
+});
