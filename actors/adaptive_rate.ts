@@ -21,7 +21,10 @@
  * with GCRA at a burst of 1, like the configured rates: sends at most `perSecond` apart.
  *
  * A discriminated union of readonly records and pure functions, like aimd.ts; {@link
- * AdaptiveBudget} is the mutable holder that the domain actor uses as its budget.
+ * AdaptiveBudget} is the mutable holder that the domain actor uses as its budget. Its state can be
+ * saved and restored ({@link AdaptiveBudget.save}), so a limit the receiver taught us survives a
+ * restart or a move of the destination to another instance instead of being learnt again from
+ * its refusals.
  *
  * @module
  */
@@ -176,6 +179,27 @@ export function checkAdaptiveRateConfig(config: AdaptiveRateConfig): void {
   if (problem) throw new RangeError(`Cannot use adaptive rate config as ${problem}`);
 }
 
+/**
+ * An {@link AdaptiveBudget}'s state as saved: plain JSON, times in epoch milliseconds, null for
+ * "never". `limit` is null while free.
+ */
+export interface SavedAdaptiveRate {
+  readonly limit: {
+    readonly perSecond: number;
+    readonly step: number;
+    readonly releaseAt: number;
+    readonly lastChangeAt: number;
+    readonly lastCutAt: number;
+  } | null;
+  readonly meter: {
+    readonly windowStart: number | null;
+    readonly current: number;
+    readonly previous: number;
+  };
+  readonly tat: number | null;
+  readonly lastTakeAt: number | null;
+}
+
 /** What {@link AdaptiveBudget} wraps: the configured rates (a RateBudget). */
 export interface ConfiguredBudget {
   tryTake(now: number, n?: number): TakeResult;
@@ -251,8 +275,65 @@ export class AdaptiveBudget {
     if (this.#state.kind === "free") this.#tat = -Infinity;
   }
 
+  /** The adaptive part of the budget (not the configured rates: those save themselves). */
+  save(): SavedAdaptiveRate {
+    const s = this.#state;
+    return {
+      limit: s.kind === "limited"
+        ? {
+          perSecond: s.perSecond,
+          step: s.step,
+          releaseAt: s.releaseAt,
+          lastChangeAt: s.lastChangeAt,
+          lastCutAt: s.lastCutAt,
+        }
+        : null,
+      meter: {
+        windowStart: finiteOrNull(s.meter.windowStart),
+        current: s.meter.current,
+        previous: s.meter.previous,
+      },
+      tat: finiteOrNull(this.#tat),
+      lastTakeAt: finiteOrNull(this.#lastTakeAt),
+    };
+  }
+
+  /**
+   * Continues from a {@link save}d state: the limit in force, its recovery and the spacing of
+   * the next cell go on as if nothing had stopped. Time that passed in between counts as time
+   * without successes: the limit recovers with the next accepted transactions, a step per
+   * `increaseIntervalMs`, as it would have in memory. A next-cell time further ahead than one
+   * spacing (a clock that ran ahead where it was saved) is brought back to that bound.
+   */
+  restore(saved: SavedAdaptiveRate, now: number): void {
+    const meter = {
+      windowStart: saved.meter.windowStart ?? -Infinity,
+      current: saved.meter.current,
+      previous: saved.meter.previous,
+    };
+    const l = saved.limit;
+    this.#state = l === null ? { kind: "free", meter } : {
+      kind: "limited",
+      meter,
+      perSecond: Math.max(this.config.minPerSecond, l.perSecond),
+      step: l.step,
+      releaseAt: l.releaseAt,
+      lastChangeAt: l.lastChangeAt,
+      lastCutAt: l.lastCutAt,
+    };
+    const interval = this.#interval();
+    this.#tat = interval === undefined || saved.tat === null
+      ? -Infinity
+      : Math.min(saved.tat, now + interval);
+    this.#lastTakeAt = saved.lastTakeAt ?? -Infinity;
+  }
+
   #interval(): number | undefined {
     const perSecond = limitPerSecond(this.#state);
     return perSecond === undefined ? undefined : 1000 / perSecond;
   }
+}
+
+function finiteOrNull(n: number): number | null {
+  return Number.isFinite(n) ? n : null;
 }

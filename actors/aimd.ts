@@ -15,7 +15,9 @@
  *   is allowed; its failure re-marks the destination at once, its success reopens it at 1.
  *
  * A discriminated union of readonly records and a pure {@link transition}; {@link Aimd} is a
- * small mutable holder for the actor.
+ * small mutable holder for the actor, whose state can be saved and restored ({@link Aimd.save}):
+ * a limit cut by an overloaded receiver, or an unreachable mark, outlives a restart or a move of
+ * the destination to another instance.
  *
  * @module
  */
@@ -227,6 +229,23 @@ export function checkAimdConfig(config: AimdConfig): void {
   }
 }
 
+/**
+ * An {@link AimdState} as saved: plain JSON, so the times that start as "never" (-Infinity) are
+ * null.
+ */
+export type SavedAimd =
+  | {
+    readonly kind: "open";
+    readonly limit: number;
+    readonly successes: number;
+    readonly failures: number;
+    readonly strikes: number;
+    readonly lastChangeAt: number | null;
+    readonly lastCutAt: number | null;
+  }
+  | { readonly kind: "unreachable"; readonly until: number; readonly strikes: number }
+  | { readonly kind: "probing"; readonly strikes: number };
+
 /** A mutable holder of an {@link AimdState} for the domain actor. */
 export class Aimd {
   #state: AimdState;
@@ -275,5 +294,30 @@ export class Aimd {
 
   snapshot(now: number): AimdSnapshot {
     return aimdSnapshot(this.#state, now, this.config);
+  }
+
+  save(): SavedAimd {
+    const s = this.#state;
+    if (s.kind !== "open") return s;
+    return {
+      ...s,
+      lastChangeAt: Number.isFinite(s.lastChangeAt) ? s.lastChangeAt : null,
+      lastCutAt: Number.isFinite(s.lastCutAt) ? s.lastCutAt : null,
+    };
+  }
+
+  /**
+   * Continues from a {@link save}d state, under this holder's config: a limit above the
+   * configured `max` (the policy changed since) comes down to it. Time that passed in between
+   * needs no care: an unreachable period that ended meanwhile is a probe at the next event, and
+   * a cooldown or increase interval measured from a saved time has simply run out.
+   */
+  restore(saved: SavedAimd): void {
+    this.#state = saved.kind !== "open" ? saved : {
+      ...saved,
+      limit: Math.max(1, Math.min(saved.limit, this.config.max)),
+      lastChangeAt: saved.lastChangeAt ?? -Infinity,
+      lastCutAt: saved.lastCutAt ?? -Infinity,
+    };
   }
 }

@@ -1,13 +1,15 @@
 /**
  * Builds a destination's actor from its resolved policy: the GCRA rate budgets (with the adaptive
  * rate under them), AIMD concurrency and the retry schedule, all on the injected clock and
- * randomness.
+ * randomness. Given the state its destination's previous actor saved, the new one continues from
+ * it (actors/destination_state.ts), wherever and whenever that one ran.
  *
  * @module
  */
 import { AdaptiveBudget } from "./adaptive_rate.ts";
 import { Aimd, DEFAULT_AIMD_CONFIG } from "./aimd.ts";
 import { planRetry } from "./backoff.ts";
+import { type DestinationLimits, restoreLimits, saveLimits } from "./destination_state.ts";
 import { DomainActor } from "./domain_actor.ts";
 import type { DomainPolicy } from "./policy.ts";
 import type {
@@ -15,6 +17,7 @@ import type {
   Clock,
   Deliverer,
   Delivery,
+  DestinationState,
   Logger,
   OutcomeRecord,
   Random,
@@ -36,12 +39,16 @@ export interface ActorFactoryDeps {
   readonly metrics?: ActorMetrics;
 }
 
-/** The actor of destination `key` (a domain or an MX group), routed through `domain`. */
+/**
+ * The actor of destination `key` (a domain or an MX group), routed through `domain`, continuing
+ * from `restored` when its destination's limits were saved.
+ */
 export function createDomainActor(
   key: string,
   domain: string,
   policy: DomainPolicy,
   deps: ActorFactoryDeps,
+  restored?: DestinationState,
 ): DomainActor {
   const aimd = new Aimd({
     ...DEFAULT_AIMD_CONFIG,
@@ -49,10 +56,18 @@ export function createDomainActor(
     max: policy.maxConnections,
   });
   // The configured rates, and below them the rate the receiver's throttling replies allow.
-  const budget = new AdaptiveBudget(new RateBudget(policy.rates.map(withMargin)));
+  const rates = new RateBudget(policy.rates.map(withMargin));
+  const budget = new AdaptiveBudget(rates);
   const connectionBudget = policy.connectionRate
     ? new RateBudget([withMargin(policy.connectionRate)])
     : undefined;
+  const limits: DestinationLimits = {
+    rates,
+    adaptive: budget,
+    concurrency: aimd,
+    ...(connectionBudget ? { connections: connectionBudget } : {}),
+  };
+  if (restored) restoreLimits(limits, restored, deps.clock.now());
   return new DomainActor({
     domain: key,
     connectTo: domain,
@@ -79,6 +94,7 @@ export function createDomainActor(
     ...(deps.release ? { release: deps.release } : {}),
     logger: deps.logger,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    saveState: () => saveLimits(limits),
   });
 }
 

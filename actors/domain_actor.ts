@@ -19,6 +19,7 @@ import type {
   ConnectResult,
   Deliverer,
   Delivery,
+  DestinationState,
   Logger,
   OutcomeRecord,
   Random,
@@ -110,6 +111,8 @@ export interface DomainActorDeps {
   readonly release?: (deliveries: readonly Delivery[]) => Promise<void>;
   readonly logger: Logger;
   readonly metrics?: ActorMetrics;
+  /** The budgets' and concurrency's state, for the supervisor to keep (actors/create_actor.ts). */
+  readonly saveState?: () => DestinationState;
 }
 
 export class DomainActor implements Actor {
@@ -173,6 +176,10 @@ export class DomainActor implements Actor {
       unreachableUntil: concurrency.unreachableUntil(now),
       budgetAvailable: budget.available(now),
     });
+  }
+
+  saveState(): DestinationState | undefined {
+    return this.#d.saveState?.();
   }
 
   run(stop: AbortSignal, kill: AbortSignal): Promise<void> {

@@ -7,6 +7,9 @@
  *
  * @module
  */
+import type { DestinationState } from "./destination_state.ts";
+
+export type { DestinationState } from "./destination_state.ts";
 
 /** Wall-clock time and cancellable waiting (structurally the same as lib/clock.ts). */
 export interface Clock {
@@ -190,6 +193,29 @@ export interface Queue {
   release(deliveries: readonly Delivery[], at: number, now: number): Promise<void>;
 }
 
+/** One destination's limits to save, with the lease that entitles this instance to. */
+export interface DestinationStateWrite {
+  /** The destination (actor) key: a domain, or an MX group's key. */
+  readonly key: string;
+  /** A member domain whose lease this instance holds: the write is refused once it does not. */
+  readonly domain: string;
+  readonly state: DestinationState;
+}
+
+/**
+ * Where destinations' limits outlive their actors, so a restart or a lease moving to another
+ * instance does not reset them (relay/adapters/destination_state_store.ts over PostgreSQL).
+ */
+export interface DestinationStateStore {
+  /** The saved states of those `keys` that have one, well-formed. */
+  load(keys: readonly string[]): Promise<ReadonlyMap<string, DestinationState>>;
+  /**
+   * Saves a batch in one go, each only while this instance holds its `domain`'s lease (checked
+   * by the store in the same write); returns the keys refused.
+   */
+  save(states: readonly DestinationStateWrite[], now: number): Promise<{ refused: string[] }>;
+}
+
 /**
  * The log events the actors emit (supervisor and domain actors). Every other part of the relay
  * declares its own; the composition root joins them into the relay's log (JSON lines).
@@ -217,6 +243,8 @@ export type ActorLogEvent =
     readonly until: number;
     readonly reply: string;
   }
+  /** Limits the store refused to save because the lease on their destination was lost. */
+  | { readonly event: "state.refused"; readonly keys: readonly string[] }
   /** Outcomes the store refused to write because the lease on their destination was lost. */
   | { readonly event: "outcome.refused"; readonly ids: readonly number[] }
   /** One of the supervisor's loops (claim, renew) failed for a reason other than the store. */

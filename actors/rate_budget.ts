@@ -13,7 +13,9 @@
  *
  * Times are whole milliseconds supplied by the caller (`now`, as `Clock.now()` gives them), so
  * the budget is pure arithmetic: no clock, no timers, trivially testable and cheap to snapshot
- * for the admin API.
+ * for the admin API. The same numbers, saved ({@link RateBudget.save}) and restored later
+ * ({@link RateBudget.restore}), let a budget outlive its actor: a TAT is a time since the epoch,
+ * so whatever time passed in between counts as it would have in memory.
  *
  * @module
  */
@@ -42,6 +44,16 @@ export interface RateSnapshot {
   readonly available: number;
   /** When this rate alone lets the next cell through (`now` when it would now). */
   readonly nextFreeAt: number;
+}
+
+/**
+ * One rate's GCRA state as saved: the rate it belongs to (as the budget enforces it) and its
+ * theoretical arrival time in epoch milliseconds, null when the rate was never used.
+ */
+export interface SavedRate {
+  readonly count: number;
+  readonly perMs: number;
+  readonly tat: number | null;
 }
 
 /** The budget as the admin API shows it. */
@@ -152,6 +164,36 @@ export class RateBudget {
     return count;
   }
 
+  /** Every rate's TAT, to continue from later ({@link restore}); plain JSON. */
+  save(): SavedRate[] {
+    return this.#cells.map((c) => ({
+      count: c.rate.count,
+      perMs: c.rate.perMs,
+      tat: Number.isFinite(c.tat) ? c.tat : null,
+    }));
+  }
+
+  /**
+   * Continues from a {@link save}d state. Each rate takes the TAT saved for the same rate (count
+   * and period); a rate that was not saved (new in the configuration) starts full, and a saved
+   * rate no longer configured is dropped: a changed rate's old TAT says nothing about the new
+   * one. A TAT in the past needs no care: GCRA reads it as a full budget, so a state restored
+   * after a long gap lets as much through as a new one. A TAT further ahead than the rate's
+   * burst could ever have put it (saved by an instance whose clock ran ahead of this one's) is
+   * brought back to that bound, so a skewed clock cannot stall a destination for longer than one
+   * burst's worth of spacing.
+   */
+  restore(saved: readonly SavedRate[], now: number): void {
+    const unused = [...saved];
+    for (const c of this.#cells) {
+      const i = unused.findIndex((s) => sameRate(s, c.rate));
+      if (i < 0) continue;
+      const [s] = unused.splice(i, 1);
+      if (s!.tat === null || !Number.isFinite(s!.tat)) continue;
+      c.tat = Math.max(c.tat, Math.min(s!.tat, now + c.burst * c.interval));
+    }
+  }
+
   snapshot(now: number): BudgetSnapshot {
     return {
       available: this.available(now),
@@ -180,6 +222,14 @@ export class RateBudget {
       );
     }
   }
+}
+
+/**
+ * Whether a saved rate is this one. Periods carry the relay's margin (a float product), so they
+ * are compared with a tolerance far below any period a configuration can write.
+ */
+function sameRate(saved: SavedRate, rate: Rate): boolean {
+  return saved.count === rate.count && Math.abs(saved.perMs - rate.perMs) <= 1e-6 * rate.perMs;
 }
 
 function checkRate(rate: Rate, i: number): void {

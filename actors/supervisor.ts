@@ -13,9 +13,28 @@
  * and on stop drains: no new transactions, in-flight ones get `drainMs` to finish, everything
  * else goes back to the queue.
  *
+ * With a `states` store, a destination's limits (rate budgets, adaptive rate and concurrency)
+ * outlive its actor: a new actor starts from the state saved for its destination, the states
+ * that changed are saved in one batch every `stateFlushMs`, and an actor's state is saved once
+ * more when it stops (idle, crashed, shutdown) before its leases go back, so the next holder,
+ * here or on another instance, continues where it stopped. Never per message: sending at
+ * thousands of messages a second costs one statement a second. An actor whose lease was lost
+ * saves nothing: another instance serves the destination, and the store refuses such a write
+ * anyway.
+ *
  * @module
  */
-import type { ActorMetrics, Clock, Delivery, Logger, Queue, StoreHealth } from "./ports.ts";
+import type {
+  ActorMetrics,
+  Clock,
+  Delivery,
+  DestinationState,
+  DestinationStateStore,
+  DestinationStateWrite,
+  Logger,
+  Queue,
+  StoreHealth,
+} from "./ports.ts";
 import type { ActorDescription, DomainActorSnapshot, SupervisorSnapshot } from "./snapshots.ts";
 
 export type { ActorDescription, SupervisorSnapshot } from "./snapshots.ts";
@@ -39,6 +58,8 @@ export interface Actor {
   drain(domain?: string): Delivery[];
   /** Live state for operators (admin API). */
   snapshot?(now: number): DomainActorSnapshot;
+  /** The destination's limits as they stand, to save (absent: nothing worth keeping). */
+  saveState?(): DestinationState | undefined;
   /** Runs until `stop` aborts and in-flight work ends; `kill` aborts in-flight work. */
   run(stop: AbortSignal, kill: AbortSignal): Promise<void>;
 }
@@ -59,6 +80,8 @@ export interface SupervisorOptions {
   readonly drainMs: number;
   /** First restart pause after a crash; doubles per crash, capped at 64×. */
   readonly restartBackoffMs: number;
+  /** How often the destinations' limits that changed are saved (with a `states` store). */
+  readonly stateFlushMs: number;
 }
 
 export const DEFAULT_SUPERVISOR_OPTIONS: SupervisorOptions = {
@@ -70,6 +93,7 @@ export const DEFAULT_SUPERVISOR_OPTIONS: SupervisorOptions = {
   tickMaxMs: 100,
   drainMs: 30_000,
   restartBackoffMs: 1_000,
+  stateFlushMs: 1_000,
 };
 
 interface Running {
@@ -83,6 +107,10 @@ interface Running {
   readonly kill: AbortController;
   readonly done: Promise<void>;
   idleSince: number | undefined;
+  /** The member the actor started for: its lease fences the saves of the actor's state. */
+  readonly lead: string;
+  /** The state last saved (JSON), so an unchanged one is not written again. */
+  saved: string | undefined;
 }
 
 export interface SupervisorDeps {
@@ -91,9 +119,11 @@ export interface SupervisorDeps {
   readonly logger: Logger;
   /**
    * Creates the actor of a destination. `key` names it (a domain, or an MX group); `domain` is
-   * the first member, whose policy and route it uses.
+   * the first member, whose policy and route it uses; `restored`, the state saved for `key`.
    */
-  readonly createActor: (key: string, domain: string) => Actor;
+  readonly createActor: (key: string, domain: string, restored?: DestinationState) => Actor;
+  /** Where destinations' limits are kept across actors, restarts and instances (optional). */
+  readonly states?: DestinationStateStore;
   /** The destination (actor key) of a domain; default: the domain itself (no rollup). */
   readonly destinationOf?: (domain: string) => Promise<string>;
   readonly options?: Partial<SupervisorOptions>;
@@ -113,6 +143,7 @@ export class Supervisor {
   readonly #crashes = new Map<string, { crashes: number; restartAt: number }>();
   #cursor = "";
   #nextRenew = 0;
+  #nextFlush = 0;
   #wake: AbortController | undefined;
 
   constructor(deps: SupervisorDeps) {
@@ -201,6 +232,10 @@ export class Supervisor {
     await this.#discover(now);
     const moved = await this.#feed(now);
     await this.#retire(now);
+    if (now >= this.#nextFlush) {
+      await this.#save([...this.#running.values()], now);
+      this.#nextFlush = now + this.options.stateFlushMs;
+    }
     return moved;
   }
 
@@ -235,7 +270,27 @@ export class Supervisor {
     if (wanted.length === 0) return;
     const granted = await this.#deps.queue.acquireDomains(wanted, now);
     const keys = await Promise.all(granted.map((d) => this.#destinationOf(d)));
-    for (const [i, domain] of granted.entries()) this.#attach(domain, keys[i]!);
+    const restored = await this.#load(keys, granted);
+    for (const [i, domain] of granted.entries()) {
+      this.#attach(domain, keys[i]!, restored.get(keys[i]!));
+    }
+  }
+
+  /** The saved states of the destinations among `keys` that get a new actor. */
+  async #load(
+    keys: readonly string[],
+    granted: readonly string[],
+  ): Promise<ReadonlyMap<string, DestinationState>> {
+    const fresh = [...new Set(keys.filter((k) => !this.#running.has(k)))];
+    if (!this.#deps.states || fresh.length === 0) return new Map();
+    try {
+      return await this.#deps.states.load(fresh);
+    } catch (err) {
+      // Starting without the saved limits could spend a budget a second time: the leases go
+      // back, and a later pass tries again.
+      await this.#deps.queue.releaseDomains(granted).catch(() => {});
+      throw err;
+    }
   }
 
   async #destinationOf(domain: string): Promise<string> {
@@ -247,14 +302,14 @@ export class Supervisor {
     }
   }
 
-  #attach(domain: string, key: string): void {
+  #attach(domain: string, key: string, restored: DestinationState | undefined): void {
     this.#domainKey.set(domain, key);
     const running = this.#running.get(key);
     if (running) {
       running.domains.add(domain);
       return;
     }
-    const actor = this.#deps.createActor(key, domain);
+    const actor = this.#deps.createActor(key, domain, restored);
     const stop = new AbortController();
     const kill = new AbortController();
     const done = actor.run(stop.signal, kill.signal).then(
@@ -270,6 +325,10 @@ export class Supervisor {
       kill,
       done,
       idleSince: undefined,
+      lead: domain,
+      // What it starts from is what the store holds (or, with no row, what a fresh actor is):
+      // nothing to write until it changes.
+      saved: stateJson(actor),
     });
     this.#deps.metrics?.setActors(this.#running.size);
     this.#deps.logger.log({ event: "actor.started", domain: key });
@@ -296,6 +355,8 @@ export class Supervisor {
       this.#crashes.set(d, { crashes, restartAt });
     }
     this.#deps.logger.log({ event: "actor.crashed", domain: key, error: message(err), restartAt });
+    // The limits it reached stay in force for the actor that restarts it.
+    if (running) await this.#save([running], now);
     // Queued work goes back at once; in-flight claims come back when their lease ends.
     const queued = running?.actor.drain() ?? [];
     try {
@@ -371,6 +432,8 @@ export class Supervisor {
     await r.done;
     const queued = r.actor.drain();
     const now = this.#deps.clock.now();
+    // Saved while the leases are still held (the store checks them); not for a lost lease.
+    if (lost === undefined) await this.#save([r], now);
     if (queued.length > 0) await this.#deps.queue.release(queued, now, now);
     await this.#deps.queue.releaseDomains(members.filter((d) => d !== lost));
     this.#deps.logger.log({ event: "actor.stopped", domain: key, reason });
@@ -389,6 +452,7 @@ export class Supervisor {
     deadline.abort(WOKEN);
     await timer;
     const now = this.#deps.clock.now();
+    await this.#save(all, now);
     const queued = all.flatMap((r) => r.actor.drain());
     const keys = [...this.#running.keys()];
     const domains = [...this.#domainKey.keys()];
@@ -402,12 +466,46 @@ export class Supervisor {
     }
   }
 
+  /**
+   * Saves the states of `runs` that changed since they were last saved, in one batch. Never
+   * throws: a state not saved now is saved by the next flush, or, at a stop, lost, which costs at
+   * most what the actor took since the last flush.
+   */
+  async #save(runs: readonly Running[], now: number): Promise<void> {
+    const store = this.#deps.states;
+    if (!store) return;
+    const pending: { run: Running; json: string; write: DestinationStateWrite }[] = [];
+    try {
+      for (const run of runs) {
+        const state = run.actor.saveState?.();
+        if (!state) continue;
+        const json = JSON.stringify(state);
+        if (json === run.saved) continue;
+        pending.push({ run, json, write: { key: run.key, domain: run.lead, state } });
+      }
+      if (pending.length === 0) return;
+      const { refused } = await store.save(pending.map((p) => p.write), now);
+      // A refused state is not offered again: the lease is gone, and the renewal stops the actor.
+      for (const p of pending) p.run.saved = p.json;
+      if (refused.length > 0) this.#deps.logger.log({ event: "state.refused", keys: refused });
+    } catch (err) {
+      if (!this.#deps.store?.failed(err)) {
+        this.#deps.logger.log({ event: "loop.failed", loop: "state", error: message(err) });
+      }
+    }
+  }
+
   async #sleep(ms: number, signal: AbortSignal): Promise<void> {
     const wake = new AbortController();
     this.#wake = wake;
     await this.#deps.clock.sleep(ms, AbortSignal.any([signal, wake.signal])).catch(() => {});
     this.#wake = undefined;
   }
+}
+
+function stateJson(actor: Actor): string | undefined {
+  const state = actor.saveState?.();
+  return state && JSON.stringify(state);
 }
 
 function message(err: unknown): string {

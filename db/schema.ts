@@ -265,6 +265,17 @@ export interface BounceMessagesTable {
   raw: Uint8Array | null;
 }
 
+/**
+ * A destination's limits as its actor left them (migration 0010): the actors' JSON record,
+ * written by the lease holder.
+ */
+export interface DestinationStateTable {
+  key: string;
+  state: Json;
+  owner: string;
+  updated_at: Timestamp;
+}
+
 export interface FerrySchema {
   "ferry.outbox": OutboxTable;
   "ferry.deliveries": DeliveriesTable;
@@ -272,6 +283,7 @@ export interface FerrySchema {
   "ferry.suppressions": SuppressionsTable;
   "ferry.domain_suspensions": DomainSuspensionsTable;
   "ferry.leases": LeasesTable;
+  "ferry.destination_state": DestinationStateTable;
   "ferry.instances": InstancesTable;
   "ferry.mta_sts_policies": MtaStsPoliciesTable;
   "ferry.tls_rpt_results": TlsRptResultsTable;

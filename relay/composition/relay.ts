@@ -13,7 +13,7 @@ import { listenForOutbox, setNotifyTrigger } from "../../db/notify.ts";
 import { reapAllExpiredLeases } from "../../db/queue.ts";
 import { purgeFinished } from "../../db/retention.ts";
 import { DatabaseHealth } from "../../db/health.ts";
-import type { Deliverer, Random } from "../../actors/ports.ts";
+import type { Deliverer, DestinationStateStore, Random } from "../../actors/ports.ts";
 import type { Logger } from "./log.ts";
 import { Poller } from "../../actors/poller.ts";
 import { Supervisor } from "../../actors/supervisor.ts";
@@ -21,6 +21,8 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
+import { pgDestinationStates } from "../adapters/destination_state_store.ts";
+import { purgeDestinationStates } from "../../db/destination_state.ts";
 import {
   type MtaStsPolicies,
   SmtpDeliverer,
@@ -94,7 +96,18 @@ export interface RelayDeps {
    * default 25, the one port MX records imply (RFC 5321 §5.1).
    */
   readonly mxPort?: number;
+  /**
+   * Replaces where destinations' limits are kept (tests: a store that forgets, to measure what
+   * keeping them prevents); default: `ferry.destination_state`, shared by every instance.
+   */
+  readonly destinationStates?: DestinationStateStore;
 }
+
+/**
+ * A destination's saved limits are purged once nobody wrote them for this long (or for the
+ * retention, when longer): by then every budget is full again.
+ */
+const DESTINATION_STATE_RETENTION_MS = 30 * 86_400_000;
 
 export interface RunningRelay {
   /** Resolves when every loop has stopped after the signal aborted (actors drained). */
@@ -385,7 +398,8 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
       : {}),
     ...(metrics ? { metrics } : {}),
     store: health,
-    createActor: (key, domain) =>
+    states: deps.destinationStates ?? pgDestinationStates({ db, instance: deps.instance }),
+    createActor: (key, domain, restored) =>
       createDomainActor(key, domain, resolvePolicy(domain, mxHostsOf(key), config.domains), {
         clock,
         random: deps.random,
@@ -396,7 +410,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         leaseMs: q.leaseDuration,
         release: (ds) => queue.release(ds, clock.now(), clock.now()),
         ...(metrics ? { metrics } : {}),
-      }),
+      }, restored),
     options: {
       maxActors: config.delivery.maxActors,
       domainLeaseMs: config.delivery.domainLease,
@@ -432,6 +446,10 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
     const b = await bounces.purge(before);
     if (b.messages > 0) logger.log({ event: "bounce.purged", ...b });
+    await purgeDestinationStates(
+      db,
+      new Date(clock.now() - Math.max(q.retention, DESTINATION_STATE_RETENTION_MS)),
+    );
   }, failed("retention")));
 
   return {

@@ -60,14 +60,25 @@ const retrySchema = z.strictObject({
   jitter: z.number().min(0).max(0.99).optional(),
 });
 
+/**
+ * A rate a budget enforces: `"100/m"` spaces sends evenly (burst 1), `{ "rate": "100/m", "burst":
+ * 20 }` lets up to 20 go back to back after a quiet spell; any window of the period then sees at
+ * most count + burst - 1.
+ */
+const budgetRate = z.preprocess(
+  // One schema for both forms, so a mistake is reported at its key rather than as "no form fits".
+  (v) => typeof v === "string" ? { rate: v } : v,
+  z.strictObject({ rate, burst: z.number().int().positive().optional() }),
+).transform(({ rate, burst }) => burst === undefined ? rate : { ...rate, burst });
+
 /** A per-domain policy override (actors/policy.ts `DomainPolicyOverride`); every key optional. */
 const domainPolicySchema = z.strictObject({
   maxConnections: z.number().int().positive().max(1000).optional(),
   initialConnections: z.number().int().positive().optional(),
   messagesPerConnection: z.number().int().positive().optional(),
   idleTimeout: duration.optional(),
-  connectionRate: rate.nullable().optional(),
-  rates: z.array(rate).optional(),
+  connectionRate: budgetRate.nullable().optional(),
+  rates: z.array(budgetRate).optional(),
   tls: z.enum(["opportunistic", "required", "verified", "disabled"]).optional(),
   retry: retrySchema.optional(),
   maxRecipientsPerTransaction: z.number().int().positive().max(1000).optional(),

@@ -8,13 +8,24 @@ interface Row {
 }
 
 export class MemoryQueue implements Queue {
-  readonly rows: Row[] = [];
-  readonly leases = new Map<string, { owner: string; expiresAt: number }>();
-  readonly recorded: OutcomeRecord[] = [];
+  readonly rows: Row[];
+  readonly leases: Map<string, { owner: string; expiresAt: number }>;
+  readonly recorded: OutcomeRecord[];
   readonly released: number[] = [];
-  token = 0;
+  /** Fencing tokens, shared with peers as the database's sequence is. */
+  readonly #fence: { last: number };
 
-  constructor(readonly owner = "me", readonly leaseMs = 15_000) {}
+  constructor(readonly owner = "me", readonly leaseMs = 15_000, shared?: MemoryQueue) {
+    this.rows = shared?.rows ?? [];
+    this.leases = shared?.leases ?? new Map();
+    this.recorded = shared?.recorded ?? [];
+    this.#fence = shared ? shared.#fence : { last: 0 };
+  }
+
+  /** Another instance on the same queue: its own name, the same rows, leases and outcomes. */
+  peer(owner: string): MemoryQueue {
+    return new MemoryQueue(owner, this.leaseMs, this);
+  }
 
   add(deliveries: Delivery[], dueAt = 0): void {
     for (const d of deliveries) this.rows.push({ delivery: d, status: "ready", dueAt });
@@ -61,7 +72,7 @@ export class MemoryQueue implements Queue {
 
   claimMany(requests: readonly { domain: string; limit: number }[], now: number) {
     // One claim, one lease token, as in the one statement of the PostgreSQL queue.
-    const token = ++this.token;
+    const token = ++this.#fence.last;
     const out: Delivery[] = [];
     for (const { domain, limit } of requests) {
       const l = this.leases.get(domain);

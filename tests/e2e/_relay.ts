@@ -58,11 +58,12 @@ export interface TestRelayOptions {
   readonly clock?: FakeClock;
   /**
    * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts), MTA-STS fetch and TLS report listener
-   * of the relay (default: none, static routes only).
+   * of the relay (default: none, static routes only); where destinations' limits are kept
+   * (default: the database).
    */
   readonly deps?: Pick<
     RelayDeps,
-    "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect" | "onTls"
+    "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect" | "onTls" | "destinationStates"
   >;
 }
 

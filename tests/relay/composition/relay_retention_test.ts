@@ -1,6 +1,7 @@
 /**
  * The relay's hourly retention loop (relay/composition/relay.ts) also purges the bounce mailbox's
- * processed-message markers, with the same cut-off as finished deliveries (`queue.retention`).
+ * processed-message markers, with the same cut-off as finished deliveries (`queue.retention`), and
+ * destinations' saved limits nobody wrote for 30 days (or the retention, when longer).
  * A whole relay runs in-process on a FakeClock with a Deliverer that must never be called.
  */
 import assert from "node:assert/strict";
@@ -106,4 +107,47 @@ Deno.test("purgeBounceHistory() goes batch by batch and says when it stopped ear
     complete: true,
   });
   assert.deepEqual(await uidls(t.db), ["kept"]);
+});
+
+Deno.test("startRelay() purges destinations' saved limits nobody wrote for 30 days, even with a shorter retention", async () => {
+  await using t = await testDatabase();
+  const keys = async () =>
+    (await t.db.selectFrom("ferry.destination_state").select("key").orderBy("key").execute())
+      .map((r) => r.key);
+  for (const [key, at] of [["old.test", T0 - 31 * DAY], ["idle.test", T0 - 10 * DAY]] as const) {
+    await t.db.insertInto("ferry.destination_state")
+      .values({ key, state: "{}", owner: "x", updated_at: new Date(at) }).execute();
+  }
+  const config = loadConfig(
+    { FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "ferry.json" },
+    () => JSON.stringify({ queue: { retention: "7d" } }),
+    () => "relay.test",
+  );
+  const clock = new FakeClock(T0);
+  const stop = new AbortController();
+  const relay = await startRelay({
+    database: t,
+    config,
+    clock,
+    random: () => 0.5,
+    logger: { log: () => {} },
+    instance: "retention-test",
+    deliverer: { connect: () => assert.fail("nothing to deliver") },
+  }, stop.signal);
+  try {
+    // The first pass runs at start; a destination idle for 10 days keeps its limits.
+    for (let i = 0; i < 400 && (await keys()).length > 1; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.deepEqual(await keys(), ["idle.test"]);
+  } finally {
+    stop.abort();
+    let done = false;
+    const finished = relay.done.then(() => (done = true));
+    for (let i = 0; i < 1000 && !done; i++) {
+      await new Promise((r) => setTimeout(r, 1));
+      await clock.advance(1000);
+    }
+    await finished;
+  }
 });

@@ -63,6 +63,29 @@ Deno.test("parseFileConfig() rejects unknown keys and bad units, naming the key"
   assert.equal(parseFileConfig(`{"queue":{"retention":"7d"}}`).queue.retention, 7 * 86_400_000);
 });
 
+Deno.test("parseFileConfig() reads a domain's rates with or without a burst, naming a bad one", () => {
+  const c = parseFileConfig(
+    `{"domains":{"a.test":{"rates":["10/s",{"rate":"100/m","burst":20}],
+      "connectionRate":{"rate":"5/m","burst":2}}}}`,
+  );
+  assert.deepEqual(c.domains["a.test"], {
+    rates: [{ count: 10, perMs: 1000 }, { count: 100, perMs: 60_000, burst: 20 }],
+    connectionRate: { count: 5, perMs: 60_000, burst: 2 },
+  });
+  assert.throws(
+    () => parseFileConfig(`{"domains":{"a":{"rates":[{"rate":"1/s","burst":0}]}}}`, "f.json"),
+    /f.json key domains.a.rates.0.burst/,
+  );
+  assert.throws(
+    () => parseFileConfig(`{"domains":{"a":{"rates":["fast"]}}}`, "f.json"),
+    /f.json key domains.a.rates.0.rate: expected a rate/,
+  );
+  assert.throws(
+    () => parseFileConfig(`{"domains":{"a":{"rates":[{"rate":"1/s","bursts":2}]}}}`, "f.json"),
+    /f.json key domains.a.rates.0: .*bursts/,
+  );
+});
+
 Deno.test("parseDuration() and parseRate() read the config's units", () => {
   assert.equal(parseDuration("250ms"), 250);
   assert.equal(parseDuration("30s"), 30_000);
