@@ -30,8 +30,27 @@ export function tlsResultOf(r: TlsReport, at: number): TlsResult | undefined {
       failure,
       receivingMxHostname: r.mxHost,
       ...(r.address !== undefined ? { receivingIp: r.address } : {}),
-      ...(r.reason !== undefined ? { failureReasonCode: r.reason.slice(0, 200) } : {}),
+      ...(r.reason !== undefined ? { failureReasonCode: failureReasonCode(r.reason) } : {}),
     },
     at,
   };
+}
+
+/**
+ * RFC 8460 §4.4 `failure-reason-code` from the deliverer's reason: the TLS library's words,
+ * without what the report says elsewhere (the MX host is `receiving-mx-hostname`) and without
+ * what changes from one session to the next. Counters are keyed by every failure detail
+ * (relay/tls_rpt/counts.ts, as §4.4 groups `failure-details`), so a code that carried, say, the
+ * verification time rustls writes into an expired certificate's error would make one counter,
+ * and one `failure-details` entry, per session instead of one per kind of failure.
+ */
+export function failureReasonCode(reason: string): string {
+  return reason
+    // relay/smtp's wrapping, and relay/tls's: the host and the policy are reported apart.
+    .replace(/^TLS handshake with \S+ failed: /, "")
+    .replace(/^Cannot establish TLS with '[^']*' \((?:un)?verified\): /, "")
+    // rustls's context of an expired (or not yet valid) certificate: "verification time <now>
+    // (UNIX), but certificate is not valid after <t> (UNIX) (<n> seconds ago)".
+    .replace(/: verification time \d+ \(UNIX\)[\s\S]*$/, "")
+    .slice(0, 200);
 }
