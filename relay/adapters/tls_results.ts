@@ -17,12 +17,10 @@ export function tlsResultOf(r: TlsReport, at: number): TlsResult | undefined {
     : r.applied.kind === "mta-sts"
     ? { type: "sts" as const, strings: stsPolicyStrings(r.applied.policy) }
     : { type: "no-policy-found" as const };
-  // RFC 8460 §4.3: with no policy, a session in the clear is `starttls-not-supported`.
-  const failure = r.result !== "success"
-    ? r.result
-    : policy.type === "no-policy-found" && !r.tls
-    ? "starttls-not-supported"
-    : undefined;
+  // RFC 8460 §4.3: a session in the clear is `starttls-not-supported`, with no policy as under
+  // a `testing` MTA-STS one, whose failures are reported while the mail still goes (RFC 8461
+  // §5). (`enforce` and DANE never open a session without TLS.)
+  const failure = r.result !== "success" ? r.result : !r.tls ? "starttls-not-supported" : undefined;
   return {
     domain: r.domain,
     policy,

@@ -140,3 +140,34 @@ Deno.test("failureReasonCode() keeps a reason that names no session", () => {
     "invalid peer certificate: UnknownIssuer",
   );
 });
+
+Deno.test("tlsResultOf(): under a testing MTA-STS policy, a session in the clear is a failure", () => {
+  const testing: TlsReport = {
+    ...base,
+    tls: false,
+    verified: false,
+    tlsPolicy: "opportunistic",
+    applied: {
+      kind: "mta-sts",
+      mode: "testing",
+      policy: {
+        domain: "example.test",
+        id: "1",
+        mode: "testing",
+        mx: ["mx.example.test"],
+        maxAge: 86_400,
+        fetchedAt: AT,
+        expiresAt: AT + 86_400_000,
+        lastError: null,
+      },
+    },
+    result: "success",
+  };
+  assert.equal(tlsResultOf(testing, AT)?.policy.type, "sts");
+  assert.deepEqual(tlsResultOf(testing, AT)?.outcome, {
+    failure: "starttls-not-supported",
+    receivingMxHostname: "mx.example.test",
+    receivingIp: "192.0.2.25",
+  });
+  assert.equal(tlsResultOf({ ...testing, tls: true }, AT)?.outcome, "success");
+});
