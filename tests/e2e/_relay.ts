@@ -57,10 +57,13 @@ export interface TestRelayOptions {
   readonly database?: TestDatabase;
   readonly clock?: FakeClock;
   /**
-   * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts) and MTA-STS fetch of the relay
-   * (default: none, static routes only).
+   * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts), MTA-STS fetch and TLS report POSTs of
+   * the relay (default: none, static routes only).
    */
-  readonly deps?: Pick<RelayDeps, "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect">;
+  readonly deps?: Pick<
+    RelayDeps,
+    "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect" | "wrapReportPoster"
+  >;
 }
 
 export const ADMIN_TOKEN = "e2e-admin-token-0123456789";
