@@ -167,17 +167,28 @@ export class SmtpDeliverer implements Deliverer {
     const dane = this.o.dane && plan.via !== "static" && plan.mxSecure
       ? await this.#dane(destination, plan, signal)
       : undefined;
+    let unlisted: ReadonlySet<string> = NONE;
     if (!dane && this.o.mtaSts && plan.via !== "static") {
       const sts = await this.#mtaSts(destination, hosts, signal);
       if (sts.kind === "failed") return sts;
       hosts = sts.hosts;
+      unlisted = sts.unlisted;
       if (sts.verified) tlsPolicy = "verified";
       if (sts.decision.mode !== "none") {
         applied = { kind: "mta-sts", mode: sts.decision.mode, policy: sts.decision.policy };
       }
     }
     const targets = routeTargets(hosts);
-    const how: HowToOpen = { tlsPolicy, implicitTls, auth, route, applied, dane, destination };
+    const how: HowToOpen = {
+      tlsPolicy,
+      implicitTls,
+      auth,
+      route,
+      applied,
+      dane,
+      destination,
+      unlisted,
+    };
     const first = await this.#walk(targets, 0, how, signal);
     if (first.kind === "ready") {
       return {
@@ -289,20 +300,31 @@ export class SmtpDeliverer implements Deliverer {
       // A session opened, or TLS itself failed: one TLS result (RFC 8460 §4.3 counts sessions).
       // A connection that never reached TLS (refused, 421 greeting) is not one.
       if (opened.kind === "ready" || opened.tls !== undefined) {
+        // RFC 8461 §5: under `testing` the mail goes to an MX host the policy does not list,
+        // and the session is reported as the policy failure it is (RFC 8460 §4.3.3: a failure
+        // of no other category is a `validation-failure`, its detail in the reason code).
+        const outsidePolicy = opened.kind === "ready" && applied.kind === "mta-sts" &&
+          how.unlisted.has(target.host);
         this.#tlsReport({
           domain: destination,
           mxHost: target.host,
           address: target.address,
           applied,
           tlsPolicy,
-          result: opened.kind === "ready"
+          result: outsidePolicy
+            ? "validation-failure"
+            : opened.kind === "ready"
             ? "success"
             : applied.kind === "dane" && startTls && opened.tls !== "starttls-not-supported"
             ? "tlsa-invalid"
             : opened.tls!,
           tls: opened.kind === "ready" && opened.session.tls,
           verified: opened.kind === "ready" && opened.session.tlsVerified,
-          ...(opened.kind === "failed" ? { reason: opened.failure.text } : {}),
+          ...(opened.kind === "failed"
+            ? { reason: opened.failure.text }
+            : outsidePolicy
+            ? { reason: MX_HOST_MISMATCH }
+            : {}),
         });
       }
       if (opened.kind === "ready") {
@@ -365,6 +387,8 @@ export class SmtpDeliverer implements Deliverer {
     | {
       readonly kind: "hosts";
       readonly hosts: readonly RouteHost[];
+      /** Under `testing`: the names of the hosts the policy does not list, to report. */
+      readonly unlisted: ReadonlySet<string>;
       readonly verified: boolean;
       readonly decision: MtaStsDecision;
     }
@@ -379,16 +403,36 @@ export class SmtpDeliverer implements Deliverer {
       );
     }
     const screen = screenMxHosts(decision, hosts, (h) => h.name);
-    if (screen.tls !== "verified") return { kind: "hosts", hosts, verified: false, decision };
+    if (screen.tls !== "verified") {
+      const unlisted = new Set(screen.unlisted.map((h) => h.name));
+      return { kind: "hosts", hosts, unlisted, verified: false, decision };
+    }
     if (screen.hosts.length === 0) {
       const listed = decision.mode === "none" ? [] : decision.policy.mx;
+      // The policy prevents the session: still one failed session to report (as
+      // relay/tls_rpt/result.ts counts a policy failure), a `validation-failure` (RFC 8460
+      // §4.3.3), named after the MX host that would have been tried first.
+      const first = hosts[0];
+      if (first && decision.mode !== "none") {
+        this.#tlsReport({
+          domain: destination,
+          mxHost: first.name,
+          ...(first.addresses[0] !== undefined ? { address: first.addresses[0] } : {}),
+          applied: { kind: "mta-sts", mode: decision.mode, policy: decision.policy },
+          tlsPolicy: "verified",
+          result: "validation-failure",
+          tls: false,
+          verified: false,
+          reason: MX_HOST_MISMATCH,
+        });
+      }
       return mtaStsDeferral(
         `the MTA-STS policy of ${destination} (enforce) lists none of its MX hosts: ${
           hosts.map((h) => h.name).join(", ")
         } not in ${listed.join(", ")}`,
       );
     }
-    return { kind: "hosts", hosts: screen.hosts, verified: true, decision };
+    return { kind: "hosts", hosts: screen.hosts, unlisted: NONE, verified: true, decision };
   }
 
   /**
@@ -438,7 +482,17 @@ interface HowToOpen {
   readonly applied: AppliedTls;
   /** DANE per MX host name, when any host has TLSA records. */
   readonly dane: ReadonlyMap<string, HostDane> | undefined;
+  /** MX host names a `testing` MTA-STS policy does not list: their sessions are reported. */
+  readonly unlisted: ReadonlySet<string>;
 }
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * The `failure-reason-code` (RFC 8460 §4.4) of a session with an MX host the MTA-STS policy
+ * does not list (RFC 8461 §4.1), reported as a `validation-failure`.
+ */
+export const MX_HOST_MISMATCH = "mx-host-mismatch";
 
 /** A session at the `index`th target, or why no target from the first tried gave one. */
 type Walked =

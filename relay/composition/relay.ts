@@ -57,7 +57,7 @@ import type { Router } from "../dns/mod.ts";
 import { BrokenTlsPeers } from "../tls/mod.ts";
 import { actorMetrics, type Metrics } from "../metrics/mod.ts";
 import { type BounceProcessing, bounceProcessing } from "../bounce_processing/mod.ts";
-import type { TlsResultSink } from "../tls_rpt/mod.ts";
+import type { PostReport, TlsResultSink } from "../tls_rpt/mod.ts";
 import { tlsResultOf } from "../adapters/tls_results.ts";
 import { tlsReporting } from "./tls_reports.ts";
 
@@ -91,6 +91,8 @@ export interface RelayDeps {
   readonly onTls?: (report: TlsReport) => void;
   /** Replaces the MTA-STS policy fetch over HTTPS (tests: a local server with a test CA). */
   readonly fetchMtaStsPolicy?: FetchPolicy;
+  /** Wraps the TLS report POSTs (RFC 8460 §5.4) of `tlsReports` (tests count them in flight). */
+  readonly wrapReportPoster?: (post: PostReport) => PostReport;
   /**
    * The port of MX hosts (tests: local MX hosts on a free port, found through `resolver`);
    * default 25, the one port MX records imply (RFC 5321 §5.1).
@@ -381,6 +383,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     instance: deps.instance,
     health,
     ...(deps.resolver ? { resolver: deps.resolver } : {}),
+    ...(deps.wrapReportPoster ? { wrapReportPoster: deps.wrapReportPoster } : {}),
   }, signal);
   const real = deps.deliverer
     ? undefined

@@ -14,6 +14,7 @@ import { CachingResolver, loadSystemNameServers, type Resolver, WireResolver } f
 import {
   httpsReportPoster,
   NO_TLS_RESULTS,
+  type PostReport,
   runTlsReports,
   TlsResultBatcher,
   type TlsResultSink,
@@ -29,6 +30,8 @@ export interface TlsReportingDeps {
   readonly health: Pick<DatabaseHealth, "up" | "failed" | "waitUntilUp">;
   /** Where `_smtp._tls` records are looked up; default: the system's name servers. */
   readonly resolver?: Resolver;
+  /** Wraps the HTTPS report poster (tests count the POSTs in flight). */
+  readonly wrapReportPoster?: (post: PostReport) => PostReport;
 }
 
 export interface TlsReporting {
@@ -68,6 +71,12 @@ export async function tlsReporting(
   const caCerts = deps.config.delivery.caFile
     ? [await Deno.readTextFile(deps.config.delivery.caFile)]
     : undefined;
+  const poster = httpsReportPoster({
+    clock,
+    timeoutMs: settings.timeout,
+    ...(caCerts ? { caCerts } : {}),
+  });
+  const post = deps.wrapReportPoster?.(poster) ?? poster;
   return {
     sink: batcher,
     run: (stop) =>
@@ -75,11 +84,7 @@ export async function tlsReporting(
         clock,
         store: pgTlsReportStore(db),
         resolver,
-        post: httpsReportPoster({
-          clock,
-          timeoutMs: settings.timeout,
-          ...(caCerts ? { caCerts } : {}),
-        }),
+        post,
         config: settings,
         instance: deps.instance,
         log: (line) => logger.log(line),

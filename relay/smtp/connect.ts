@@ -20,11 +20,6 @@ export interface ConnectOptions extends Omit<SessionOptions, "peerName"> {
   readonly peerName?: string;
   /** The TCP connector; default `Deno.connect`. */
   readonly connect?: Connector;
-  /**
-   * Cuts the opening short in any phase (connect, TLS, greeting, EHLO, STARTTLS): a drain's
-   * deadline. The connection is closed at once and the open fails as a transient.
-   */
-  readonly signal?: AbortSignal;
 }
 
 /** The default connector: `Deno.connect` over TCP. */
@@ -96,22 +91,20 @@ export async function connectSmtp(
       };
     }
   }
-  // Every later phase reads from the stream: closing it ends whichever read is waiting.
-  const opened = stream;
-  const close = () => opened.close();
-  cut?.addEventListener("abort", close, { once: true });
-  try {
-    if (cut?.aborted) {
-      close();
-      return {
-        kind: "failed",
-        failure: localTransient("connection", 451, "4.4.1", `opening ${where} was stopped`),
-      };
+  if (cut?.aborted) {
+    try {
+      stream.close();
+    } catch {
+      // Already closed by the peer.
     }
-    return await openSession(stream, { ...options, peerName, timeouts });
-  } finally {
-    cut?.removeEventListener("abort", close);
+    return {
+      kind: "failed",
+      failure: localTransient("connection", 451, "4.4.1", `opening ${where} was stopped`),
+    };
   }
+  // From here the session owns the stream, and the cut: after STARTTLS the stream in use is the
+  // TLS one (the plain one was consumed by the upgrade), which only the session knows.
+  return await openSession(stream, { ...options, peerName, timeouts });
 }
 
 function describe(err: unknown): string {

@@ -61,6 +61,11 @@ export async function openSession(
     resolveTimeouts(options.timeouts),
     options.trace,
   );
+  // A cut closes whichever stream the channel holds then (plain, or TLS after STARTTLS): that
+  // ends the read or write waiting on it at once.
+  const cut = () => channel.close();
+  options.signal?.addEventListener("abort", cut, { once: true });
+  if (options.signal?.aborted) cut();
   try {
     const outcome = await handshake(channel, options);
     if (outcome.kind === "ready") {
@@ -73,6 +78,8 @@ export async function openSession(
     channel.close();
     if (err instanceof SessionBrokenError) return { kind: "failed", failure: err.failure };
     throw err;
+  } finally {
+    options.signal?.removeEventListener("abort", cut);
   }
 }
 
@@ -118,7 +125,9 @@ async function handshake(channel: Channel, options: SessionOptions): Promise<Ope
           throw protocolError("starttls", "the peer sent data after its 220 to STARTTLS", "");
         }
         const failure = await upgrade(channel, options, decision.verify);
-        if (failure) return tlsFailed(failure.type, failure.failure);
+        if (failure) {
+          return failure.type ? tlsFailed(failure.type, failure.failure) : failed(failure.failure);
+        }
         memory?.forget(options.peerName);
         encrypted = true;
         verified = decision.verify;
@@ -183,9 +192,10 @@ async function upgrade(
   channel: Channel,
   options: SessionOptions,
   verify: boolean,
-): Promise<{ readonly failure: Failure; readonly type: TlsFailureType } | undefined> {
+): Promise<{ readonly failure: Failure; readonly type?: TlsFailureType } | undefined> {
   const start = options.startTls ?? defaultStartTls;
   const ms = channel.timeouts.starttls;
+  const cut = options.signal;
   try {
     const tls = await withTimeout(
       channel.clock,
@@ -196,15 +206,23 @@ async function upgrade(
           hostname: options.peerName,
           verify,
           caCerts: options.caCerts,
-          signal,
+          signal: cut ? AbortSignal.any([signal, cut]) : signal,
         }),
     );
+    if (cut?.aborted) {
+      // Cut as the handshake ended: the channel (closed by the cut) never held this stream.
+      tls.close();
+      return { failure: stopped(options.peerName) };
+    }
     channel.replaceStream(tls);
     channel.note(`TLS established${verify ? " (verified)" : ""}`);
     return undefined;
   } catch (err) {
     // The plain stream was handed to the upgrade: it is consumed or closed either way.
     channel.close();
+    // Stopped by us, not failed by the peer: nothing to report about its TLS (RFC 8460 §4.3
+    // counts the peer's failures) nor to remember about it.
+    if (cut?.aborted) return { failure: stopped(options.peerName) };
     const why = err instanceof Error ? err.message : String(err);
     // A verification failure says nothing about the handshake itself: only unverified failures
     // are remembered, so opportunistic sessions can skip TLS with that peer for a while.
@@ -219,6 +237,10 @@ async function upgrade(
       ),
     };
   }
+}
+
+function stopped(peer: string): Failure {
+  return localTransient("connection", 451, "4.4.1", `the TLS handshake with ${peer} was stopped`);
 }
 
 function failed(failure: Failure): { readonly kind: "failed"; readonly failure: Failure } {

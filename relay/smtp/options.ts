@@ -41,4 +41,10 @@ export interface SessionOptions {
    * verified when `tlsPolicy` is `verified`, as `connectSmtp()` verified the stream under it.
    */
   readonly implicitTls?: boolean;
+  /**
+   * Cuts the opening short in any phase (connect, TLS, greeting, EHLO, STARTTLS): a drain's
+   * deadline, a lost destination lease. The connection is closed at once and the open fails as
+   * a transient.
+   */
+  readonly signal?: AbortSignal;
 }

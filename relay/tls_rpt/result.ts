@@ -22,7 +22,9 @@
  * | MTA-STS: the policy host's HTTPS certificate is invalid       | `sts-webpki-invalid`        |
  *
  * With `no-policy-found` a session in the clear is `starttls-not-supported` and one over TLS,
- * verified or not, a success. A policy failure that prevents the session (a fetch error under
+ * verified or not, a success; so is a session in the clear under a `testing` MTA-STS policy,
+ * which delivers anyway and reports (RFC 8461 §5), and one with an MX host such a policy does
+ * not list is a `validation-failure` (`mx-host-mismatch`). A policy failure that prevents the session (a fetch error under
  * a cached `enforce` policy, say) is still one failed session. `failureReasonCode` carries the
  * detail (the TLS alert, the verifier's error, `mx-host-mismatch`); §4.3 asks for it with
  * `certificate-not-trusted` in particular.

@@ -9,7 +9,9 @@
  *   free port, checking credentials through a Dovecot auth socket (tests/_peers/dovecot.ts) and
  *   accepting mail only from an authenticated client. With `listeners`, it plays several MX
  *   hosts at once: more SMTP services, each on its own loopback address, with its own
- *   certificate or no STARTTLS at all; with `domains`, it accepts other domains than `mx.test`.
+ *   certificate or no STARTTLS at all; with `domains`, it accepts other domains than `mx.test`;
+ *   with `lmtp`, it relays the mail of some domains over LMTP to a mailbox server (Dovecot,
+ *   tests/_peers/dovecot.ts `lmtp`) instead of its own Maildir.
  * - {@link startSmtpSink}: Postfix's `smtp-sink` benchmark server, and {@link smtpSourceRate}:
  *   its `smtp-source` client as the reference rate.
  *
@@ -66,6 +68,11 @@ export interface PostfixOptions {
    * no STARTTLS offered. Each logs as `postfix/<name>` in {@link PostfixMx.log}.
    */
   readonly listeners?: readonly PostfixListener[];
+  /**
+   * Domains whose mail Postfix passes on over LMTP to 127.0.0.1:`port` (Dovecot's LMTP service)
+   * rather than keeping it: the final hop of a real mail system. Not in `domains`.
+   */
+  readonly lmtp?: { readonly domains: readonly string[]; readonly port: number };
 }
 
 /** One more SMTP service of {@link startPostfix}. */
@@ -195,7 +202,16 @@ function mainCf(dir: string, uid: number, gid: number, options: PostfixOptions):
     "mynetworks = 127.0.0.0/8",
     "alias_maps =",
     "alias_database =",
-    "relay_domains =",
+    // The LMTP domains are relayed: accepted from anyone, then passed on by transport_maps.
+    `relay_domains = ${(options.lmtp?.domains ?? []).join(", ")}`,
+    ...(options.lmtp
+      ? [
+        `transport_maps = inline:{ ${
+          options.lmtp.domains.map((d) => `{ ${d} = lmtp:[127.0.0.1]:${options.lmtp!.port} }`)
+            .join(", ")
+        } }`,
+      ]
+      : []),
     // Every recipient of these domains goes to one Maildir (trailing slash = Maildir format).
     `virtual_mailbox_domains = ${(options.domains ?? ["mx.test"]).join(", ")}`,
     `virtual_mailbox_base = ${dir}/mail`,
@@ -270,6 +286,7 @@ function masterCf(
     "flush unix n - n 1000? 0 flush",
     "proxymap unix - - n - - proxymap",
     "smtp unix - - n - - smtp",
+    "lmtp unix - - n - - lmtp",
     "error unix - - n - - error",
     "retry unix - - n - - error",
     "discard unix - - n - - discard",

@@ -57,13 +57,19 @@ export interface TestRelayOptions {
   readonly database?: TestDatabase;
   readonly clock?: FakeClock;
   /**
-   * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts), MTA-STS fetch and TLS report listener
-   * of the relay (default: none, static routes only); where destinations' limits are kept
-   * (default: the database).
+   * DNS, MX port, TCP connect of SMTP (tests/e2e/_mx.ts), MTA-STS fetch, TLS report listener and
+   * report POSTs of the relay (default: none, static routes only); where destinations' limits are
+   * kept (default: the database).
    */
   readonly deps?: Pick<
     RelayDeps,
-    "resolver" | "mxPort" | "fetchMtaStsPolicy" | "connect" | "onTls" | "destinationStates"
+    | "resolver"
+    | "mxPort"
+    | "fetchMtaStsPolicy"
+    | "connect"
+    | "onTls"
+    | "destinationStates"
+    | "wrapReportPoster"
   >;
 }
 

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { isIP } from "node:net";
 
 export interface Leaf {
   readonly certPem: string;
@@ -28,7 +29,10 @@ export interface PolicyPki {
 export interface TestCa {
   readonly caPem: string;
   readonly caFile: string;
-  /** A leaf for `names` (the first is also its CN), valid for two days from now. */
+  /**
+   * A leaf for `names` (the first is also its CN), valid for two days from now; an IP address
+   * among them is an IP SAN.
+   */
   leaf(names: readonly string[]): Promise<Leaf>;
   /** A leaf for `names` that expired on 2 January 2020. */
   expiredLeaf(names: readonly string[]): Promise<Leaf>;
@@ -91,7 +95,9 @@ export async function testCa(): Promise<TestCa> {
     const base = f(`leaf-${++count}`);
     await Deno.writeTextFile(
       `${base}.ext`,
-      `[leaf]\nsubjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\n` +
+      // An address gets an IP SAN: what a client checks for an https://<address>/ URL (RFC
+      // 6125 §1.7.2, RFC 5280 §4.2.1.6).
+      `[leaf]\nsubjectAltName=${names.map((n) => isIP(n) ? `IP:${n}` : `DNS:${n}`).join(",")}\n` +
         "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     );
     await openssl([

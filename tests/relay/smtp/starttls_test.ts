@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { connectSmtp, type Failure, type OpenResult } from "../../../relay/smtp/mod.ts";
-import { BrokenTlsPeers } from "../../../relay/tls/mod.ts";
+import { BrokenTlsPeers, type ByteStream } from "../../../relay/tls/mod.ts";
 import { Secret } from "../../../lib/secret.ts";
 import { esmtp, type PeerLink, startScriptedPeer } from "../../_fakes/scripted_smtp_peer.ts";
 import { hasOpenssl, testPki } from "../tls/_test_certs.ts";
@@ -285,4 +285,106 @@ Deno.test({
     await session.quit();
     assert.equal(server.messages[0]!.secure, true);
   },
+});
+
+/**
+ * A TCP stream as `Deno.startTls` leaves it: once handed to the upgrade it is consumed, and
+ * closing it throws `BadResource` (the TLS connection owns the socket now).
+ */
+class ConsumableConn {
+  #consumed = false;
+  constructor(readonly conn: Deno.Conn) {}
+  consume(): Deno.Conn {
+    this.#consumed = true;
+    return this.conn;
+  }
+  read(p: Uint8Array): Promise<number | null> {
+    return this.#consumed ? Promise.reject(this.#gone()) : this.conn.read(p);
+  }
+  write(p: Uint8Array): Promise<number> {
+    return this.#consumed ? Promise.reject(this.#gone()) : this.conn.write(p);
+  }
+  close(): void {
+    if (this.#consumed) throw this.#gone();
+    this.conn.close();
+  }
+  #gone() {
+    return new Deno.errors.BadResource("Bad resource ID");
+  }
+}
+
+/** Options whose upgrade takes the plain stream over, as Deno.startTls does. */
+function consumingOptions(
+  cut: AbortSignal,
+  upgraded: (conn: Deno.Conn, signal: AbortSignal | undefined) => Promise<ByteStream>,
+) {
+  return testOptions({
+    signal: cut,
+    connect: async (hostname, port) =>
+      new ConsumableConn(await Deno.connect({ hostname, port, transport: "tcp" })),
+    startTls: (stream, { signal }) => upgraded((stream as ConsumableConn).consume(), signal),
+  });
+}
+
+Deno.test("connectSmtp() cut after STARTTLS closes the TLS stream and fails the opening at once", async () => {
+  let ehloAgain!: () => void;
+  const waiting = new Promise<void>((resolve) => (ehloAgain = resolve));
+  await using peer = startScriptedPeer(esmtp({
+    ehlo: TLS_EHLO,
+    async starttls(link) {
+      await link.reply("220 Go ahead");
+      await link.readLine(); // the EHLO after TLS, never answered
+      ehloAgain();
+      await link.readLine(); // null once the client hangs up
+    },
+  }));
+  const cut = new AbortController();
+  let tlsClosed = false;
+  // The "TLS" stream passes bytes through: the peer above speaks plain text after its 220.
+  const options = consumingOptions(cut.signal, (conn) =>
+    Promise.resolve({
+      read: (p) => conn.read(p),
+      write: (p) => conn.write(p),
+      close() {
+        tlsClosed = true;
+        conn.close();
+      },
+    }));
+  const opening = connectSmtp("127.0.0.1", peer.port, options);
+  await waiting;
+  cut.abort();
+  // No time passes: the cut itself ends the read, not the EHLO timeout.
+  const opened = await opening;
+  assert.equal(opened.kind, "failed");
+  assert.equal(
+    opened.kind === "failed" && opened.tls,
+    undefined,
+    "our own stop, not a TLS failure",
+  );
+  assert.ok(tlsClosed, "the TLS stream, which owns the socket now, is closed");
+});
+
+Deno.test("connectSmtp() cut during the TLS handshake aborts it, and it is not a TLS failure", async () => {
+  let handshaking!: () => void;
+  const started = new Promise<void>((resolve) => (handshaking = resolve));
+  await using peer = startScriptedPeer(esmtp({ ehlo: TLS_EHLO, starttls: "220 Go ahead" }));
+  const cut = new AbortController();
+  const options = consumingOptions(cut.signal, (conn, signal) =>
+    new Promise((_resolve, reject) => {
+      handshaking();
+      signal?.addEventListener("abort", () => {
+        conn.close();
+        reject(signal.reason);
+      });
+    }));
+  const opening = connectSmtp("127.0.0.1", peer.port, options);
+  await started;
+  cut.abort();
+  const opened = await opening;
+  assert.equal(failureOf(opened).kind, "transient");
+  assert.equal(
+    opened.kind === "failed" && opened.tls,
+    undefined,
+    "our own stop, not a TLS failure",
+  );
 });
