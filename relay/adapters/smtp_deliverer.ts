@@ -32,7 +32,9 @@ import { type MtaStsDecision, screenMxHosts, type StoredPolicy } from "../mta_st
 import { daneForHost, daneStartTls, type HostDane } from "../dane/mod.ts";
 import { type RouteTarget, routeTargets } from "../dns/mod.ts";
 import {
+  boundConnect,
   type ConnectOptions,
+  type Connector,
   connectSmtp,
   describeOutcome,
   type Failure,
@@ -44,6 +46,7 @@ import type { MessageSource } from "./message_source.ts";
 import type { SmtpTimeouts } from "../smtp/mod.ts";
 import type { TraceHook } from "../smtp/mod.ts";
 import type { HostLimits, HostPermit } from "./host_limits.ts";
+import type { SourceAddresses } from "./source_addresses.ts";
 import {
   authFailure,
   routeTls,
@@ -93,6 +96,13 @@ export interface SmtpDelivererOptions {
   readonly dane?: { readonly resolver: Resolver };
   /** Told how TLS went on every connection attempt (metrics, TLS reporting). */
   readonly onTls?: (report: TlsReport) => void;
+  /**
+   * Egress source addresses: each connection binds to the one picked and sends its EHLO name.
+   * Absent, or none picked: `connect` (or Deno.connect) and `heloName`.
+   */
+  readonly sourceAddresses?: SourceAddresses;
+  /** The connector bound to a source address (tests); default: over `node:net`. */
+  readonly boundConnect?: (localAddress: string) => Connector;
 }
 
 /** The TLS policy a connection attempt ran under, and where it came from. */
@@ -282,9 +292,14 @@ export class SmtpDeliverer implements Deliverer {
       } catch {
         break; // stopped while waiting for a slot: not the host's failure
       }
+      // Picked per connection, so a pool's addresses take connections in turn.
+      const source = this.o.sourceAddresses?.pick(destination, target.address);
+      const connect = source
+        ? (this.o.boundConnect ?? boundConnect)(source.address)
+        : this.o.connect;
       const opened = await connectSmtp(target.address, target.port, {
         clock: this.o.clock,
-        heloName: this.o.heloName,
+        heloName: source?.heloName ?? this.o.heloName,
         peerName: target.host,
         tlsPolicy,
         ...(startTls ? { startTls } : {}),
@@ -294,7 +309,7 @@ export class SmtpDeliverer implements Deliverer {
         ...(this.o.timeouts ? { timeouts: this.o.timeouts } : {}),
         ...(this.o.caCerts ? { caCerts: this.o.caCerts } : {}),
         ...(this.o.trace ? { trace: this.o.trace } : {}),
-        ...(this.o.connect ? { connect: this.o.connect } : {}),
+        ...(connect ? { connect } : {}),
         signal,
       });
       // A session opened, or TLS itself failed: one TLS result (RFC 8460 §4.3 counts sessions).

@@ -31,6 +31,7 @@ import {
 } from "../adapters/smtp_deliverer.ts";
 import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthost.ts";
 import { HostLimits } from "../adapters/host_limits.ts";
+import { SourceAddresses } from "../adapters/source_addresses.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
 import { rawMessageProblem } from "../mime/mod.ts";
 import { MessageSource } from "../adapters/message_source.ts";
@@ -133,7 +134,9 @@ export async function smtpDeliverer(
   deps: RelayDeps,
   envelopeSender?: BounceProcessing["envelopeSender"],
   tlsResults?: TlsResultSink,
-): Promise<{ deliverer: Deliverer; router: Router; mtaSts?: MtaStsPolicies }> {
+): Promise<
+  { deliverer: Deliverer; router: Router; sources: SourceAddresses; mtaSts?: MtaStsPolicies }
+> {
   const { config, clock } = deps;
   const routes = buildRouteTable(
     config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })),
@@ -184,6 +187,11 @@ export async function smtpDeliverer(
   const transports = new Map(config.routes.map((r) => [r.pattern, routeTransport(r)]));
   // One statement for every message asked for while the previous read was in flight.
   const rows = new MessageLoader<MessageRow>((ids) => loadMessages(deps.database.db, ids));
+  const sources = new SourceAddresses({
+    global: config.delivery.sourceAddresses,
+    byDomain: config.domainSourceAddresses,
+    defaultHelo: config.hostname,
+  });
   const deliverer = new SmtpDeliverer({
     clock,
     router,
@@ -210,8 +218,9 @@ export async function smtpDeliverer(
       deps.onTls?.(r);
     },
     ...(deps.connect ? { connect: deps.connect } : {}),
+    ...(sources.configured ? { sourceAddresses: sources } : {}),
   });
-  return { deliverer, router, ...(mtaSts ? { mtaSts } : {}) };
+  return { deliverer, router, sources, ...(mtaSts ? { mtaSts } : {}) };
 }
 
 /**
@@ -272,15 +281,20 @@ function routeTransport(route: Config["routes"][number]): RouteTransport | undef
  * DANE-TA certificate may name the next-hop domain (§3.2.3). Grouped with a domain whose MX
  * answer is insecure, its mail would go to a host whose TLSA records it never checked whenever
  * the other domain came first, and the other's would be held to records that do not apply.
+ *
+ * So does a domain with source addresses of its own (`ownSources`): a shared actor connects
+ * from the addresses of whichever domain created it.
  */
 export function rollupKey(
   router: Router,
   overrides: Config["domains"],
   mtaSts?: MtaStsPolicies,
   dane = false,
+  ownSources?: (domain: string) => boolean,
 ) {
   return async (domain: string): Promise<string> => {
     if (!resolvePolicy(domain, [], overrides).mxRollup) return domain;
+    if (ownSources?.(domain)) return domain;
     const plan = await router.planRoute(domain);
     if (plan.kind !== "hosts" || plan.via !== "mx") return domain;
     if (dane && plan.mxSecure) return domain;
@@ -396,7 +410,13 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     logger,
     ...(real
       ? {
-        destinationOf: rollupKey(real.router, config.domains, real.mtaSts, config.delivery.dane),
+        destinationOf: rollupKey(
+          real.router,
+          config.domains,
+          real.mtaSts,
+          config.delivery.dane,
+          (domain) => real.sources.ownPool(domain),
+        ),
       }
       : {}),
     ...(metrics ? { metrics } : {}),

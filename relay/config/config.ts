@@ -71,8 +71,26 @@ const budgetRate = z.preprocess(
   z.strictObject({ rate, burst: z.number().int().positive().optional() }),
 ).transform(({ rate, burst }) => burst === undefined ? rate : { ...rate, burst });
 
+/**
+ * A local address outgoing SMTP connections bind to, and the EHLO name sent from it: receivers
+ * check that the EHLO name and the address's reverse DNS agree, so each address brings its own.
+ */
+const sourceAddressSchema = z.strictObject({
+  address: z.string().refine((s) => isIP(s) !== 0, "expected an IPv4 or IPv6 address"),
+  ehlo: z.string().regex(
+    /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/,
+    "expected a host name",
+  ).optional(),
+});
+
+export type SourceAddress = z.output<typeof sourceAddressSchema>;
+
+const sourceAddressesSchema = z.array(sourceAddressSchema).min(1, "list at least one address");
+
 /** A per-domain policy override (actors/policy.ts `DomainPolicyOverride`); every key optional. */
 const domainPolicySchema = z.strictObject({
+  /** Not an actor policy: taken out into `domainSourceAddresses` (see fileSchema). */
+  sourceAddresses: sourceAddressesSchema.optional(),
   maxConnections: z.number().int().positive().max(1000).optional(),
   initialConnections: z.number().int().positive().optional(),
   messagesPerConnection: z.number().int().positive().optional(),
@@ -117,6 +135,8 @@ const deliverySchema = z.strictObject({
   /** Name servers (IP addresses) besides loopback whose AD bit is trusted. */
   trustedResolvers: z.array(z.string().refine((s) => isIP(s) !== 0, "expected an IP address"))
     .prefault([]),
+  /** Local addresses outgoing connections bind to, in turn; empty: the system's choice. */
+  sourceAddresses: z.array(sourceAddressSchema).prefault([]),
 }).prefault({});
 
 const dkimKeySchema = z.strictObject({
@@ -147,6 +167,16 @@ export const fileSchema = z.strictObject({
   tlsReports: tlsReportsSchema.optional(),
   /** Static routes with their transport: TLS and smarthost credentials (relay/config/routes.ts). */
   routes: routesSchema,
+}).transform(({ domains, ...rest }) => {
+  // The actors' policies stay free of source addresses (they only matter to the SMTP deliverer,
+  // and a merged policy is shown and compared as is); the deliverer gets them by domain key.
+  const policies: Record<string, Omit<(typeof domains)[string], "sourceAddresses">> = {};
+  const domainSourceAddresses: Record<string, SourceAddress[]> = {};
+  for (const [key, { sourceAddresses, ...policy }] of Object.entries(domains)) {
+    policies[key] = policy;
+    if (sourceAddresses) domainSourceAddresses[key] = sourceAddresses;
+  }
+  return { ...rest, domains: policies, domainSourceAddresses };
 });
 
 export type FileConfig = z.output<typeof fileSchema>;

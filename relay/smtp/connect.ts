@@ -4,8 +4,14 @@
  *
  * @module
  */
+import { connect as netConnect } from "node:net";
 import { withTimeout } from "../../lib/clock.ts";
-import { type ByteStream, startTls as defaultStartTls, tlsFailureType } from "../tls/mod.ts";
+import {
+  type ByteStream,
+  NodeSocketStream,
+  startTls as defaultStartTls,
+  tlsFailureType,
+} from "../tls/mod.ts";
 import { type OpenResult, openSession } from "./handshake.ts";
 import type { SessionOptions } from "./options.ts";
 import { localTransient } from "./outcome.ts";
@@ -30,6 +36,42 @@ export const denoConnect: Connector = async (host, port, signal) => {
   conn.setNoDelay(true);
   return conn;
 };
+
+/**
+ * A connector whose connections leave from `localAddress` (an egress source address). Over
+ * `node:net`, since `Deno.connect` cannot bind the local end of a TCP connection.
+ */
+export function boundConnect(localAddress: string): Connector {
+  return (host, port, signal) =>
+    new Promise<ByteStream>((resolve, reject) => {
+      if (signal.aborted) return reject(signal.reason ?? new Error("aborted"));
+      const socket = netConnect({ host, port, localAddress, noDelay: true });
+      const onAbort = () => {
+        socket.destroy();
+        reject(signal.reason ?? new Error("aborted"));
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      const settle = () => {
+        signal.removeEventListener("abort", onAbort);
+        socket.off("connect", onConnect);
+        socket.off("error", onError);
+      };
+      const onConnect = () => {
+        settle();
+        // Same reason as denoConnect: writes are already gathered.
+        socket.setNoDelay(true);
+        resolve(new NodeSocketStream(socket));
+      };
+      const onError = (err: Error) => {
+        settle();
+        socket.destroy();
+        // The source address is named: a bind failure (not an address of this host) is ours.
+        reject(new Error(`${err.message} (from ${localAddress})`, { cause: err }));
+      };
+      socket.once("connect", onConnect);
+      socket.once("error", onError);
+    });
+}
 
 /** Connects to `host:port` and runs the opening dialogue. */
 export async function connectSmtp(

@@ -13,7 +13,13 @@
  *
  * @module
  */
-export { type ConnectOptions, type Connector, connectSmtp, denoConnect } from "./connect.ts";
+export {
+  boundConnect,
+  type ConnectOptions,
+  type Connector,
+  connectSmtp,
+  denoConnect,
+} from "./connect.ts";
 export { type OpenResult, openSession } from "./handshake.ts";
 export type { SessionOptions } from "./options.ts";
 export { type SessionInfo, SmtpSession } from "./session.ts";
