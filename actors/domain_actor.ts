@@ -27,6 +27,7 @@ import type {
 } from "./ports.ts";
 import { NothingSentError } from "./ports.ts";
 import type { PlanRetry } from "./classify_outcome.ts";
+import { oldestQueued } from "./job_queue.ts";
 import type { DomainActorSnapshot } from "./snapshots.ts";
 import {
   type ActorEvent,
@@ -318,7 +319,9 @@ export class DomainActor implements Actor {
 
   #connect(conn: ConnId): void {
     const destination = this.#d.connectTo ?? this.domain;
-    this.#follow(conn, this.#d.deliverer.connect(destination, this.#kill), (result) => {
+    const waitingSince = oldestQueued(this.#state.jobs);
+    const connecting = this.#d.deliverer.connect(destination, this.#kill, waitingSince);
+    this.#follow(conn, connecting, (result) => {
       if (result.kind === "failed") return connectFailed(conn, result);
       const { session } = result;
       this.#sessions.set(conn, session);

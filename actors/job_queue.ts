@@ -46,6 +46,21 @@ export function addJobs(jobs: Jobs, deliveries: readonly Delivery[], maxRecipien
   return { lanes, size: jobs.size + deliveries.length };
 }
 
+/** When the longest-waiting queued delivery was queued; undefined when none says. */
+export function oldestQueued(jobs: Jobs): number | undefined {
+  let oldest: number | undefined;
+  for (const lane of jobs.lanes) {
+    for (const job of lane) {
+      for (const d of job.deliveries) {
+        if (d.queuedAt !== undefined && (oldest === undefined || d.queuedAt < oldest)) {
+          oldest = d.queuedAt;
+        }
+      }
+    }
+  }
+  return oldest;
+}
+
 /** The job that would be taken next. */
 export function peekJob(jobs: Jobs): Job | undefined {
   for (const lane of jobs.lanes) if (lane.length > 0) return lane[0];

@@ -29,6 +29,8 @@ export interface Delivery {
   readonly priority: number;
   readonly attempts: number;
   readonly expiresAt: number;
+  /** When it was queued (optional: fakes may omit it); the fallback relay's wait counts from it. */
+  readonly queuedAt?: number;
   readonly smtputf8: boolean;
   readonly leaseToken: number;
   /** When the lease on this claim ends: it must not be sent after that. */
@@ -147,7 +149,12 @@ export type ConnectResult =
 
 /** Opens SMTP sessions to a destination (MX lookup, routes, TLS policy are behind it). */
 export interface Deliverer {
-  connect(destination: string, signal: AbortSignal): Promise<ConnectResult>;
+  /**
+   * `waitingSince`: when the oldest mail this connection is for was queued, if known; a
+   * deliverer with a fallback relay uses it to decide whether mail has waited long enough on
+   * unreachable MX hosts to go through the fallback instead.
+   */
+  connect(destination: string, signal: AbortSignal, waitingSince?: number): Promise<ConnectResult>;
 }
 
 /** What becomes of one delivery, written back to the queue. */

@@ -248,8 +248,9 @@ async function ingestBatch(
       // raw SQL: a batch of any size as one unnest statement
       await sql`
         INSERT INTO ferry.deliveries (outbox_id, recipient, domain, status, next_attempt_at,
-                                      last_reply, priority, expires_at, smtputf8, updated_at)
-        SELECT o, r, d, s, n, l, p, e, u, ${now}::timestamptz
+                                      last_reply, priority, expires_at, smtputf8, created_at,
+                                      updated_at)
+        SELECT o, r, d, s, n, l, p, e, u, ${now}::timestamptz, ${now}::timestamptz
           FROM unnest(${col("outbox_id")}::bigint[], ${col("recipient")}::text[],
                       ${col("domain")}::text[], ${col("status")}::text[],
                       ${col("next_attempt_at")}::timestamptz[], ${col("last_reply")}::text[],

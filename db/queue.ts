@@ -34,6 +34,8 @@ export interface ClaimedDelivery {
   readonly priority: number;
   readonly attempts: number;
   readonly expiresAt: Date;
+  /** When the delivery was queued (the relay's clock at ingest). */
+  readonly queuedAt: Date;
   readonly smtputf8: boolean;
   readonly leaseToken: number;
   readonly leaseExpiresAt: Date;
@@ -186,7 +188,7 @@ function leaseUpdate(o: ClaimOptions) {
         FROM locked, fence
        WHERE d.id = locked.id
       RETURNING d.id, d.outbox_id, d.recipient, d.domain, d.priority, d.attempts, d.expires_at,
-                d.smtputf8, d.lease_token, d.lease_expires_at, d.last_code, d.last_reply
+                d.created_at, d.smtputf8, d.lease_token, d.lease_expires_at, d.last_code, d.last_reply
     )`;
 }
 
@@ -198,6 +200,7 @@ interface ClaimRow {
   priority: number;
   attempts: number;
   expires_at: Date;
+  created_at: Date;
   smtputf8: boolean;
   lease_token: number;
   lease_expires_at: Date;
@@ -214,6 +217,7 @@ function toClaimed(r: ClaimRow): ClaimedDelivery {
     priority: r.priority,
     attempts: r.attempts,
     expiresAt: new Date(r.expires_at),
+    queuedAt: new Date(r.created_at),
     smtputf8: r.smtputf8,
     leaseToken: Number(r.lease_token),
     leaseExpiresAt: new Date(r.lease_expires_at),

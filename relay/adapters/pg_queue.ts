@@ -106,6 +106,7 @@ function toDelivery(d: ClaimedDelivery): Delivery {
     priority: d.priority,
     attempts: d.attempts,
     expiresAt: d.expiresAt.getTime(),
+    queuedAt: d.queuedAt.getTime(),
     smtputf8: d.smtputf8,
     leaseToken: d.leaseToken,
     leaseExpiresAt: d.leaseExpiresAt.getTime(),

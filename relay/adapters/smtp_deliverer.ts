@@ -103,6 +103,18 @@ export interface SmtpDelivererOptions {
   readonly sourceAddresses?: SourceAddresses;
   /** The connector bound to a source address (tests); default: over `node:net`. */
   readonly boundConnect?: (localAddress: string) => Connector;
+  /** Where mail goes once its MX hosts have failed it for long enough (`smtp_fallback_relay`). */
+  readonly fallbackRelay?: FallbackRelayOption;
+}
+
+/**
+ * The fallback relay as the deliverer sees it: how long mail must have waited, and how to
+ * reach the relay (its plan from a router whose only route is `*` to it, and its transport).
+ */
+export interface FallbackRelayOption {
+  readonly afterMs: number;
+  readonly plan: (signal: AbortSignal) => Promise<RoutePlan>;
+  readonly transport?: RouteTransport;
 }
 
 /** The TLS policy a connection attempt ran under, and where it came from. */
@@ -144,7 +156,11 @@ export interface MtaStsPolicies {
 export class SmtpDeliverer implements Deliverer {
   constructor(readonly o: SmtpDelivererOptions) {}
 
-  async connect(destination: string, signal: AbortSignal): Promise<ConnectResult> {
+  async connect(
+    destination: string,
+    signal: AbortSignal,
+    waitingSince?: number,
+  ): Promise<ConnectResult> {
     const plan = await this.o.router.planRoute(destination, signal);
     if (plan.kind !== "hosts") {
       const code = plan.kind === "permanent" ? 550 : 451;
@@ -214,6 +230,18 @@ export class SmtpDeliverer implements Deliverer {
       };
     }
     const { last, lastHost, lastTls } = first;
+    // Every MX host failed to give a session. Mail that has waited long enough goes through the
+    // fallback relay instead. Not past a refusal Ferry made itself (DANE, MTA-STS): routing
+    // around the destination's own TLS policy is not what a fallback is for. Static routes are
+    // the operator's choice already and never fall back.
+    const fallback = this.o.fallbackRelay;
+    if (
+      fallback && plan.via !== "static" && last?.local !== true && waitingSince !== undefined &&
+      this.o.clock.now() - waitingSince >= fallback.afterMs && !signal.aborted
+    ) {
+      const relayed = await this.#fallback(fallback, destination, signal);
+      if (relayed) return relayed;
+    }
     return {
       kind: "failed",
       result: last && last.kind === "transient" ? last : {
@@ -225,6 +253,47 @@ export class SmtpDeliverer implements Deliverer {
       },
       ...(lastHost ? { mxHost: lastHost } : {}),
       ...(lastTls ? { tlsDetail: lastTls } : {}),
+    };
+  }
+
+  /**
+   * Opens a session at the fallback relay, under its own transport (TLS, AUTH) as for a static
+   * route; undefined when it cannot be planned or reached, and the MX hosts' failure stands.
+   */
+  async #fallback(
+    fallback: FallbackRelayOption,
+    destination: string,
+    signal: AbortSignal,
+  ): Promise<ConnectResult | undefined> {
+    const plan = await fallback.plan(signal);
+    if (plan.kind !== "hosts") return undefined;
+    const { tlsPolicy, implicitTls } = routeTls(
+      fallback.transport,
+      this.o.tlsPolicy(destination, []),
+    );
+    const how: HowToOpen = {
+      tlsPolicy,
+      implicitTls,
+      auth: fallback.transport?.auth,
+      route: FALLBACK_ROUTE,
+      applied: fallback.transport?.tls
+        ? { kind: "route", pattern: FALLBACK_ROUTE }
+        : { kind: "none" },
+      dane: undefined,
+      destination,
+      unlisted: NONE,
+    };
+    const targets = routeTargets(plan.hosts);
+    const walked = await this.#walk(targets, 0, how, signal);
+    if (walked.kind !== "ready") return undefined;
+    return {
+      kind: "connected",
+      session: new SessionAdapter(
+        walked,
+        this.o.messages,
+        this.o.envelopeSender,
+        (after, sending) => this.#walk(targets, after + 1, how, sending),
+      ),
     };
   }
 
@@ -502,6 +571,9 @@ interface HowToOpen {
 }
 
 const NONE: ReadonlySet<string> = new Set();
+
+/** The name the fallback relay goes by where a static route's pattern would be (AUTH alerts). */
+export const FALLBACK_ROUTE = "fallbackRelay";
 
 /**
  * The `failure-reason-code` (RFC 8460 §4.4) of a session with an MX host the MTA-STS policy

@@ -185,6 +185,22 @@ export async function smtpDeliverer(
   // The route table (relay/dns) knows patterns, hosts and ports only; what else a route says,
   // credentials included, stays here and reaches the deliverer by the pattern a plan names.
   const transports = new Map(config.routes.map((r) => [r.pattern, routeTransport(r)]));
+  // The fallback relay is planned by a router of its own whose only route is `*` to it, so its
+  // host is resolved (and its port kept) exactly as a static route's.
+  const fallback = config.delivery.fallbackRelay;
+  const fallbackRelay = fallback
+    ? (() => {
+      const table = buildRouteTable([fallback.route], "FERRY_CONFIG key delivery.fallbackRelay");
+      if (!table.ok) throw new Error(table.reason);
+      const only = createRouter({ resolver, random: deps.random, routes: table.table });
+      const transport = routeTransport(fallback.route);
+      return {
+        afterMs: fallback.afterMs,
+        plan: (signal: AbortSignal) => only.planRoute(FALLBACK_PLAN_DOMAIN, signal),
+        ...(transport ? { transport } : {}),
+      };
+    })()
+    : undefined;
   // One statement for every message asked for while the previous read was in flight.
   const rows = new MessageLoader<MessageRow>((ids) => loadMessages(deps.database.db, ids));
   const sources = new SourceAddresses({
@@ -219,6 +235,7 @@ export async function smtpDeliverer(
     },
     ...(deps.connect ? { connect: deps.connect } : {}),
     ...(sources.configured ? { sourceAddresses: sources } : {}),
+    ...(fallbackRelay ? { fallbackRelay } : {}),
   });
   return { deliverer, router, sources, ...(mtaSts ? { mtaSts } : {}) };
 }
@@ -246,6 +263,9 @@ export function logMtaStsWarnings(inner: PolicyLookup, logger: Logger): PolicyLo
     },
   };
 }
+
+/** Any routable name: the fallback relay's router sends every name to its one `*` route. */
+const FALLBACK_PLAN_DOMAIN = "fallback.invalid";
 
 /** A configured route's transport; undefined for a plain route (the destination's policy). */
 function routeTransport(route: Config["routes"][number]): RouteTransport | undefined {

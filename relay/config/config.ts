@@ -15,16 +15,19 @@ import { alertsSchema } from "../metrics/mod.ts";
 import { tlsReportsSchema } from "../tls_rpt/mod.ts";
 import { ConfigError } from "./config_error.ts";
 import {
+  type FallbackRelay,
+  fallbackRelaySchema,
   joinRoutes,
   parseEnvRoutes,
   parseHostPort,
+  resolveFallbackRelay,
   resolveFileRoutes,
   type Route,
   routesSchema,
 } from "./routes.ts";
 
 export { ConfigError };
-export type { Route, RouteAuth, RouteTls } from "./routes.ts";
+export type { FallbackRelay, Route, RouteAuth, RouteTls } from "./routes.ts";
 
 /** A duration in milliseconds (see lib/unit_schemas.ts). */
 export const duration = durationSchema();
@@ -120,6 +123,11 @@ const deliverySchema = z.strictObject({
   /** PEM file of extra trusted CAs for the `verified` TLS policy. */
   caFile: z.string().optional(),
   /**
+   * Where mail goes once every MX host of its destination has failed for longer than `after`
+   * (relay/config/routes.ts); absent: it waits for its MX hosts until it expires.
+   */
+  fallbackRelay: fallbackRelaySchema.optional(),
+  /**
    * Honour the MTA-STS policies (RFC 8461) of recipient domains reached by MX: look up
    * `_mta-sts.<domain>`, fetch and cache the policy, and under `enforce` send only to the MX
    * hosts it lists, over verified TLS.
@@ -181,7 +189,11 @@ export const fileSchema = z.strictObject({
 
 export type FileConfig = z.output<typeof fileSchema>;
 
-export interface Config extends Omit<FileConfig, "routes"> {
+export interface Config extends Omit<FileConfig, "routes" | "delivery"> {
+  /** The file's `delivery`, its fallback relay's password file read. */
+  readonly delivery: Omit<FileConfig["delivery"], "fallbackRelay"> & {
+    readonly fallbackRelay?: FallbackRelay;
+  };
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly admin: { readonly hostname: string; readonly port: number };
@@ -237,8 +249,13 @@ export function loadConfig(
     resolveFileRoutes(file.routes, readFile),
     parseRoutes(env.FERRY_ROUTES ?? ""),
   );
+  const { fallbackRelay, ...delivery } = file.delivery;
   return {
     ...file,
+    delivery: {
+      ...delivery,
+      ...(fallbackRelay ? { fallbackRelay: resolveFallbackRelay(fallbackRelay, readFile) } : {}),
+    },
     dkim,
     databaseUrl,
     dataDir: env.FERRY_DATA_DIR || "./.ferry",

@@ -26,6 +26,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { Secret } from "../../lib/secret.ts";
+import { durationSchema } from "../../lib/unit_schemas.ts";
 import { ConfigError } from "./config_error.ts";
 
 /** How a route's connection is encrypted, when the route says so. */
@@ -103,8 +104,8 @@ const authSchema = z.strictObject({
   }
 });
 
-const routeSchema = z.strictObject({
-  pattern: patternSchema,
+/** What a route says besides its pattern: shared by `routes` entries and the fallback relay. */
+const routeFields = {
   host: hostSchema,
   /** Default: 465 with `tls: "implicit"`, else 25. */
   port: z.number().int().min(1).max(65535).optional(),
@@ -112,7 +113,11 @@ const routeSchema = z.strictObject({
   /** With `tls`; default true. */
   verify: z.boolean().optional(),
   auth: authSchema.optional(),
-}).superRefine((r, ctx) => {
+};
+
+type RouteFields = z.output<z.ZodObject<typeof routeFields>>;
+
+function checkRouteTls(r: RouteFields, ctx: z.RefinementCtx): void {
   const tls = r.tls ?? (r.port === SUBMISSIONS_PORT ? "implicit" : undefined);
   if (r.auth && tls === undefined) {
     ctx.addIssue({
@@ -128,7 +133,43 @@ const routeSchema = z.strictObject({
       message: `only applies to a TLS route: set "tls" to "starttls" or "implicit"`,
     });
   }
-});
+}
+
+const routeSchema = z.strictObject({ pattern: patternSchema, ...routeFields }).superRefine(
+  checkRouteTls,
+);
+
+/**
+ * `delivery.fallbackRelay`: a route without a pattern, plus `after`, how long mail must have
+ * waited (from its queueing) while every MX host of its destination failed before it goes
+ * through this host instead.
+ */
+export const fallbackRelaySchema = z.strictObject({
+  ...routeFields,
+  after: durationSchema(),
+}).superRefine(checkRouteTls);
+
+/** The fallback relay made whole: a route (pattern `*`) and the wait in milliseconds. */
+export interface FallbackRelay {
+  readonly route: Route;
+  readonly afterMs: number;
+}
+
+/** Fills in the fallback relay's defaults and reads its password file, as for a route. */
+export function resolveFallbackRelay(
+  relay: z.output<typeof fallbackRelaySchema>,
+  readFile: (path: string) => string,
+): FallbackRelay {
+  const { after, ...fields } = relay;
+  return {
+    route: resolveRoute(
+      { pattern: "*", ...fields },
+      "FERRY_CONFIG key delivery.fallbackRelay",
+      readFile,
+    ),
+    afterMs: after,
+  };
+}
 
 /** The `routes` array of the config file. */
 export const routesSchema = z.array(routeSchema).superRefine((routes, ctx) => {
@@ -157,19 +198,23 @@ export function resolveFileRoutes(
   routes: readonly FileRoute[],
   readFile: (path: string) => string,
 ): Route[] {
-  return routes.map((r, i) => {
-    const tls = r.tls ?? (r.port === SUBMISSIONS_PORT ? "implicit" : undefined);
-    const port = r.port ?? (tls === "implicit" ? SUBMISSIONS_PORT : 25);
-    return {
-      pattern: r.pattern,
-      host: r.host,
-      port,
-      ...(tls ? { tls, verify: r.verify ?? true } : {}),
-      ...(r.auth
-        ? { auth: resolveAuth(r.auth, `FERRY_CONFIG key routes.${i}.auth`, readFile) }
-        : {}),
-    };
-  });
+  return routes.map((r, i) => resolveRoute(r, `FERRY_CONFIG key routes.${i}`, readFile));
+}
+
+function resolveRoute(
+  r: FileRoute,
+  key: string,
+  readFile: (path: string) => string,
+): Route {
+  const tls = r.tls ?? (r.port === SUBMISSIONS_PORT ? "implicit" : undefined);
+  const port = r.port ?? (tls === "implicit" ? SUBMISSIONS_PORT : 25);
+  return {
+    pattern: r.pattern,
+    host: r.host,
+    port,
+    ...(tls ? { tls, verify: r.verify ?? true } : {}),
+    ...(r.auth ? { auth: resolveAuth(r.auth, `${key}.auth`, readFile) } : {}),
+  };
 }
 
 function resolveAuth(

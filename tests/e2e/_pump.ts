@@ -43,8 +43,8 @@ export class IoTracker {
   /** The same deliverer, counting connect(), send() and close() while they run. */
   wrap(deliverer: Deliverer): Deliverer {
     return {
-      connect: async (destination, signal): Promise<ConnectResult> => {
-        const r = await this.#count(() => deliverer.connect(destination, signal));
+      connect: async (destination, signal, waitingSince): Promise<ConnectResult> => {
+        const r = await this.#count(() => deliverer.connect(destination, signal, waitingSince));
         return r.kind === "connected"
           ? { kind: "connected", session: this.#session(r.session) }
           : r;

@@ -221,3 +221,60 @@ Deno.test("config routes: the file and FERRY_ROUTES join; a pattern in both name
     /'\*' is routed in both/,
   );
 });
+
+/** Loads a config file whose `delivery.fallbackRelay` is `relay`. */
+function loadFallback(relay: unknown, files: Record<string, string> = {}) {
+  return loadConfig(
+    { FERRY_CONFIG: "ferry.json" },
+    (path) =>
+      path === "ferry.json"
+        ? JSON.stringify({ delivery: { fallbackRelay: relay } })
+        : files[path] ?? (() => {
+          throw new Deno.errors.NotFound(path);
+        })(),
+    host,
+  );
+}
+
+Deno.test("config fallbackRelay: a route without pattern, its defaults and password file as a route's", () => {
+  const c = loadFallback({
+    host: "Relay.Example.NET",
+    tls: "starttls",
+    port: 587,
+    auth: { username: "u", passwordFile: "/s" },
+    after: "4h",
+  }, { "/s": "pw\n" });
+  const f = c.delivery.fallbackRelay!;
+  assert.equal(f.afterMs, 4 * 3600_000);
+  assert.deepEqual(plain(f.route), {
+    pattern: "*",
+    host: "relay.example.net",
+    port: 587,
+    tls: "starttls",
+    verify: true,
+    auth: { username: "u", password: "pw" },
+  });
+  assert.equal(
+    loadFallback({ host: "10.0.0.5", after: "30m" }).delivery.fallbackRelay!.route.port,
+    25,
+  );
+  assert.equal(loadConfig({}, () => "{}", host).delivery.fallbackRelay, undefined);
+});
+
+Deno.test("config fallbackRelay: mistakes are refused as a route's, naming the key", () => {
+  refused(
+    () => loadFallback({ host: "r.test", auth: { username: "u", password: "p" }, after: "1h" }),
+    /^ferry\.json key delivery\.fallbackRelay\.auth$/,
+    /credentials are only sent over TLS/,
+  );
+  refused(
+    () => loadFallback({ host: "r.test" }),
+    /^ferry\.json key delivery\.fallbackRelay\.after$/,
+    /./,
+  );
+  refused(
+    () => loadFallback({ pattern: "*", host: "r.test", after: "1h" }),
+    /^ferry\.json key delivery\.fallbackRelay$/,
+    /pattern/,
+  );
+});
