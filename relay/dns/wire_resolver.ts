@@ -20,8 +20,7 @@
  */
 import dgram from "node:dgram";
 import { isIP } from "node:net";
-import { type Clock, TimeoutError } from "../../lib/clock.ts";
-import { runWithDeadline } from "./deadline.ts";
+import { type Clock, runWithDeadline, TimeoutError } from "../../lib/clock.ts";
 import { trustsAd } from "./trusts_ad.ts";
 import {
   type DnsAnswer,

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type Clock, TimeoutError } from "../../lib/clock.ts";
+import { type Clock, runWithDeadline, TimeoutError } from "../../lib/clock.ts";
 import { ByteReader } from "./byte_reader.ts";
 import { readBody, readHead } from "./http_response.ts";
 import { isHostName } from "./mx_pattern.ts";
@@ -46,7 +46,7 @@ export function httpsPolicyFetcher(options: PolicyFetcherOptions): FetchPolicy {
     const url = `https://${host}${POLICY_PATH}`;
     if (!isHostName(host)) return fail(`${JSON.stringify(host)} is not a host name`);
     try {
-      const text = await withDeadline(
+      const text = await runWithDeadline(
         options.clock,
         timeoutMs,
         "the policy",
@@ -111,34 +111,5 @@ async function get(
   } finally {
     signal.removeEventListener("abort", close);
     close();
-  }
-}
-
-/**
- * Runs `work` with a signal that aborts at the deadline or with the caller's signal, and waits
- * for it to wind down (it closes its connection on abort), so no socket outlives the call.
- */
-async function withDeadline<T>(
-  clock: Clock,
-  ms: number,
-  what: string,
-  signal: AbortSignal | undefined,
-  work: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  signal?.throwIfAborted();
-  const deadline = new AbortController();
-  const timer = new AbortController();
-  clock.sleep(ms, timer.signal).then(
-    () => deadline.abort(new TimeoutError(what, ms)),
-    () => undefined,
-  );
-  const both = signal ? AbortSignal.any([signal, deadline.signal]) : deadline.signal;
-  try {
-    return await work(both);
-  } catch (err) {
-    if (both.aborted) throw both.reason;
-    throw err;
-  } finally {
-    timer.abort();
   }
 }
