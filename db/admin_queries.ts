@@ -187,25 +187,7 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
   if (!message) return undefined;
   const page = await searchDeliveries(db, { outboxId }, { limit: 10_000, order: "asc" });
   const ids = page.rows.map((d) => d.id);
-  const events: EventView[] = ids.length === 0 ? [] : await db.selectFrom("ferry.events as e")
-    .leftJoin("ferry.deliveries as d", "d.id", "e.delivery_id")
-    .select([
-      "e.id",
-      "e.delivery_id",
-      "e.outbox_id",
-      "e.at",
-      "e.kind",
-      "d.recipient",
-      "d.domain",
-      "e.mx_host",
-      "e.code",
-      "e.enhanced",
-      "e.reply",
-      "e.tls",
-      "e.tls_detail",
-      "e.duration_ms",
-      "e.actor",
-    ])
+  const events: EventView[] = ids.length === 0 ? [] : await selectEventViews(db)
     .where("e.delivery_id", "=", anyBigint(ids))
     .orderBy("e.id").execute();
   return {
@@ -590,4 +572,30 @@ export async function removeSuppression(db: Db, address: string): Promise<boolea
   const r = await db.deleteFrom("ferry.suppressions")
     .where("address", "=", address.toLowerCase()).executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
+}
+
+/**
+ * Events as the API shows them (an {@link EventView}: the event with its delivery's recipient
+ * and domain); callers add the filter and the order.
+ */
+export function selectEventViews(db: Db) {
+  return db.selectFrom("ferry.events as e")
+    .leftJoin("ferry.deliveries as d", "d.id", "e.delivery_id")
+    .select([
+      "e.id",
+      "e.delivery_id",
+      "e.outbox_id",
+      "e.at",
+      "e.kind",
+      "d.recipient",
+      "d.domain",
+      "e.mx_host",
+      "e.code",
+      "e.enhanced",
+      "e.reply",
+      "e.tls",
+      "e.tls_detail",
+      "e.duration_ms",
+      "e.actor",
+    ]);
 }

@@ -7,7 +7,7 @@
  */
 import { sql } from "kysely";
 import type { Db } from "./client.ts";
-import type { EventView } from "./admin_queries.ts";
+import { type EventView, selectEventViews } from "./admin_queries.ts";
 import { literals } from "./sql_fragments.ts";
 
 /** The statuses of waiting and in-flight deliveries, which the partial indexes cover. */
@@ -15,25 +15,7 @@ const WAITING = literals(["queued", "deferred", "sending"]);
 
 /** Events after `afterId`, oldest first (the live stream's tail). */
 export async function eventsAfter(db: Db, afterId: number, limit: number): Promise<EventView[]> {
-  const rows: EventView[] = await db.selectFrom("ferry.events as e")
-    .leftJoin("ferry.deliveries as d", "d.id", "e.delivery_id")
-    .select([
-      "e.id",
-      "e.delivery_id",
-      "e.outbox_id",
-      "e.at",
-      "e.kind",
-      "d.recipient",
-      "d.domain",
-      "e.mx_host",
-      "e.code",
-      "e.enhanced",
-      "e.reply",
-      "e.tls",
-      "e.tls_detail",
-      "e.duration_ms",
-      "e.actor",
-    ])
+  const rows: EventView[] = await selectEventViews(db)
     .where("e.id", ">", afterId)
     .orderBy("e.id").limit(limit).execute();
   return rows.map((r) => ({ ...r, id: Number(r.id) }));
