@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { type Clock, runWithDeadline, TimeoutError } from "../../lib/clock.ts";
+import { type Clock, runWithDeadline } from "../../lib/clock.ts";
 import { ByteReader } from "./byte_reader.ts";
 import { readBody, readHead } from "./http_response.ts";
 import { isHostName } from "./mx_pattern.ts";
