@@ -16,7 +16,7 @@ let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
 if (!Deno.env.get("DATABASE_URL")) {
   const bin = findPostgresBin();
   if (bin) {
-    cluster = await startCluster(bin);
+    cluster = await startCluster(bin, { durability: "fast" });
     env.DATABASE_URL = cluster.url;
     console.log(`tests: throwaway PostgreSQL cluster from ${bin} at ${cluster.url}`);
   } else {

@@ -61,8 +61,22 @@ async function run(cmd: string[], user?: string): Promise<void> {
   }
 }
 
-/** Starts a cluster. As root, the server runs as the `postgres` user (or `nobody`). */
-export async function startCluster(bin: string): Promise<Cluster> {
+/**
+ * How the cluster trades durability for speed. `durable` is PostgreSQL at its defaults (fsync,
+ * synchronous_commit and full_page_writes on), as a user runs it: what benchmarks measure.
+ * `fast` turns the three off: only for the test suite, whose figures are never reported.
+ */
+export type Durability = "durable" | "fast";
+
+/**
+ * Starts a cluster. As root, the server runs as the `postgres` user (or `nobody`). The test suite
+ * passes `fast`; the default is `durable`.
+ */
+export async function startCluster(
+  bin: string,
+  options: { durability?: Durability } = {},
+): Promise<Cluster> {
+  const durability = options.durability ?? "durable";
   const dir = await Deno.makeTempDir({ prefix: "ferry-pg-" });
   let user: string | undefined;
   if (Deno.uid() === 0) {
@@ -80,17 +94,23 @@ export async function startCluster(bin: string): Promise<Cluster> {
     "--auth=trust",
     "-E",
     "UTF8",
-    "--no-sync",
+    ...(durability === "fast" ? ["--no-sync"] : []),
   ], user);
   const opts = [
     `-p ${port}`,
     `-k ${dir}`,
     "-c listen_addresses=127.0.0.1",
-    "-c fsync=off",
-    "-c synchronous_commit=off",
-    "-c full_page_writes=off",
+    // Only the connection limit differs from PostgreSQL's defaults when durable: test peers and
+    // several relay processes together need more than the default 100.
     "-c max_connections=200",
-    "-c shared_buffers=256MB",
+    ...(durability === "fast"
+      ? [
+        "-c fsync=off",
+        "-c synchronous_commit=off",
+        "-c full_page_writes=off",
+        "-c shared_buffers=256MB",
+      ]
+      : []),
   ].join(" ");
   const start = () =>
     run([`${bin}/pg_ctl`, "-D", data, "-l", `${dir}/log`, "-o", opts, "-w", "start"], user);
