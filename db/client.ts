@@ -10,6 +10,7 @@ import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { PGlite } from "@electric-sql/pglite";
 import { PGliteDialect } from "./pglite_dialect.ts";
+import { pgliteStartParams } from "./pglite_settings.ts";
 import type { FerrySchema } from "./schema.ts";
 
 export type Db = Kysely<FerrySchema>;
@@ -81,8 +82,13 @@ function openPostgres(url: string, options: OpenOptions): Database {
 }
 
 async function openPGlite(dataDir: string | undefined): Promise<Database> {
-  if (dataDir) await Deno.mkdir(dataDir, { recursive: true });
+  if (dataDir) {
+    await Deno.mkdir(dataDir, { recursive: true });
+    if (!(await exists(`${dataDir}/PG_VERSION`))) await initDataDirInChild(dataDir);
+  }
   const pglite = await PGlite.create(dataDir, {
+    // Memory settings sized for Ferry, not PostgreSQL's server defaults: see pglite_settings.ts.
+    startParams: pgliteStartParams(),
     parsers: {
       [INT8_OID]: (v: string) => Number(v),
       [NUMERIC_OID]: (v: string) => Number(v),
@@ -98,4 +104,38 @@ async function openPGlite(dataDir: string | undefined): Promise<Database> {
       await pglite.close();
     },
   };
+}
+
+const INITDB = new URL("./pglite_initdb.ts", import.meta.url);
+
+/**
+ * Runs PGlite's initdb for a fresh directory in a child process (`pglite_initdb.ts`), so that
+ * its memory goes back to the operating system when the child exits instead of staying in the
+ * relay's RSS. Where no child can be started (a `deno compile` binary, which cannot run another
+ * script; no permission to run subprocesses) or it fails, the directory is left as it was and
+ * `PGlite.create` runs initdb in process, as it does by itself: slower to give memory back,
+ * never a different database.
+ */
+async function initDataDirInChild(dataDir: string): Promise<void> {
+  if (Deno.build.standalone || INITDB.protocol !== "file:") return;
+  try {
+    await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", "--allow-env", INITDB.pathname, dataDir],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch {
+    // No --allow-run, or no deno executable to run: initdb runs in process below.
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
 }
