@@ -51,6 +51,9 @@ export function markdownTable(figures: readonly Figure[]): string {
     | undefined;
   const db = find(is("drain-db"));
   const profile = find(is("drain-profile"));
+  const knobs = Object.entries(
+    (find(is("settings"))?.knobs ?? {}) as Record<string, string>,
+  ).map(([k, v]) => `${k}=${/^[\w.,:-]+$/.test(v) ? v : `'${v}'`} `).join("");
   const variant = figures.find((x) => typeof x.variant === "string")?.variant;
   const rows: [string, string, string, string][] = [];
   if (ferry) {
@@ -126,7 +129,7 @@ export function markdownTable(figures: readonly Figure[]): string {
     (env?.durable
       ? "at its defaults (fsync, synchronous_commit, full_page_writes on)"
       : String(variant ?? "not durable")) +
-    ". Command: `deno task bench relay`.",
+    `. Command: \`${knobs}deno task bench relay\`.`,
     "",
     "| figure | measured | target | met |",
     "| --- | --- | --- | --- |",
@@ -136,7 +139,8 @@ export function markdownTable(figures: readonly Figure[]): string {
     const fns = (profile.functions as { name: string; selfPct: number }[]).slice(0, 6);
     head.push(
       "",
-      `Relay CPU profile (${profile.seconds} s of a separate, profiled drain), top self time: ` +
+      `Relay CPU profile (${profile.seconds} s of a separate drain with the inspector on; ` +
+        `idle ${profile.idlePct}% of samples), top self time: ` +
         fns.map((f) => `${f.name} ${f.selfPct}%`).join("; ") + ".",
     );
   }
