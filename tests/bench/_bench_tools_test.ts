@@ -86,7 +86,7 @@ Deno.test("markdownTable() judges the targets and labels a run that was not dura
   assert.match(table, /fsync off \(unsafe\)/);
   assert.match(table, /Command: `FERRY_BENCH_MESSAGES=500 deno task bench relay`/);
   assert.match(table, /\| Ferry \/ Postfix \| 2\.50× \| ≥ 3× \| \*\*no\*\* \|/);
-  assert.match(table, /ed25519-sha256.*cost 5%\) \| cost ≤ 10% \| yes \|/);
+  assert.match(table, /ed25519-sha256.*cost 5%;.*\) \| cost ≤ 10% \| yes \|/);
   assert.match(table, /12\.3 \/ 61\.0 \/ 90\.0 ms \| ≤ 15 \/ ≤ 50 ms \| \*\*no\*\* \|/);
   assert.match(table, /1\.50 \/ 2\.25/);
 });

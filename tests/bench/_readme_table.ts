@@ -77,12 +77,24 @@ export function markdownTable(figures: readonly Figure[]): string {
   if (ratio) {
     const r = ratio.ferry_over_postfix as number;
     rows.push(["Ferry / Postfix", `${n(r, 2)}×`, "≥ 3×", met(r >= 3)]);
+    const cpu = ratio.cpu_ms_per_message as Record<string, number> | undefined;
+    if (cpu) {
+      rows.push([
+        "CPU ms per message: Ferry (relay + PostgreSQL) / Postfix",
+        `${n(cpu.ferry, 2)} / ${n(cpu.postfix, 2)} (Postfix uses ${
+          n(ratio.postfix_cpu_over_ferry_cpu, 2)
+        }×)`,
+        "",
+        "",
+      ]);
+    }
   }
   for (const x of figures.filter(is("dkim"))) {
     const cost = x.cost_pct as number;
     rows.push([
       `drain with DKIM ${x.dkim} (${x.key})`,
-      `${n(x.messages_per_s)} msg/s, ${n(x.relative, 2)} of unsigned (cost ${n(cost)}%)`,
+      `${n(x.messages_per_s)} msg/s, ${n(x.relative, 2)} of unsigned (cost ${n(cost)}%; ` +
+      `in CPU per message ${n(x.cpu_cost_pct)}%)`,
       `cost ≤ ${x.target_cost_pct}%`,
       met(cost <= (x.target_cost_pct as number)),
     ]);

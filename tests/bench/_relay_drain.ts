@@ -46,8 +46,20 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (x: number) => Number(x.toFixed(2));
 const recipient = (i: number, domains: number) => `u${i}@d${i % domains}.test`;
 
-/** Drains a fresh backlog through the relay process; returns messages/s. */
-export async function drainFerry(s: DrainSetup, run: FerryDrain): Promise<number> {
+/**
+ * What a drain measured: its rate, and the CPU ms per message it cost (Ferry: relay plus
+ * PostgreSQL; Postfix: its process tree), which a busy shared machine distorts less than rates.
+ */
+export interface DrainResult {
+  readonly rate: number;
+  readonly cpuMsPerMessage: number;
+}
+
+const perMessage = (seconds: number, messages: number) =>
+  Number(((1000 * seconds) / messages).toFixed(3));
+
+/** Drains a fresh backlog through the relay process. */
+export async function drainFerry(s: DrainSetup, run: FerryDrain): Promise<DrainResult> {
   const messages = run.messages ?? s.messages;
   const t = await s.fresh(`drain_${run.label.replace(/\W/g, "_")}`);
   const insertStart = performance.now();
@@ -199,7 +211,7 @@ export async function drainFerry(s: DrainSetup, run: FerryDrain): Promise<number
   if (profiled) report({ bench: "relay", phase: "drain-profile", ...profiled });
   await stats.close();
   await t.drop();
-  return rate;
+  return { rate, cpuMsPerMessage: perMessage(cpu.used.relay! + cpu.used.postgres!, messages) };
 }
 
 /**
@@ -209,7 +221,7 @@ export async function drainFerry(s: DrainSetup, run: FerryDrain): Promise<number
 export const POSTFIX_TUNING = { processLimit: 100, destinationConcurrency: 100 };
 
 /** The same backlog through Postfix: injected while held, released, counted at the sink. */
-export async function drainPostfix(s: DrainSetup): Promise<number> {
+export async function drainPostfix(s: DrainSetup): Promise<DrainResult> {
   await using postfix = await startPostfixRelay(s.sink.port, POSTFIX_TUNING);
   const [head, tail] = [
     s.sample.slice(0, s.sample.indexOf(s.toMark)),
@@ -271,7 +283,7 @@ export async function drainPostfix(s: DrainSetup): Promise<number> {
     system: "postfix",
     ...cpuFigure(drainS, s.messages, cpu),
   });
-  return rate;
+  return { rate, cpuMsPerMessage: perMessage(cpu.used.postfix!, s.messages) };
 }
 
 function reportStatements(a: PgSnapshot, b: PgSnapshot, messages: number): void {
