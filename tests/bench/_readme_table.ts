@@ -107,6 +107,16 @@ export function markdownTable(figures: readonly Figure[]): string {
       "≤ 15 / ≤ 50 ms",
       met(ok),
     ]);
+    const pickup = latency.commit_to_ingested_ms as Record<string, number> | undefined;
+    const send = latency.ingested_to_250_ms as Record<string, number> | undefined;
+    if (pickup && send) {
+      rows.push([
+        "of which commit → ingested / ingested → 250, p50 and p99",
+        `${n(pickup.p50, 1)}, ${n(pickup.p99, 1)} / ${n(send.p50, 1)}, ${n(send.p99, 1)} ms`,
+        "",
+        "",
+      ]);
+    }
   }
   if (ferryCpu) {
     rows.push([
