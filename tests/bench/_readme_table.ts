@@ -144,6 +144,19 @@ export function markdownTable(figures: readonly Figure[]): string {
       "",
     ]);
   }
+  const others = [
+    find(is("drain-cpu", "ferry", "none")),
+    find(is("drain-cpu", "postfix")),
+    find(is("latency-cpu")),
+  ].map((x) => (x?.cores_used as Record<string, number> | undefined)?.other);
+  if (others.some((x) => x !== undefined)) {
+    rows.push([
+      "cores used by the rest of the machine: Ferry's drain / Postfix's / latency run",
+      `${others.map((x) => n(x, 2)).join(" / ")} of ${env?.cores ?? "?"}`,
+      "",
+      "",
+    ]);
+  }
   const head = [
     `Run of ${String(env?.date ?? "?").slice(0, 16).replace("T", " ")} UTC` +
     (env?.commit ? ` at ${env.commit}` : "") +
