@@ -1,15 +1,14 @@
 /**
- * The drain phases of relay_bench.ts: a backlog pre-queued in `ferry.outbox` delivered by the
- * relay process into `smtp-sink`, and the same backlog through a private Postfix into the same
- * sink. Both rates are timed the same way (from the start of delivery until the sink counted the
- * last message, polled every 50 ms), and every figure is printed only after its assertions held.
+ * The Ferry drain of relay_bench.ts: a backlog pre-queued in `ferry.outbox` delivered by the
+ * relay process into `smtp-sink` (_postfix_drain.ts sends the same backlog through Postfix). Both
+ * rates are timed the same way (from the start of delivery until the sink counted the last
+ * message, polled every 50 ms), and every figure is printed only after its assertions held.
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { sql } from "kysely";
 import type { CountingSink } from "../_peers/postfix_relay.ts";
-import { injectSmtp, startPostfixRelay } from "../_peers/postfix_relay.ts";
 import { procStats, spawnRelay, treeCpu } from "../_support/relay_process.ts";
 import { inspectorUrl, profileCpu, type ProfileSummary } from "./_cpu_profile.ts";
 import { openPgStats, type PgSnapshot, statementDelta } from "./_pg_stats.ts";
@@ -42,9 +41,10 @@ export interface FerryDrain {
   readonly messages?: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const round = (x: number) => Number(x.toFixed(2));
-const recipient = (i: number, domains: number) => `u${i}@d${i % domains}.test`;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const round = (x: number) => Number(x.toFixed(2));
+/** The recipient of backlog message i (as the drain's INSERT makes them). */
+export const recipient = (i: number, domains: number) => `u${i}@d${i % domains}.test`;
 
 /**
  * What a drain measured: its rate, and the CPU ms per message it cost (Ferry: relay plus
@@ -55,7 +55,8 @@ export interface DrainResult {
   readonly cpuMsPerMessage: number;
 }
 
-const perMessage = (seconds: number, messages: number) =>
+/** CPU ms per message from CPU seconds. */
+export const perMessage = (seconds: number, messages: number) =>
   Number(((1000 * seconds) / messages).toFixed(3));
 
 /** Drains a fresh backlog through the relay process. */
@@ -212,82 +213,6 @@ export async function drainFerry(s: DrainSetup, run: FerryDrain): Promise<DrainR
   await stats.close();
   await t.drop();
   return { rate, cpuMsPerMessage: perMessage(cpu.used.relay! + cpu.used.postgres!, messages) };
-}
-
-/**
- * Postfix: 100 smtp processes, all allowed to deliver to the one next hop at once (the default
- * would be 20). 50 and 200 gave the same rate within noise on this machine.
- */
-export const POSTFIX_TUNING = { processLimit: 100, destinationConcurrency: 100 };
-
-/** The same backlog through Postfix: injected while held, released, counted at the sink. */
-export async function drainPostfix(s: DrainSetup): Promise<DrainResult> {
-  await using postfix = await startPostfixRelay(s.sink.port, POSTFIX_TUNING);
-  const [head, tail] = [
-    s.sample.slice(0, s.sample.indexOf(s.toMark)),
-    s.sample.slice(s.sample.indexOf(s.toMark) + s.toMark.length),
-  ];
-  const injectStart = performance.now();
-  await injectSmtp(postfix.port, {
-    messages: s.messages,
-    sessions: 8,
-    from: "bench@ferry.test",
-    recipient: (i) => recipient(i, s.domains),
-    message: (i) => `${head}${recipient(i, s.domains)}${tail}`,
-  });
-  const injectS = (performance.now() - injectStart) / 1000;
-  for (let i = 0; i < 600 && postfix.held() < s.messages; i++) await sleep(100);
-  const held = postfix.held();
-  const sink0 = s.sink.received();
-  const loadBefore = loadAverage();
-  const meter = cpuMeter({
-    postfix: () => treeCpu(postfix.pid),
-    sink: () => procStats(s.sink.pid)?.cpu ?? 0,
-  });
-  // Timed from the queue run on: moving 20,000 files out of hold is the harness's work.
-  await postfix.unhold();
-  const sentBeforeFlush = s.sink.received() - sink0;
-  const start = performance.now();
-  await postfix.flush();
-  let received = 0;
-  for (let i = 0; i < 20 * 60 * 20 && received < s.messages; i++) {
-    await sleep(50);
-    received = s.sink.received() - sink0;
-  }
-  const drainS = (performance.now() - start) / 1000;
-  const cpu = meter();
-  const loadAfter = loadAverage();
-  // Settle: nothing more may arrive (a duplicate), and the queue must be empty.
-  for (let i = 0; i < 50 && postfix.queued() > 0; i++) await sleep(100);
-  await sleep(500);
-  assert.equal(held, s.messages, "Postfix held the whole backlog before the release");
-  assert.equal(received, s.messages, "the sink counted every message Postfix sent");
-  assert.equal(s.sink.received() - sink0, s.messages, "the sink counted none from Postfix twice");
-  assert.equal(postfix.queued(), 0, "Postfix's queue is empty after the drain");
-  const rate = Math.round(s.messages / drainS);
-  report({
-    bench: "relay",
-    phase: "drain",
-    system: "postfix",
-    messages: s.messages,
-    domains: s.domains,
-    held,
-    received_before_flush: sentBeforeFlush,
-    received_at_sink: received,
-    inject_s: round(injectS),
-    drain_s: round(drainS),
-    messages_per_s: rate,
-    load_avg_before: loadBefore,
-    load_avg_after: loadAfter,
-    tuning: POSTFIX_TUNING,
-  });
-  report({
-    bench: "relay",
-    phase: "drain-cpu",
-    system: "postfix",
-    ...cpuFigure(drainS, s.messages, cpu),
-  });
-  return { rate, cpuMsPerMessage: perMessage(cpu.used.postfix!, s.messages) };
 }
 
 function reportStatements(a: PgSnapshot, b: PgSnapshot, messages: number): void {

@@ -38,7 +38,8 @@ import { type CountingSink, hasPostfix, startCountingSink } from "../_peers/post
 import { openPgStats } from "./_pg_stats.ts";
 import { benchServer, loadAverage, report, reported } from "./_env.ts";
 import { freshDatabase } from "./_bench_database.ts";
-import { drainFerry, drainPostfix, type DrainSetup } from "./_relay_drain.ts";
+import { drainFerry, type DrainSetup } from "./_relay_drain.ts";
+import { drainPostfix } from "./_postfix_drain.ts";
 import { latencyFerry } from "./_relay_latency.ts";
 import { benchKey } from "./_dkim_probe.ts";
 import { markdownTable } from "./_readme_table.ts";
