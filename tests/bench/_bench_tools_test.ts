@@ -13,6 +13,8 @@ import { serverOnly, testDatabase } from "../_support/db.ts";
 
 async function smtp(port: number, chunks: readonly string[]): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  // A bound, not a wait: a receiver that never answers fails the test instead of hanging it.
+  const bound = setTimeout(() => conn.close(), 10_000);
   const enc = new TextEncoder();
   let got = "";
   const buf = new Uint8Array(4096);
@@ -32,7 +34,12 @@ async function smtp(port: number, chunks: readonly string[]): Promise<string> {
     }
     await readUntil("221 ");
   } finally {
-    conn.close();
+    clearTimeout(bound);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the bound.
+    }
   }
   return got;
 }
