@@ -6,7 +6,8 @@
  * - {@link startPostfixRelay}: a private Postfix instance that accepts mail on a free loopback
  *   port and relays everything to one next hop (the sink). Mail it accepts is put on hold
  *   (`check_client_access static:HOLD`), so a backlog can be injected first and then released
- *   at once (`postsuper -H ALL` moves it to the deferred queue, `postqueue -f` starts a queue run).
+ *   at once (`postsuper -H ALL` moves it to the deferred queue, then `postqueue -f` starts a
+ *   queue run: a benchmark times only the latter).
  * - {@link injectSmtp}: a small pipelining SMTP client that injects many messages over parallel
  *   sessions, each to its own recipient (smtp-source can only vary the local part).
  *
@@ -103,8 +104,13 @@ export interface PostfixRelay extends AsyncDisposable {
   queued(): number;
   /** Messages on hold. */
   held(): number;
-  /** Releases everything on hold and starts a queue run. */
-  release(): Promise<void>;
+  /**
+   * Moves everything on hold to the deferred queue, where it waits for the next queue run
+   * (`queue_run_delay`, 300 s by default): nothing is sent yet.
+   */
+  unhold(): Promise<void>;
+  /** Starts a queue run now (`postqueue -f`). */
+  flush(): Promise<void>;
   log(): Promise<string>;
   stop(): Promise<void>;
 }
@@ -142,10 +148,8 @@ export async function startPostfixRelay(
       ["maildrop", "incoming", "active", "deferred", "hold"]
         .reduce((n, q) => n + countFiles(`${queue}/${q}`), 0),
     held: () => countFiles(`${queue}/hold`),
-    async release() {
-      await run(POSTSUPER, ["-c", etc, "-H", "ALL"]);
-      await run(POSTQUEUE, ["-c", etc, "-f"]);
-    },
+    unhold: () => run(POSTSUPER, ["-c", etc, "-H", "ALL"]),
+    flush: () => run(POSTQUEUE, ["-c", etc, "-f"]),
     log: readLog,
     stop,
     [Symbol.asyncDispose]: stop,

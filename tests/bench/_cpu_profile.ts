@@ -17,6 +17,8 @@ export interface ProfileEntry {
 export interface ProfileSummary {
   readonly seconds: number;
   readonly samples: number;
+  /** Share of samples where the process waited (I/O, timers): not in the lists below. */
+  readonly idlePct: number;
   readonly functions: readonly ProfileEntry[];
   readonly files: readonly ProfileEntry[];
   /** For the top functions: where their samples came from (three nearest callers). */
@@ -86,14 +88,24 @@ function summarise(profile: Profile, top: number): ProfileSummary {
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const fileOf = (f: CallFrame) => shortUrl(f.url) || `(${f.functionName || "native"})`;
+  // V8's pseudo-frames ("(garbage collector)", "(program)") and native ops have no source.
   const nameOf = (f: CallFrame) =>
-    `${f.functionName || "(anonymous)"} (${fileOf(f)}:${f.lineNumber + 1})`;
+    f.url
+      ? `${f.functionName || "(anonymous)"} (${fileOf(f)}:${f.lineNumber + 1})`
+      : f.functionName.startsWith("(")
+      ? f.functionName
+      : `${f.functionName || "(anonymous)"} (native)`;
   const fns = new Map<string, number>();
   const files = new Map<string, number>();
   const stacks = new Map<string, Map<string, number>>();
+  let idle = 0;
   for (const id of profile.samples) {
     const f = byId.get(id);
     if (!f) continue;
+    if (f.functionName === "(idle)") {
+      idle++;
+      continue;
+    }
     const fn = nameOf(f);
     fns.set(fn, (fns.get(fn) ?? 0) + 1);
     files.set(fileOf(f), (files.get(fileOf(f)) ?? 0) + 1);
@@ -114,6 +126,7 @@ function summarise(profile: Profile, top: number): ProfileSummary {
   return {
     seconds: Number(((profile.endTime - profile.startTime) / 1e6).toFixed(1)),
     samples: profile.samples.length,
+    idlePct: Number((100 * idle / total).toFixed(1)),
     functions,
     files: rank(files),
     callers: functions.slice(0, 8).map((f) => ({

@@ -8,6 +8,10 @@
  * Every figure is checked before it is printed: all rows ingested, claimed and completed once,
  * one event per outcome, every committed row picked up.
  *
+ * PostgreSQL runs at its defaults (durable: fsync, synchronous_commit, full_page_writes on), as
+ * the first line (`"bench":"env"`) records; FERRY_BENCH_DURABILITY=fast is a separate variant and
+ * labels every figure `"variant":"fsync off (unsafe)"`.
+ *
  * Knobs (environment): FERRY_BENCH_ROWS (rows of the batch-100 and batch-500 claim runs, 100000;
  * ingest takes half, batch 1 at most 3000), FERRY_BENCH_DOMAINS (1000), FERRY_BENCH_SAMPLES
  * (pick-up latency samples, 200).
