@@ -64,6 +64,8 @@ export interface PostfixOptions {
   readonly domains?: readonly string[];
   /** Recipients refused at RCPT with `550 5.1.1` (a mailbox that does not exist). */
   readonly refusedRecipients?: readonly string[];
+  /** EHLO keywords not announced (`smtpd_discard_ehlo_keywords`), e.g. `pipelining`. */
+  readonly discardEhloKeywords?: readonly string[];
   /**
    * More SMTP services beside the one on 127.0.0.1:`port`, e.g. one per MX host of a test, each
    * on its own loopback address: with `tls`, STARTTLS on that certificate; with `tls: null`,
@@ -215,6 +217,9 @@ function mainCf(dir: string, uid: number, gid: number, options: PostfixOptions):
       ]
       : []),
     // Every recipient of these domains goes to one Maildir (trailing slash = Maildir format).
+    ...(options.discardEhloKeywords?.length
+      ? [`smtpd_discard_ehlo_keywords = ${options.discardEhloKeywords.join(", ")}`]
+      : []),
     ...(options.refusedRecipients?.length
       ? [
         `smtpd_recipient_restrictions = check_recipient_access inline:{ ${

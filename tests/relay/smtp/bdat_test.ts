@@ -101,3 +101,39 @@ Deno.test({
     assert.match(await postfix.log(), /mail=2 rcpt=1\/4 bdat=1\/2 rset=1 quit=1/);
   },
 });
+
+Deno.test({
+  name: "SmtpSession.send() over BDAT in lock-step: the chunk only after an accepted recipient",
+  ignore: requirePeer("postfix", !hasPostfix),
+  async fn() {
+    await using postfix = await startPostfix({
+      refusedRecipients: ["a@mx.test"],
+      discardEhloKeywords: ["pipelining"],
+    });
+    const options = testOptions({ peerName: "mx.test", tlsPolicy: "opportunistic" });
+    const session = await mustConnect(postfix.port, options);
+    assert.equal(session.capabilities.pipelining, false);
+    assert.equal(session.capabilities.chunking, true);
+    const message = encoder.encode(CASES["bare LF and CR"]!);
+    const refused = await session.send({
+      mailFrom: "sender@ferry.test",
+      recipients: ["a@mx.test"],
+      message,
+    });
+    assert.deepEqual(refused.map((r) => r.outcome.kind), ["permanent"]);
+    const delivered = await session.send({
+      mailFrom: "sender@ferry.test",
+      recipients: ["a@mx.test", "rcpt@mx.test"],
+      message,
+    });
+    assert.deepEqual(delivered.map((r) => r.outcome.kind), ["permanent", "delivered"]);
+    await session.quit();
+    const [file] = await postfix.delivered(1);
+    assert.ok(decoder.decode(file).endsWith(`\n${stored(message)}`));
+    // No chunk for the transaction without recipients: one BDAT in all, never DATA.
+    const out = options.transcript.filter((e) => e.direction === "out").map((e) => e.line);
+    assert.equal(out.filter((l) => l.startsWith("BDAT ")).length, 1);
+    assert.ok(!out.includes("DATA"));
+    assert.match(await postfix.log(), /mail=2 rcpt=1\/3 bdat=1 rset=1 quit=1/);
+  },
+});
