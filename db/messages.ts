@@ -50,7 +50,18 @@ export async function loadMessages(
   return new Map(rows.map((r) => [Number(r.id), toMessageRow(r)]));
 }
 
-function toMessageRow(r: Selectable<OutboxTable>): MessageRow {
+/**
+ * About how many bytes a row holds in memory (its bodies, raw message and attachments), to
+ * bound how much content is kept read ahead of sending.
+ */
+export function messageRowSize(row: MessageRow): number {
+  const attachments = row.attachments == null ? 0 : JSON.stringify(row.attachments).length;
+  return 256 + (row.subject?.length ?? 0) + (row.text?.length ?? 0) + (row.html?.length ?? 0) +
+    (row.raw?.length ?? 0) + attachments;
+}
+
+/** The row as read with `SELECT *` from `ferry.outbox` (or the same columns by name). */
+export function toMessageRow(r: Selectable<OutboxTable>): MessageRow {
   return {
     id: Number(r.id),
     fromAddress: r.from_address ?? "",

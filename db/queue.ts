@@ -24,6 +24,7 @@ import { type ExpressionBuilder, sql } from "kysely";
 import type { Db } from "./client.ts";
 import type { DeliveriesTable, DeliveryStatus, FerrySchema } from "./schema.ts";
 import { deleteLeases } from "./leases.ts";
+import { type MessageRow, toMessageRow } from "./messages.ts";
 
 /** A delivery handed to an actor, under a lease. */
 export interface ClaimedDelivery {
@@ -41,6 +42,11 @@ export interface ClaimedDelivery {
   readonly leaseExpiresAt: Date;
   readonly lastCode: number | null;
   readonly lastReply: string | null;
+  /**
+   * With `withMessages`: the outbox row's content, on the first claimed delivery of each message
+   * (the others of the same message in the claim carry none).
+   */
+  readonly message?: MessageRow;
 }
 
 export interface ClaimOptions {
@@ -72,6 +78,11 @@ export async function claimDomains(
   o: ClaimOptions & {
     readonly requests: readonly { readonly domain: string; readonly limit: number }[];
     readonly holder?: string;
+    /**
+     * Also read each claimed message's outbox row in the same statement, so sending needs no
+     * statement of its own to load the content.
+     */
+    readonly withMessages?: boolean;
   },
 ): Promise<ClaimedDelivery[]> {
   positive("leaseMs", o.leaseMs);
@@ -117,9 +128,26 @@ export async function claimDomains(
          FOR UPDATE OF d SKIP LOCKED
     ),
     ${leaseUpdate(o)}
-    SELECT * FROM upd ORDER BY priority, id`.execute(db);
+    ${o.withMessages ? withContent : sql`SELECT * FROM upd ORDER BY priority, id`}`.execute(db);
   return rows.map(toClaimed);
 }
+
+/**
+ * The claimed rows, the first of each message with its outbox row's columns (prefixed `m_`):
+ * content travels once per message, however many of its recipients the claim took.
+ */
+// raw SQL: the final SELECT of the claim statement, joining the outbox row once per message.
+const withContent = sql`
+    SELECT u.*, m.id AS m_id, m.from_address AS m_from_address,
+           m.to_addresses AS m_to_addresses, m.cc_addresses AS m_cc_addresses,
+           m.bcc_addresses AS m_bcc_addresses, m.reply_to AS m_reply_to, m.subject AS m_subject,
+           m.text_body AS m_text_body, m.html_body AS m_html_body, m.headers AS m_headers,
+           m.raw_message AS m_raw_message, m.attachments AS m_attachments,
+           m.require_tls AS m_require_tls, m.created_at AS m_created_at, m.metadata AS m_metadata
+      FROM (SELECT upd.*, row_number() OVER (PARTITION BY upd.outbox_id ORDER BY upd.id) AS nth
+              FROM upd) u
+      LEFT JOIN ferry.outbox m ON u.nth = 1 AND m.id = u.outbox_id
+     ORDER BY u.priority, u.id`;
 
 /**
  * Destinations with due work that this owner may take: not suspended, not leased by another
@@ -206,10 +234,12 @@ interface ClaimRow {
   lease_expires_at: Date;
   last_code: number | null;
   last_reply: string | null;
+  /** With `withMessages`, on the first row of each message whose outbox row still exists. */
+  m_id?: number | null;
 }
 
 function toClaimed(r: ClaimRow): ClaimedDelivery {
-  return {
+  const claimed = {
     id: r.id,
     outboxId: r.outbox_id,
     recipient: r.recipient,
@@ -224,6 +254,14 @@ function toClaimed(r: ClaimRow): ClaimedDelivery {
     lastCode: r.last_code,
     lastReply: r.last_reply,
   };
+  return r.m_id == null ? claimed : { ...claimed, message: toMessageRow(outboxColumns(r)) };
+}
+
+/** The `m_`-prefixed outbox columns of a claimed row, as the outbox row they come from. */
+function outboxColumns(r: ClaimRow): Parameters<typeof toMessageRow>[0] {
+  const row: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(r)) if (k.startsWith("m_")) row[k.slice(2)] = v;
+  return row as Parameters<typeof toMessageRow>[0];
 }
 
 /** What happened to one claimed delivery. */

@@ -7,6 +7,7 @@
  */
 import type { Delivery, OutcomeRecord, Queue } from "../../actors/ports.ts";
 import type { Db } from "../../db/client.ts";
+import type { MessageRow } from "../../db/messages.ts";
 import { classify } from "../bounce_parsing/mod.ts";
 import { acquireLeases, domainLease, releaseLeases, renewLeases } from "../../db/leases.ts";
 import {
@@ -27,6 +28,11 @@ export interface PgQueueOptions {
   readonly domainLeaseMs: number;
   /** How long a "no such user" bounce keeps the address suppressed (null: for good). */
   readonly suppressForMs: number | null;
+  /**
+   * Given the outbox rows of the messages each claim took, read by the claim statement itself:
+   * sending them then needs no statement of its own to load them. Absent: claims read no content.
+   */
+  readonly onMessages?: (rows: readonly MessageRow[]) => void;
 }
 
 const fromLease = (name: string) => name.slice("domain:".length);
@@ -41,14 +47,21 @@ export function pgQueue(o: PgQueueOptions): Queue {
     renewDomains: async (domains, now) =>
       (await renewLeases(db, domains.map(domainLease), lease(now))).map(fromLease),
     releaseDomains: (domains) => releaseLeases(db, domains.map(domainLease), owner),
-    claimMany: async (requests, now) =>
-      (await claimDomains(db, {
+    async claimMany(requests, now) {
+      const claimed = await claimDomains(db, {
         requests,
         owner,
         holder: owner,
         now: new Date(now),
         leaseMs: o.deliveryLeaseMs,
-      })).map(toDelivery),
+        ...(o.onMessages ? { withMessages: true } : {}),
+      });
+      if (o.onMessages) {
+        const rows = claimed.flatMap((d) => (d.message ? [d.message] : []));
+        if (rows.length > 0) o.onMessages(rows);
+      }
+      return claimed.map(toDelivery);
+    },
     async record(outcomes: readonly OutcomeRecord[], now: number) {
       const r = await recordOutcomes(
         db,

@@ -35,7 +35,7 @@ import { SourceAddresses } from "../adapters/source_addresses.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
 import { rawMessageProblem } from "../mime/mod.ts";
 import { MessageSource } from "../adapters/message_source.ts";
-import { loadMessages, type MessageRow } from "../../db/messages.ts";
+import { loadMessages, type MessageRow, messageRowSize } from "../../db/messages.ts";
 import { MessageLoader } from "../adapters/message_loader.ts";
 import {
   buildRouteTable,
@@ -134,9 +134,14 @@ export async function smtpDeliverer(
   deps: RelayDeps,
   envelopeSender?: BounceProcessing["envelopeSender"],
   tlsResults?: TlsResultSink,
-): Promise<
-  { deliverer: Deliverer; router: Router; sources: SourceAddresses; mtaSts?: MtaStsPolicies }
-> {
+): Promise<{
+  deliverer: Deliverer;
+  router: Router;
+  sources: SourceAddresses;
+  mtaSts?: MtaStsPolicies;
+  /** Hands the deliverer outbox rows read ahead (by the claims), so it need not read them. */
+  primeMessages: (rows: readonly MessageRow[]) => void;
+}> {
   const { config, clock } = deps;
   const routes = buildRouteTable(
     config.routes.map((r) => ({ pattern: r.pattern, host: r.host, port: r.port })),
@@ -201,8 +206,13 @@ export async function smtpDeliverer(
       };
     })()
     : undefined;
-  // One statement for every message asked for while the previous read was in flight.
-  const rows = new MessageLoader<MessageRow>((ids) => loadMessages(deps.database.db, ids));
+  // One statement for every message asked for while the previous read was in flight; rows the
+  // claims read ahead are primed into it (pgQueue's onMessages).
+  const rows = new MessageLoader<MessageRow>(
+    (ids) => loadMessages(deps.database.db, ids),
+    500,
+    { sizeOf: messageRowSize },
+  );
   const sources = new SourceAddresses({
     global: config.delivery.sourceAddresses,
     byDomain: config.domainSourceAddresses,
@@ -237,7 +247,8 @@ export async function smtpDeliverer(
     ...(sources.configured ? { sourceAddresses: sources } : {}),
     ...(fallbackRelay ? { fallbackRelay } : {}),
   });
-  return { deliverer, router, sources, ...(mtaSts ? { mtaSts } : {}) };
+  const primeMessages = (read: readonly MessageRow[]) => rows.prime(read.map((r) => [r.id, r]));
+  return { deliverer, router, sources, primeMessages, ...(mtaSts ? { mtaSts } : {}) };
 }
 
 /**
@@ -387,12 +398,15 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     },
   });
 
+  // Set once the real deliverer exists: claims read their messages' content for it.
+  const read: { ahead?: (rows: readonly MessageRow[]) => void } = {};
   const queue = pgQueue({
     db,
     instance: deps.instance,
     deliveryLeaseMs: q.leaseDuration,
     domainLeaseMs: config.delivery.domainLease,
     suppressForMs: config.delivery.suppressFor,
+    ...(deps.deliverer ? {} : { onMessages: (rows) => read.ahead?.(rows) }),
   });
   const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()), {
     maxHeld: deps.maxHeldOutcomes ?? 100_000,
@@ -422,6 +436,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   const real = deps.deliverer
     ? undefined
     : await smtpDeliverer(deps, bounces.envelopeSender, tlsReports.sink);
+  if (real) read.ahead = real.primeMessages;
   const base = deps.deliverer ?? real!.deliverer;
   const deliverer = deps.wrapDeliverer?.(base) ?? base;
   const supervisor = new Supervisor({

@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { PassThrough } from "node:stream";
 import MailComposer from "nodemailer/lib/mail-composer/index.js";
 import type { Clock } from "../../lib/clock.ts";
 import { type Mailbox, parseMailbox } from "../../lib/message/address.ts";
@@ -21,6 +20,7 @@ import { encodedWords, needsEncodedWords } from "./encoded_words.ts";
 import { parseAttachments } from "../../lib/message/attachments.ts";
 import { analyseMessage, headerValues, type MessageNeeds } from "./message_bytes.ts";
 import { boundaryFor, messageIdFor, type OutboxId } from "./message_id.ts";
+import { crlfLineEnds, type MimeNodeLike, nodeBytes } from "./node_bytes.ts";
 
 /** The fields of a `ferry.outbox` row that make up the message. */
 export interface OutboxMessage {
@@ -101,12 +101,12 @@ export async function composeMessage(
       contentType: a.contentType,
       ...(a.contentId ? { cid: a.contentId, contentDisposition: "inline" as const } : {}),
     })),
-    // No `newline` option: buildBytes() turns line ends into CRLF itself (crlfLineEnds).
+    // No `newline` option: nodeBytes() turns line ends into CRLF itself (crlfLineEnds).
   });
   const node = composer.compile();
   // Added after compile() so the extra fields come after From/To/Subject/Date, for readers.
   for (const [name, value] of extra.fields) node.addHeader(name, value);
-  const bytes = await buildBytes(node);
+  const bytes = await nodeBytes(node as unknown as MimeNodeLike);
   const needs = analyseMessage(bytes);
   const utf8Address = Object.values(addresses).flat().some((m) => m?.smtputf8);
   return {
@@ -115,79 +115,8 @@ export async function composeMessage(
   };
 }
 
-/** What buildBytes() needs of nodemailer's MimeNode (the root node MailComposer compiles). */
-interface StreamableNode {
-  stream(out: PassThrough, options: object, done: (err?: Error | null) => void): void;
-}
-
-/**
- * The bytes `node.build()` gives with `newline: "\r\n"`, without its stream plumbing: build()
- * goes through createReadStream(), which joins a PassThrough, a last-newline transform and a
- * newline transform with two `pipeline()`s, each building an AbortController and aborting it
- * without a reason (a DOMException with a stack trace) per message: about a tenth of the relay's
- * CPU at 1,000 messages/s. MailComposer adds no transforms or process functions of its own, so
- * the node's stream() and the two line-end rules below are the whole of it.
- */
-async function buildBytes(node: StreamableNode): Promise<Uint8Array> {
-  const out = new PassThrough();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  out.on("data", (chunk: Uint8Array) => {
-    chunks.push(chunk);
-    size += chunk.length;
-  });
-  const ended = new Promise<void>((resolve, reject) => {
-    out.once("end", resolve);
-    out.once("error", reject);
-  });
-  try {
-    await new Promise<void>((resolve, reject) =>
-      node.stream(out, {}, (err) => (err ? reject(err) : resolve()))
-    );
-  } catch (err) {
-    out.destroy();
-    throw err;
-  }
-  out.end();
-  await ended;
-  // last-newline.js: the message ends with a line end.
-  const last = chunks.findLast((c) => c.length > 0);
-  const lastByte = last?.[last.length - 1];
-  const tail = lastByte === 0x0a ? [] : lastByte === 0x0d ? [0x0a] : [0x0d, 0x0a];
-  const whole = new Uint8Array(size + tail.length);
-  let at = 0;
-  for (const c of chunks) {
-    whole.set(c, at);
-    at += c.length;
-  }
-  whole.set(tail, at);
-  return crlfLineEnds(whole);
-}
-
-/**
- * Every LF not preceded by CR becomes CRLF, as nodemailer's `newline: "\r\n"` transform does
- * (le-windows.js); the same buffer when there is none.
- */
-export function crlfLineEnds(bytes: Uint8Array): Uint8Array {
-  let bare = 0;
-  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) {
-    if (i === 0 || bytes[i - 1] !== 0x0d) bare++;
-  }
-  if (bare === 0) return bytes;
-  const out = new Uint8Array(bytes.length + bare);
-  let from = 0;
-  let o = 0;
-  for (let i = bytes.indexOf(0x0a); i !== -1; i = bytes.indexOf(0x0a, i + 1)) {
-    if (i > 0 && bytes[i - 1] === 0x0d) continue;
-    out.set(bytes.subarray(from, i), o);
-    o += i - from;
-    out[o++] = 0x0d;
-    out[o++] = 0x0a;
-    from = i + 1;
-  }
-  out.set(bytes.subarray(from), o);
-  return out;
-}
+/** Every LF not preceded by CR becomes CRLF (re-exported: the composer's line-end rule). */
+export { crlfLineEnds };
 
 function passRaw(input: OutboxMessage): ComposeResult {
   const mixed: string[] = (["subject", "text", "html"] as const).filter((k) => input[k] != null);

@@ -25,6 +25,8 @@ export interface Capabilities {
   readonly smtpUtf8: boolean;
   /** RFC 2034. */
   readonly enhancedStatusCodes: boolean;
+  /** RFC 3030: BDAT, message content in counted chunks instead of DATA. */
+  readonly chunking: boolean;
   /**
    * RFC 8689 §2: the peer takes the REQUIRETLS MAIL parameter. Only meaningful in the EHLO
    * reply after STARTTLS: the one from before TLS is forgotten (RFC 3207 §4.2).
@@ -44,6 +46,7 @@ export const HELO_CAPABILITIES: Capabilities = Object.freeze({
   eightBitMime: false,
   smtpUtf8: false,
   enhancedStatusCodes: false,
+  chunking: false,
   requireTls: false,
   auth: [],
   keywords: new Map(),
@@ -73,6 +76,7 @@ export function parseEhlo(reply: Reply): Capabilities {
     eightBitMime: keywords.has("8BITMIME"),
     smtpUtf8: keywords.has("SMTPUTF8"),
     enhancedStatusCodes: keywords.has("ENHANCEDSTATUSCODES"),
+    chunking: keywords.has("CHUNKING"),
     requireTls: keywords.has("REQUIRETLS"),
     auth: [...auth],
     keywords,

@@ -21,6 +21,7 @@ import {
 } from "./session_error.ts";
 import type { Phase, SmtpTimeouts } from "./timeouts.ts";
 import type { TraceHook } from "./trace.ts";
+import { writeChunks } from "./data_writer.ts";
 import { CLOSED, Watchdog } from "./watchdog.ts";
 
 const LF = 0x0a;
@@ -106,6 +107,25 @@ export class Channel {
   ): Promise<void> {
     for (const line of traced ?? lines) this.#emit("out", line);
     await this.writeBytes(phase, encoder.encode(lines.map((l) => l + "\r\n").join("")));
+  }
+
+  /**
+   * Writes command lines (CRLF added) followed by `content` (a BDAT chunk, RFC 3030), gathered
+   * into as few writes as {@link writeChunks} makes: one for a message of a few KiB.
+   */
+  async writeLinesWithContent(
+    phase: Phase,
+    lines: readonly string[],
+    content: Uint8Array,
+  ): Promise<void> {
+    for (const line of lines) this.#emit("out", line);
+    this.#emit("note", `message content: ${content.length} octets in the chunk`);
+    const head = encoder.encode(lines.map((l) => l + "\r\n").join(""));
+    await writeChunks(
+      [head, content],
+      (block) => this.writeBytes(phase, block),
+      head.length + content.length,
+    );
   }
 
   /** Writes all of `bytes` within the phase's timeout. */

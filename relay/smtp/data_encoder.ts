@@ -40,6 +40,11 @@ export interface MessageScan {
   readonly eightBitHeaders: boolean;
   /** The first line longer than {@link MAX_LINE_LENGTH} octets (1-based), if any. */
   readonly longLine?: { readonly line: number; readonly length: number };
+  /**
+   * Every line, the last included, ends in CRLF: the message goes into a BDAT chunk as it is,
+   * with no copy to normalise it ({@link crlfContent}).
+   */
+  readonly canonical: boolean;
 }
 
 /**
@@ -52,20 +57,45 @@ export function scanMessage(message: Uint8Array, maxLineLength = MAX_LINE_LENGTH
   let lineNo = 1;
   let headerEnd = n; // RFC 5322 §2.1: the header section ends at the first empty line.
   let longLine: { line: number; length: number } | undefined;
+  let canonical = true;
   for (let pos = 0; pos < n; lineNo++) {
     const end = lineEnd(message, pos);
     const length = end - pos;
     if (length > maxLineLength && !longLine) longLine = { line: lineNo, length };
     if (length === 0 && headerEnd === n) headerEnd = pos;
     size += length + 2;
-    pos = message[end] === CR && message[end + 1] === LF ? end + 2 : end + 1;
+    if (message[end] === CR && message[end + 1] === LF) pos = end + 2;
+    else {
+      canonical = false;
+      pos = end + 1;
+    }
   }
   // Line breaks are ASCII, so checking whole ranges gives the same answer as checking lines.
   const eightBitHeaders = !isAscii(message.subarray(0, headerEnd));
   const eightBit = eightBitHeaders || !isAscii(message.subarray(headerEnd));
   return longLine
-    ? { size, eightBit, eightBitHeaders, longLine }
-    : { size, eightBit, eightBitHeaders };
+    ? { size, eightBit, eightBitHeaders, longLine, canonical }
+    : { size, eightBit, eightBitHeaders, canonical };
+}
+
+/**
+ * The message as a BDAT chunk carries it (RFC 3030 §2): the same octets DATA would deliver,
+ * every line end CRLF and a final CRLF added, but no dot-stuffing and no terminator, since the
+ * chunk is counted. `message` itself when `canonical` (from {@link scanMessage}) says so.
+ */
+export function crlfContent(message: Uint8Array, canonical: boolean): Uint8Array {
+  if (canonical) return message;
+  const out = new Uint8Array(message.length * 2 + 2);
+  let o = 0;
+  for (let pos = 0; pos < message.length;) {
+    const end = lineEnd(message, pos);
+    out.set(message.subarray(pos, end), o);
+    o += end - pos;
+    out[o++] = CR;
+    out[o++] = LF;
+    pos = message[end] === CR && message[end + 1] === LF ? end + 2 : end + 1;
+  }
+  return out.slice(0, o);
 }
 
 /**

@@ -61,7 +61,13 @@ export {
   type ThrottleSignature,
   throttleSignature,
 } from "./throttle.ts";
-export { encodeData, MAX_LINE_LENGTH, type MessageScan, scanMessage } from "./data_encoder.ts";
+export {
+  crlfContent,
+  encodeData,
+  MAX_LINE_LENGTH,
+  type MessageScan,
+  scanMessage,
+} from "./data_encoder.ts";
 export { writeChunks } from "./data_writer.ts";
 export { DEFAULT_TIMEOUTS, type Phase, resolveTimeouts, type SmtpTimeouts } from "./timeouts.ts";
 export { REDACTED, type TraceEvent, type TraceHook } from "./trace.ts";

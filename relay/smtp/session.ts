@@ -118,6 +118,7 @@ export class SmtpSession implements AsyncDisposable {
         {
           pipelining: this.#info.pipelining && this.#caps.pipelining,
           reset: this.#needsReset,
+          chunking: this.#caps.chunking,
         },
       );
       this.#needsReset = !result.complete;

@@ -3,10 +3,16 @@
  * (RFC 5321 §3.3), pipelined when the peer offers PIPELINING (RFC 2920), each recipient ending
  * with its own outcome.
  *
+ * When the peer offers CHUNKING (RFC 3030), the content goes as one `BDAT <size> LAST` chunk
+ * instead of DATA: no 354 to wait for, so with PIPELINING the whole transaction (envelope,
+ * chunk) is one write and one wait for the replies, where DATA needs two of each (RFC 2920 §3.1:
+ * DATA ends a group, the content must wait for 354). The chunk is counted, so there is no
+ * dot-stuffing and no terminator: the same octets arrive, without a second scan of the message.
+ *
  * @module
  */
 import type { Channel } from "./channel.ts";
-import { encodeData } from "./data_encoder.ts";
+import { crlfContent, encodeData } from "./data_encoder.ts";
 import { writeChunks } from "./data_writer.ts";
 import { mailCommand, rcptCommand } from "./envelope.ts";
 import { deliveredFrom, type Failure, failureFrom, type Outcome } from "./outcome.ts";
@@ -32,21 +38,40 @@ export async function runTransaction(
   plan: Plan,
   mailFrom: string,
   message: Uint8Array,
-  options: { readonly pipelining: boolean; readonly reset: boolean },
+  options: {
+    readonly pipelining: boolean;
+    readonly reset: boolean;
+    /** The peer offers CHUNKING (RFC 3030): send the content with BDAT, not DATA. */
+    readonly chunking?: boolean;
+  },
 ): Promise<TransactionResult> {
   const outcomes = new Map<string, Outcome>();
   const failPending = (failure: Failure) => {
     for (const r of plan.send) if (!outcomes.has(r)) outcomes.set(r, failure);
   };
-  const commands = [
+  const chunk = options.chunking ? crlfContent(message, plan.scan.canonical) : undefined;
+  const envelope = [
     ...(options.reset ? ["RSET"] : []),
     mailCommand(mailFrom, plan.params),
     ...plan.send.map(rcptCommand),
-    "DATA",
   ];
-  const exchange = new Exchange(channel, options.pipelining, commands);
+  // Pipelined, BDAT and its chunk go with the envelope (RFC 3030 §4.2); in lock-step they are
+  // only sent once a recipient was accepted.
+  const commands = chunk === undefined
+    ? [...envelope, "DATA"]
+    : options.pipelining
+    ? [...envelope, bdatCommand(chunk)]
+    : envelope;
+  const exchange = new Exchange(channel, options.pipelining, commands, chunk);
   try {
-    const complete = await converse(channel, exchange, plan, message, outcomes, failPending);
+    const complete = await converse(
+      channel,
+      exchange,
+      plan,
+      chunk === undefined ? { data: message } : { chunk },
+      outcomes,
+      failPending,
+    );
     await exchange.finish();
     return { outcomes, complete };
   } catch (err) {
@@ -57,11 +82,19 @@ export async function runTransaction(
   }
 }
 
+/** The content: for DATA (dot-stuffed on the way), or as the one BDAT chunk. */
+type Content = { readonly data: Uint8Array } | { readonly chunk: Uint8Array };
+
+/** RFC 3030 §2: the whole message as one last chunk. */
+function bdatCommand(chunk: Uint8Array): string {
+  return `BDAT ${chunk.length} LAST`;
+}
+
 async function converse(
   channel: Channel,
   exchange: Exchange,
   plan: Plan,
-  message: Uint8Array,
+  content: Content,
   outcomes: Map<string, Outcome>,
   failPending: (failure: Failure) => void,
 ): Promise<boolean> {
@@ -96,28 +129,30 @@ async function converse(
     if (failure.scope === "connection") return fatal(failure);
     outcomes.set(recipient, failure);
   }
-  if (mailFailure) {
-    failPending(mailFailure);
-    if (exchange.pipelined) await abandonData(channel, await exchange.next("dataInit"));
-    return false;
-  }
-  if (accepted.length === 0) {
-    if (exchange.pipelined) await abandonData(channel, await exchange.next("dataInit"));
+  if (mailFailure || accepted.length === 0) {
+    if (mailFailure) failPending(mailFailure);
+    if (!exchange.pipelined) return false;
+    if ("data" in content) await abandonData(channel, await exchange.next("dataInit"));
+    else {
+      // The peer read the chunk and refused it (RFC 3030 §2: no valid recipients): only a
+      // 421 says more than the replies already read.
+      const refused = await exchange.next("dataEnd");
+      if (refused.code === 421) return fatal(failureFrom(refused, "connection"));
+    }
     return false;
   }
 
-  const data = await exchange.next("dataInit");
-  if (data.code !== 354) {
-    const failure = failureFrom(data, "message");
-    return failure.scope === "connection" ? fatal(failure) : (failPending(failure), false);
+  let end: Reply;
+  if ("chunk" in content) {
+    if (!exchange.pipelined) {
+      await channel.writeLinesWithContent("dataBlock", [bdatCommand(content.chunk)], content.chunk);
+    }
+    end = exchange.pipelined ? await exchange.next("dataEnd") : await channel.readReply("dataEnd");
+  } else {
+    const sent = await sendData(channel, exchange, content.data, fatal, failPending);
+    if (!sent) return false;
+    end = sent;
   }
-  const octets = await writeChunks(
-    encodeData(message),
-    (block) => channel.writeBytes("dataBlock", block),
-    message.length,
-  );
-  channel.note(`message content: ${octets} octets incl. dot-stuffing and terminator`);
-  const end = await channel.readReply("dataEnd");
   if (positive(end)) {
     const delivered = deliveredFrom(end);
     for (const r of accepted) outcomes.set(r, delivered);
@@ -127,6 +162,30 @@ async function converse(
   if (failure.scope === "connection") return fatal(failure);
   failPending(failure);
   return true;
+}
+
+/** DATA, its 354, the dot-stuffed content: the final reply, or undefined when refused. */
+async function sendData(
+  channel: Channel,
+  exchange: Exchange,
+  message: Uint8Array,
+  fatal: (failure: Failure) => false,
+  failPending: (failure: Failure) => void,
+): Promise<Reply | undefined> {
+  const data = await exchange.next("dataInit");
+  if (data.code !== 354) {
+    const failure = failureFrom(data, "message");
+    if (failure.scope === "connection") fatal(failure);
+    else failPending(failure);
+    return undefined;
+  }
+  const octets = await writeChunks(
+    encodeData(message),
+    (block) => channel.writeBytes("dataBlock", block),
+    message.length,
+  );
+  channel.note(`message content: ${octets} octets incl. dot-stuffing and terminator`);
+  return await channel.readReply("dataEnd");
 }
 
 /**
@@ -170,14 +229,23 @@ class Exchange {
   readonly #pending: string[];
   readonly #writing: Promise<unknown> | undefined;
 
-  constructor(channel: Channel, pipelined: boolean, commands: readonly string[]) {
+  /** `chunk`: pipelined, the BDAT chunk, written right after the commands (the last BDAT). */
+  constructor(
+    channel: Channel,
+    pipelined: boolean,
+    commands: readonly string[],
+    chunk?: Uint8Array,
+  ) {
     this.#channel = channel;
     this.pipelined = pipelined;
     this.resetting = commands[0] === "RSET";
     this.#pending = [...commands];
-    this.#writing = pipelined
-      ? channel.writeLines("mail", commands).then(() => undefined, (err) => err)
-      : undefined;
+    const write = !pipelined
+      ? undefined
+      : chunk === undefined
+      ? channel.writeLines("mail", commands)
+      : channel.writeLinesWithContent("dataBlock", commands, chunk);
+    this.#writing = write?.then(() => undefined, (err) => err);
   }
 
   /** The reply to the next command, writing the command first in lock-step mode. */

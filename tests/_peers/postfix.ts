@@ -62,6 +62,10 @@ export interface PostfixOptions {
   readonly submission?: { readonly saslPath: string };
   /** The domains whose every recipient lands in the Maildir (default `mx.test` alone). */
   readonly domains?: readonly string[];
+  /** Recipients refused at RCPT with `550 5.1.1` (a mailbox that does not exist). */
+  readonly refusedRecipients?: readonly string[];
+  /** EHLO keywords not announced (`smtpd_discard_ehlo_keywords`), e.g. `pipelining`. */
+  readonly discardEhloKeywords?: readonly string[];
   /**
    * More SMTP services beside the one on 127.0.0.1:`port`, e.g. one per MX host of a test, each
    * on its own loopback address: with `tls`, STARTTLS on that certificate; with `tls: null`,
@@ -213,6 +217,16 @@ function mainCf(dir: string, uid: number, gid: number, options: PostfixOptions):
       ]
       : []),
     // Every recipient of these domains goes to one Maildir (trailing slash = Maildir format).
+    ...(options.discardEhloKeywords?.length
+      ? [`smtpd_discard_ehlo_keywords = ${options.discardEhloKeywords.join(", ")}`]
+      : []),
+    ...(options.refusedRecipients?.length
+      ? [
+        `smtpd_recipient_restrictions = check_recipient_access inline:{ ${
+          options.refusedRecipients.map((r) => `{ ${r} = 550 5.1.1 no such user }`).join(", ")
+        } }`,
+      ]
+      : []),
     `virtual_mailbox_domains = ${(options.domains ?? ["mx.test"]).join(", ")}`,
     `virtual_mailbox_base = ${dir}/mail`,
     "virtual_mailbox_maps = static:inbox/",

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { sql } from "kysely";
 import { ingestOutbox } from "../../../db/ingest.ts";
 import { pgQueue } from "../../../relay/adapters/pg_queue.ts";
+import { loadMessages, type MessageRow } from "../../../db/messages.ts";
 import { Supervisor } from "../../../actors/supervisor.ts";
 import { DomainActor } from "../../../actors/domain_actor.ts";
 import { OutcomeBatcher } from "../../../actors/outcome_batcher.ts";
@@ -111,4 +112,45 @@ Deno.test("Supervisor over PostgreSQL: committed outbox rows end delivered, with
   await supervisor.drain();
   const leases = await t.db.selectFrom("ferry.leases").selectAll().execute();
   assert.deepEqual(leases, [], "destination leases released on drain");
+});
+
+Deno.test("pgQueue() hands onMessages the outbox rows of the messages each claim takes, once each", async () => {
+  await using t = await testDatabase();
+  const clock = new FakeClock(Date.UTC(2030, 2, 1, 10));
+  const at = new Date(clock.now());
+  const two = await insertOutbox(t.db, {
+    to_addresses: ["a@one.test", "b@one.test"],
+    created_at: at,
+    send_at: at,
+  });
+  const one = await insertOutbox(t.db, {
+    to_addresses: ["c@two.test"],
+    created_at: at,
+    send_at: at,
+  });
+  await ingestOutbox(t.db, { now: at });
+  const seen: MessageRow[][] = [];
+  const queue = pgQueue({
+    db: t.db,
+    instance: "i1",
+    deliveryLeaseMs: 120_000,
+    domainLeaseMs: 15_000,
+    suppressForMs: null,
+    onMessages: (rows) => seen.push([...rows]),
+  });
+  assert.deepEqual(await queue.acquireDomains(["one.test", "two.test"], clock.now()), [
+    "one.test",
+    "two.test",
+  ]);
+  const claimed = await queue.claimMany(
+    [{ domain: "one.test", limit: 10 }, { domain: "two.test", limit: 10 }],
+    clock.now(),
+  );
+  assert.equal(claimed.length, 3);
+  assert.equal(seen.length, 1, "one call per claim");
+  const stored = await loadMessages(t.db, [two, one]);
+  assert.deepEqual(
+    seen[0]!.toSorted((a, b) => a.id - b.id),
+    [stored.get(two), stored.get(one)].toSorted((a, b) => a!.id - b!.id),
+  );
 });

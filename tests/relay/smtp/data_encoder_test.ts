@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { encodeData, scanMessage, writeChunks } from "../../../relay/smtp/mod.ts";
+import { crlfContent, encodeData, scanMessage, writeChunks } from "../../../relay/smtp/mod.ts";
 import { unstuff } from "../../_fakes/scripted_smtp_peer.ts";
 import { decoder, encoder } from "./_helpers.ts";
 
@@ -114,6 +114,7 @@ function referenceScan(message: Uint8Array, maxLineLength = 998) {
   let eightBit = false;
   let eightBitHeaders = false;
   let inHeaders = true;
+  let canonical = true;
   let longLine: { line: number; length: number } | undefined;
   const endLine = () => {
     if (lineLength > maxLineLength && !longLine) longLine = { line: lineNo, length: lineLength };
@@ -126,8 +127,10 @@ function referenceScan(message: Uint8Array, maxLineLength = 998) {
     const b = message[i]!;
     if (b === CR) {
       if (message[i + 1] === LF) i++;
+      else canonical = false;
       endLine();
     } else if (b === LF) {
+      canonical = false;
       endLine();
     } else {
       lineLength++;
@@ -137,11 +140,41 @@ function referenceScan(message: Uint8Array, maxLineLength = 998) {
       }
     }
   }
-  if (lineLength > 0) endLine();
+  if (lineLength > 0) {
+    canonical = false;
+    endLine();
+  }
   return longLine
-    ? { size, eightBit, eightBitHeaders, longLine }
-    : { size, eightBit, eightBitHeaders };
+    ? { size, eightBit, eightBitHeaders, longLine, canonical }
+    : { size, eightBit, eightBitHeaders, canonical };
 }
+
+/** Every line end (bare CR, bare LF, CRLF, or none at the end) as CRLF: the reference. */
+function referenceCrlf(message: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  for (let i = 0; i < message.length; i++) {
+    const b = message[i]!;
+    if (b === CR || b === LF) {
+      if (b === CR && message[i + 1] === LF) i++;
+      out.push(CR, LF);
+    } else out.push(b);
+  }
+  if (message.length > 0 && out.at(-1) !== LF) out.push(CR, LF);
+  return Uint8Array.from(out);
+}
+
+Deno.test("crlfContent() gives the octets DATA delivers, without dot-stuffing, and as many as scanMessage() counts", () => {
+  fc.assert(
+    fc.property(messageArb, (m) => {
+      const scan = scanMessage(m);
+      const chunk = crlfContent(m, scan.canonical);
+      assert.deepEqual(chunk, referenceCrlf(m));
+      assert.equal(chunk.length, scan.size);
+      if (scan.canonical) assert.equal(chunk, m, "a canonical message is sent as it is");
+    }),
+    { numRuns: 3_000 },
+  );
+});
 
 Deno.test("scanMessage() agrees with an octet-by-octet scan", () => {
   const withHeaders = fc.tuple(messageArb, messageArb).map(([head, body]) => {

@@ -162,12 +162,14 @@ Deno.test({
     const first = decoder.decode(delivered[0]!.subarray(0, 2000));
     assert.match(first, /\(using TLSv1\.[23] with cipher/);
     assert.match(first, /with (ESMTPS|UTF8SMTPS) /);
-    // One connection carried everything: STARTTLS, a fresh EHLO, then one transaction per case.
+    // One connection carried everything: STARTTLS, a fresh EHLO, then one transaction per case,
+    // its content in one BDAT chunk since Postfix offers CHUNKING (RFC 3030), never DATA.
+    assert.equal(session.capabilities.chunking, true);
     const log = await postfix.log();
     assert.match(
       log,
       new RegExp(
-        `ehlo=2 starttls=1 mail=${cases.length} rcpt=${total} data=${cases.length} quit=1`,
+        `ehlo=2 starttls=1 mail=${cases.length} rcpt=${total} bdat=${cases.length} quit=1`,
       ),
     );
   },
