@@ -112,6 +112,9 @@ export interface RelayDeps {
  */
 const DESTINATION_STATE_RETENTION_MS = 30 * 86_400_000;
 
+/** The wait before the LISTEN connection is opened again after it was lost. */
+const LISTEN_RETRY_MS = 1_000;
+
 export interface RunningRelay {
   /** Resolves when every loop has stopped after the signal aborted (actors drained). */
   readonly done: Promise<void>;
@@ -471,7 +474,12 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     await setNotifyTrigger(db, q.notify);
     if (q.notify && config.databaseUrl) {
       loops.push(
-        listenForOutbox(config.databaseUrl, () => poller.wake(), signal).catch(failed("listen")),
+        // A lost LISTEN connection is opened again; polling covers the rows meanwhile.
+        listenForOutbox(config.databaseUrl, () => poller.wake(), signal, {
+          clock,
+          retryMs: LISTEN_RETRY_MS,
+          onError: failed("listen"),
+        }).catch(failed("listen")),
       );
     }
   }
