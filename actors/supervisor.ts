@@ -145,6 +145,8 @@ export class Supervisor {
   #nextRenew = 0;
   #nextFlush = 0;
   #wake: AbortController | undefined;
+  /** Woken while a pass ran: the work it announced may have come after that pass's claim. */
+  #woken = false;
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
@@ -195,9 +197,13 @@ export class Supervisor {
     };
   }
 
-  /** Cuts the current wait short (new work, an actor asking for more). */
+  /**
+   * Cuts the current wait short (new work, an actor asking for more); woken while a pass runs,
+   * the next pass starts as soon as it ends.
+   */
   wake(): void {
-    this.#wake?.abort(WOKEN);
+    if (this.#wake) this.#wake.abort(WOKEN);
+    else this.#woken = true;
   }
 
   /** Runs passes until `signal` aborts, then drains. */
@@ -206,6 +212,7 @@ export class Supervisor {
     let idlePasses = 0;
     while (!signal.aborted) {
       let moved = 0;
+      this.#woken = false;
       try {
         if (this.#deps.store?.up !== false) moved = await this.pass(clock.now());
       } catch (err) {
@@ -213,7 +220,7 @@ export class Supervisor {
           this.#deps.logger.log({ event: "loop.failed", loop: "supervisor", error: message(err) });
         }
       }
-      idlePasses = moved > 0 ? 0 : idlePasses + 1;
+      idlePasses = moved > 0 || this.#woken ? 0 : idlePasses + 1;
       const wait = idlePasses === 0 ? 0 : Math.min(
         this.options.tickMaxMs,
         this.options.tickMinMs * 2 ** Math.min(idlePasses - 1, 20),

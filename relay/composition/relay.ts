@@ -386,7 +386,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
           suppressed: r.suppressed,
         });
       }
-      return { more: r.rows === q.ingestBatch };
+      return { more: r.rows === q.ingestBatch, found: r.rows > 0 };
     },
   });
 

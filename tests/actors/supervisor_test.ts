@@ -292,3 +292,30 @@ Deno.test("Supervisor.handBack() returns one domain's queued work to the queue, 
   release();
   await t.supervisor.drain();
 });
+
+Deno.test("Supervisor.wake() during a pass starts work committed after that pass's claim, without a clock tick", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  const stop = new AbortController();
+  const run = t.supervisor.run(stop.signal);
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  // The destination's actor is held and idle. Ingestion commits a delivery for it just after
+  // a pass claimed (nothing), and wakes the supervisor while that pass is still running.
+  const claimMany = t.queue.claimMany.bind(t.queue);
+  let injected = false;
+  t.queue.claimMany = async (requests, now) => {
+    const claimed = await claimMany(requests, now);
+    if (!injected) {
+      injected = true;
+      t.queue.add(deliveries("a.test", 1, t.clock));
+      t.supervisor.wake();
+    }
+    return claimed;
+  };
+  t.supervisor.wake(); // a pass now, with the hook in place
+  await until(() => t.queue.recorded.length === 2, "the delivery ingested mid-pass recorded");
+  assert.ok(injected);
+  assert.equal(t.clock.now(), Date.UTC(2026, 0, 1), "no clock advance was needed");
+  stop.abort();
+  await run;
+});
