@@ -43,13 +43,15 @@ async function insert(url: string): Promise<void> {
   for (let k = 0; k < total; k++) {
     const wait = start + (k * 1000) / RATE - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const began = wall();
     pending.push(
       pool.query(
         `INSERT INTO ferry.outbox (from_address, to_addresses, subject, text_body)
          VALUES ('Probe <probe@ferry.test>', ARRAY[$1], $2, $3)`,
         [`u${k}@d${k % DOMAINS}.test`, `Latency ${k}`, BODY],
       ).then(() => {
-        out.push(`${k} ${wall().toFixed(3)}`);
+        const at = wall();
+        out.push(`${k} ${at.toFixed(3)} ${(at - began).toFixed(3)}`);
       }),
     );
   }
@@ -104,10 +106,13 @@ async function probe(): Promise<void> {
         stderr: "inherit",
       }).output();
       const committed = new Map<number, number>();
+      const insertMs: number[] = [];
       for (const line of new TextDecoder().decode(app.stdout).split("\n")) {
-        const [k, t] = line.split(" ");
+        const [k, t, d] = line.split(" ");
         if (k && t) committed.set(Number(k), Number(t));
+        if (d) insertMs.push(Number(d));
       }
+      insertMs.sort((a, b) => a - b);
       const total = RATE * SECONDS;
       for (let i = 0; i < 300 && accepted.size < total; i++) {
         await new Promise((r) => setTimeout(r, 100));
@@ -127,6 +132,11 @@ async function probe(): Promise<void> {
         p99_ms: round(pct(0.99)),
         max_ms: round(lat[lat.length - 1] ?? NaN),
         min_ms: round(lat[0] ?? NaN),
+        // The application's side: how long its INSERT + COMMIT took (NOTIFY's lock shows here).
+        app_commit_ms: {
+          p50: round(insertMs[Math.floor(insertMs.length / 2)] ?? NaN),
+          p99: round(insertMs[Math.floor(insertMs.length * 0.99)] ?? NaN),
+        },
         loadavg_before: loadBefore,
         loadavg_after: loadAfter,
         config: EXTRA,
