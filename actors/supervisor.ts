@@ -206,6 +206,37 @@ export class Supervisor {
     else this.#woken = true;
   }
 
+  /**
+   * Of `domains` (those with new work), the ones this instance holds whose actor has room, and how
+   * many each may take: what ingestion claims in its own transaction (claim on ingest).
+   */
+  requestsFor(domains: readonly string[], now: number): { domain: string; limit: number }[] {
+    const asked = new Map<string, string[]>();
+    for (const domain of domains) {
+      const key = this.#domainKey.get(domain);
+      if (key === undefined) continue;
+      const list = asked.get(key);
+      if (list) list.push(domain);
+      else asked.set(key, [domain]);
+    }
+    const requests: { domain: string; limit: number }[] = [];
+    for (const [key, members] of asked) {
+      const want = this.#running.get(key)?.actor.demand(now) ?? 0;
+      // Each member asked gets a share, rounded up: a surplus is handed back by accept().
+      const share = Math.ceil(want / members.length);
+      if (share > 0) { for (const domain of members) requests.push({ domain, limit: share }); }
+    }
+    return requests;
+  }
+
+  /**
+   * Hands deliveries claimed outside a pass (claim on ingest) to their actors at once; what no
+   * actor takes (it stopped meanwhile, or has no room left) goes back to the queue.
+   */
+  async accept(claimed: readonly Delivery[], now: number): Promise<void> {
+    if (claimed.length > 0) await this.#hand(claimed, now);
+  }
+
   /** Runs passes until `signal` aborts, then drains. */
   async run(signal: AbortSignal): Promise<void> {
     const { clock } = this.#deps;
@@ -391,7 +422,11 @@ export class Supervisor {
       });
     }
     if (requests.length === 0) return 0;
-    const claimed = await this.#deps.queue.claimMany(requests, now);
+    return await this.#hand(await this.#deps.queue.claimMany(requests, now), now);
+  }
+
+  /** Offers claimed deliveries to their actors; releases what does not fit; returns how many moved. */
+  async #hand(claimed: readonly Delivery[], now: number): Promise<number> {
     const byKey = new Map<string, Delivery[]>();
     for (const d of claimed) {
       const key = this.#domainKey.get(d.domain) ?? d.domain;

@@ -20,7 +20,7 @@ import { Supervisor } from "../../actors/supervisor.ts";
 import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
-import { pgQueue } from "../adapters/pg_queue.ts";
+import { pgQueue, toDelivery } from "../adapters/pg_queue.ts";
 import { pgDestinationStates } from "../adapters/destination_state_store.ts";
 import { purgeDestinationStates } from "../../db/destination_state.ts";
 import {
@@ -367,6 +367,12 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     async poll() {
       if (!health.up) return { more: false };
       const r = await ingestOutbox(db, {
+        // New mail to a destination whose actor runs here is claimed in the ingest transaction.
+        claim: {
+          owner: deps.instance,
+          leaseMs: q.leaseDuration,
+          requests: (domains) => supervisor.requestsFor(domains, clock.now()),
+        },
         isConnectionError: (err) => health.failed(err),
         checkRaw: (raw) => rawMessageProblem(canonicalLineEnds(raw)),
         now: new Date(clock.now()),
@@ -374,7 +380,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         maxLifetimeMs: q.maxLifetime,
         limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
       });
-      if (r.queued > 0) supervisor.wake();
+      if (r.claimed.length > 0) await supervisor.accept(r.claimed.map(toDelivery), clock.now());
+      // The rest (new destinations, actors without room) is the supervisor's next pass.
+      if (r.queued > r.claimed.length) supervisor.wake();
       for (let i = 0; i < r.rejected; i++) deps.metrics?.recordOutcome("rejected");
       for (let i = 0; i < r.suppressed; i++) deps.metrics?.recordOutcome("suppressed");
       if (r.rows > 0) {

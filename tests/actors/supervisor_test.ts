@@ -319,3 +319,46 @@ Deno.test("Supervisor.wake() during a pass starts work committed after that pass
   stop.abort();
   await run;
 });
+
+Deno.test("Supervisor.requestsFor() asks only for held destinations whose actor has room", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  // a.test is held (its actor idle, room for its queue capacity); b.test is nobody's here.
+  const requests = t.supervisor.requestsFor(["a.test", "b.test"], t.clock.now());
+  assert.deepEqual(requests.map((r) => r.domain), ["a.test"]);
+  assert.ok(requests[0]!.limit > 0);
+  const stop = new AbortController();
+  stop.abort();
+  await t.supervisor.run(stop.signal);
+});
+
+Deno.test("Supervisor.accept() starts deliveries claimed on ingest on the held actor at once, without a pass or a clock tick", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  // Ingestion claims a new delivery for the held destination in its own transaction.
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  const now = t.clock.now();
+  const claimed = await t.queue.claimMany(t.supervisor.requestsFor(["a.test"], now), now);
+  assert.equal(claimed.length, 1);
+  await t.supervisor.accept(claimed, now);
+  await until(() => t.queue.recorded.length === 2, "the delivery claimed on ingest recorded");
+  assert.equal(t.clock.now(), now, "no clock advance was needed");
+  const stop = new AbortController();
+  stop.abort();
+  await t.supervisor.run(stop.signal);
+});
+
+Deno.test("Supervisor.accept() hands back what no actor takes", async () => {
+  const t = setup();
+  t.queue.add(deliveries("gone.test", 1, t.clock));
+  const now = t.clock.now();
+  await t.queue.acquireDomains(["gone.test"], now);
+  // Claimed for a destination whose actor stopped meanwhile (none runs here).
+  const claimed = await t.queue.claimMany([{ domain: "gone.test", limit: 5 }], now);
+  await t.supervisor.accept(claimed, now);
+  assert.deepEqual(t.queue.rows.map((r) => r.status), ["ready"]);
+});

@@ -19,7 +19,7 @@ import { SMTPServer } from "smtp-server";
 import type { AddressInfo } from "node:net";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
-import { spawnRelay } from "../_support/relay_process.ts";
+import { procStats, spawnRelay } from "../_support/relay_process.ts";
 import { benchServer, report } from "./_env.ts";
 
 const env = (k: string, d: string) => Deno.env.get(`FERRY_PROBE_${k}`) ?? d;
@@ -100,6 +100,7 @@ async function probe(): Promise<void> {
     try {
       await relay.started();
       const loadBefore = Deno.loadavg();
+      const cpuBefore = procStats(relay.pid)?.cpu ?? NaN;
       const app = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", new URL(import.meta.url).pathname, "insert", url],
         stdout: "piped",
@@ -118,6 +119,7 @@ async function probe(): Promise<void> {
         await new Promise((r) => setTimeout(r, 100));
       }
       const loadAfter = Deno.loadavg();
+      const relayCpu = (procStats(relay.pid)?.cpu ?? NaN) - cpuBefore;
       const lat = [...committed].filter(([k]) => accepted.has(k))
         .map(([k, t]) => accepted.get(k)! - t).sort((a, b) => a - b);
       const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
@@ -137,6 +139,8 @@ async function probe(): Promise<void> {
           p50: round(insertMs[Math.floor(insertMs.length / 2)] ?? NaN),
           p99: round(insertMs[Math.floor(insertMs.length * 0.99)] ?? NaN),
         },
+        // The relay's own CPU per message: what a busy machine makes it wait for.
+        relay_cpu_ms_per_message: round((relayCpu * 1000) / Math.max(1, accepted.size)),
         loadavg_before: loadBefore,
         loadavg_after: loadAfter,
         config: EXTRA,
