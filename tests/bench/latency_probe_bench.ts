@@ -101,6 +101,7 @@ async function probe(): Promise<void> {
       await relay.started();
       const loadBefore = Deno.loadavg();
       const cpuBefore = procStats(relay.pid)?.cpu ?? NaN;
+      const commitsBefore = await commits(admin, name);
       const app = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", new URL(import.meta.url).pathname, "insert", url],
         stdout: "piped",
@@ -120,6 +121,7 @@ async function probe(): Promise<void> {
       }
       const loadAfter = Deno.loadavg();
       const relayCpu = (procStats(relay.pid)?.cpu ?? NaN) - cpuBefore;
+      const commitsDuring = (await commits(admin, name)) - commitsBefore;
       const lat = [...committed].filter(([k]) => accepted.has(k))
         .map(([k, t]) => accepted.get(k)! - t).sort((a, b) => a - b);
       const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
@@ -141,6 +143,8 @@ async function probe(): Promise<void> {
         },
         // The relay's own CPU per message: what a busy machine makes it wait for.
         relay_cpu_ms_per_message: round((relayCpu * 1000) / Math.max(1, accepted.size)),
+        // Every commit in the database (the application's one per message included), per message.
+        commits_per_message: round(commitsDuring / Math.max(1, accepted.size)),
         loadavg_before: loadBefore,
         loadavg_after: loadAfter,
         config: EXTRA,
@@ -155,6 +159,16 @@ async function probe(): Promise<void> {
     await admin.end();
     await server.stop();
   }
+}
+
+/** Transactions committed in database `name` so far (the statistics lag by up to 0.5 s). */
+async function commits(admin: pg.Client, name: string): Promise<number> {
+  await new Promise((r) => setTimeout(r, 600));
+  const { rows } = await admin.query(
+    `SELECT xact_commit::float8 AS n FROM pg_stat_database WHERE datname = $1`,
+    [name],
+  );
+  return Number(rows[0]?.n ?? NaN);
 }
 
 function round(n: number): number {
