@@ -147,6 +147,8 @@ export class Supervisor {
   #wake: AbortController | undefined;
   /** Woken while a pass ran: the work it announced may have come after that pass's claim. */
   #woken = false;
+  /** Draining: claims made outside a pass (on ingest) go straight back. */
+  #stopping = false;
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
@@ -211,6 +213,7 @@ export class Supervisor {
    * many each may take: what ingestion claims in its own transaction (claim on ingest).
    */
   requestsFor(domains: readonly string[], now: number): { domain: string; limit: number }[] {
+    if (this.#stopping) return [];
     const asked = new Map<string, string[]>();
     for (const domain of domains) {
       const key = this.#domainKey.get(domain);
@@ -234,7 +237,10 @@ export class Supervisor {
    * actor takes (it stopped meanwhile, or has no room left) goes back to the queue.
    */
   async accept(claimed: readonly Delivery[], now: number): Promise<void> {
-    if (claimed.length > 0) await this.#hand(claimed, now);
+    if (claimed.length === 0) return;
+    // An actor that has been drained already would hold them until their lease ends.
+    if (this.#stopping) await this.#deps.queue.release(claimed, now, now);
+    else await this.#hand(claimed, now);
   }
 
   /** Runs passes until `signal` aborts, then drains. */
@@ -483,6 +489,7 @@ export class Supervisor {
 
   /** Graceful stop: in-flight transactions get `drainMs`, then are aborted; queued work goes back. */
   async drain(): Promise<void> {
+    this.#stopping = true;
     const all = [...this.#running.values()];
     for (const r of all) r.stop.abort();
     const deadline = new AbortController();

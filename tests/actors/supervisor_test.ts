@@ -362,3 +362,20 @@ Deno.test("Supervisor.accept() hands back what no actor takes", async () => {
   await t.supervisor.accept(claimed, now);
   assert.deepEqual(t.queue.rows.map((r) => r.status), ["ready"]);
 });
+
+Deno.test("Supervisor.accept() after the drain began hands claims back instead of to a drained actor", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  const now = t.clock.now();
+  // Ingestion asked and claimed just before the drain; it hands them over after it began.
+  const claimed = await t.queue.claimMany(t.supervisor.requestsFor(["a.test"], now), now);
+  assert.equal(claimed.length, 1);
+  const draining = t.supervisor.drain();
+  assert.deepEqual(t.supervisor.requestsFor(["a.test"], now), [], "nothing more is asked");
+  await t.supervisor.accept(claimed, now);
+  await draining;
+  assert.deepEqual(t.queue.rows.map((r) => r.status), ["done", "ready"]);
+});
