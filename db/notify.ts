@@ -63,7 +63,9 @@ export async function listenForOutbox(
       // raw SQL: LISTEN, on its own connection outside Kysely's pool, which must stay open to hear
       await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
       onNotify();
-      const err = await Promise.race([lost, aborted(signal)]);
+      const stopped = aborted(signal);
+      const err = await Promise.race([lost, stopped.promise]);
+      stopped.dispose();
       if (!signal.aborted) options.onError?.(err);
     } catch (err) {
       if (!signal.aborted) options.onError?.(err);
@@ -74,9 +76,13 @@ export async function listenForOutbox(
   }
 }
 
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
+/** Resolves when `signal` aborts; `dispose` removes its listener (one per connection). */
+function aborted(signal: AbortSignal): { promise: Promise<void>; dispose: () => void } {
+  let onAbort = () => {};
+  const promise = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
     if (signal.aborted) return resolve();
-    signal.addEventListener("abort", () => resolve(), { once: true });
+    signal.addEventListener("abort", onAbort, { once: true });
   });
+  return { promise, dispose: () => signal.removeEventListener("abort", onAbort) };
 }
