@@ -1,9 +1,10 @@
 /**
- * Adaptive polling, the default wake-up for new outbox rows (see db/README.md for why it is not
- * a NOTIFY trigger). While a poll comes back full there may be more: poll again at once. When it
- * comes back empty, wait, doubling the wait from `minMs` up to `maxMs`, so an idle relay costs a
- * few cheap index probes a second and a busy one never sleeps. `wake()` (a LISTEN notification,
- * an HTTP enqueue) cuts a wait short.
+ * Adaptive polling, the wake-up for new outbox rows underneath LISTEN/NOTIFY (see db/README.md).
+ * While a poll comes back full there may be more: poll again at once. While polls find rows (a
+ * steady stream), wait only `minMs`: the next row is due about as soon. When a poll comes back
+ * empty, wait, doubling the wait from `minMs` up to `maxMs`, so an idle relay costs a few cheap
+ * index probes a second and a busy one never sleeps. `wake()` (a LISTEN notification, an HTTP
+ * enqueue) cuts a wait short, or, woken while a poll runs, makes the next poll start at once.
  *
  * @module
  */
@@ -19,8 +20,11 @@ export interface PollerOptions {
   readonly clock: Clock;
   readonly minMs: number;
   readonly maxMs: number;
-  /** One poll. `more: true` when the batch was full. */
-  readonly poll: () => Promise<{ readonly more: boolean }>;
+  /**
+   * One poll. `more: true` when the batch was full; `found: true` when it took any row (default:
+   * as `more`).
+   */
+  readonly poll: () => Promise<{ readonly more: boolean; readonly found?: boolean }>;
   /** A failed poll: reported, then retried after `maxMs`. */
   readonly onError: (error: unknown) => void;
 }
@@ -34,6 +38,8 @@ export function idleDelay(idlePolls: number, minMs: number, maxMs: number): numb
 export class Poller {
   #wake: AbortController | undefined;
   #idle = 0;
+  /** Woken while no wait was pending: the next wait is skipped. */
+  #woken = false;
 
   constructor(readonly options: PollerOptions) {
     if (!(options.minMs > 0) || !(options.maxMs >= options.minMs)) {
@@ -46,7 +52,8 @@ export class Poller {
   /** Ends a pending wait now (e.g. on NOTIFY). */
   wake(): void {
     this.#idle = 0;
-    this.#wake?.abort(WOKEN);
+    if (this.#wake) this.#wake.abort(WOKEN);
+    else this.#woken = true;
   }
 
   /** Polls until `signal` aborts. */
@@ -54,9 +61,11 @@ export class Poller {
     const { minMs, maxMs } = this.options;
     while (!signal.aborted) {
       let delay: number;
+      // A wake from here on may be for a row this poll does not see.
+      this.#woken = false;
       try {
-        const { more } = await this.options.poll();
-        this.#idle = more ? 0 : this.#idle + 1;
+        const { more, found = more } = await this.options.poll();
+        this.#idle = more ? 0 : found ? 1 : this.#idle + 1;
         delay = idleDelay(this.#idle, minMs, maxMs);
       } catch (err) {
         this.options.onError(err);
@@ -67,6 +76,7 @@ export class Poller {
   }
 
   async #wait(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.#woken) return;
     const wake = new AbortController();
     this.#wake = wake;
     const both = AbortSignal.any([wake.signal, signal]);

@@ -145,6 +145,10 @@ export class Supervisor {
   #nextRenew = 0;
   #nextFlush = 0;
   #wake: AbortController | undefined;
+  /** Woken while a pass ran: the work it announced may have come after that pass's claim. */
+  #woken = false;
+  /** Draining: claims made outside a pass (on ingest) go straight back. */
+  #stopping = false;
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
@@ -195,9 +199,48 @@ export class Supervisor {
     };
   }
 
-  /** Cuts the current wait short (new work, an actor asking for more). */
+  /**
+   * Cuts the current wait short (new work, an actor asking for more); woken while a pass runs,
+   * the next pass starts as soon as it ends.
+   */
   wake(): void {
-    this.#wake?.abort(WOKEN);
+    if (this.#wake) this.#wake.abort(WOKEN);
+    else this.#woken = true;
+  }
+
+  /**
+   * Of `domains` (those with new work), the ones this instance holds whose actor has room, and how
+   * many each may take: what ingestion claims in its own transaction (claim on ingest).
+   */
+  requestsFor(domains: readonly string[], now: number): { domain: string; limit: number }[] {
+    if (this.#stopping) return [];
+    const asked = new Map<string, string[]>();
+    for (const domain of domains) {
+      const key = this.#domainKey.get(domain);
+      if (key === undefined) continue;
+      const list = asked.get(key);
+      if (list) list.push(domain);
+      else asked.set(key, [domain]);
+    }
+    const requests: { domain: string; limit: number }[] = [];
+    for (const [key, members] of asked) {
+      const want = this.#running.get(key)?.actor.demand(now) ?? 0;
+      // Each member asked gets a share, rounded up: a surplus is handed back by accept().
+      const share = Math.ceil(want / members.length);
+      if (share > 0) { for (const domain of members) requests.push({ domain, limit: share }); }
+    }
+    return requests;
+  }
+
+  /**
+   * Hands deliveries claimed outside a pass (claim on ingest) to their actors at once; what no
+   * actor takes (it stopped meanwhile, or has no room left) goes back to the queue.
+   */
+  async accept(claimed: readonly Delivery[], now: number): Promise<void> {
+    if (claimed.length === 0) return;
+    // An actor that has been drained already would hold them until their lease ends.
+    if (this.#stopping) await this.#deps.queue.release(claimed, now, now);
+    else await this.#hand(claimed, now);
   }
 
   /** Runs passes until `signal` aborts, then drains. */
@@ -206,6 +249,7 @@ export class Supervisor {
     let idlePasses = 0;
     while (!signal.aborted) {
       let moved = 0;
+      this.#woken = false;
       try {
         if (this.#deps.store?.up !== false) moved = await this.pass(clock.now());
       } catch (err) {
@@ -213,7 +257,7 @@ export class Supervisor {
           this.#deps.logger.log({ event: "loop.failed", loop: "supervisor", error: message(err) });
         }
       }
-      idlePasses = moved > 0 ? 0 : idlePasses + 1;
+      idlePasses = moved > 0 || this.#woken ? 0 : idlePasses + 1;
       const wait = idlePasses === 0 ? 0 : Math.min(
         this.options.tickMaxMs,
         this.options.tickMinMs * 2 ** Math.min(idlePasses - 1, 20),
@@ -384,7 +428,11 @@ export class Supervisor {
       });
     }
     if (requests.length === 0) return 0;
-    const claimed = await this.#deps.queue.claimMany(requests, now);
+    return await this.#hand(await this.#deps.queue.claimMany(requests, now), now);
+  }
+
+  /** Offers claimed deliveries to their actors; releases what does not fit; returns how many moved. */
+  async #hand(claimed: readonly Delivery[], now: number): Promise<number> {
     const byKey = new Map<string, Delivery[]>();
     for (const d of claimed) {
       const key = this.#domainKey.get(d.domain) ?? d.domain;
@@ -441,6 +489,7 @@ export class Supervisor {
 
   /** Graceful stop: in-flight transactions get `drainMs`, then are aborted; queued work goes back. */
   async drain(): Promise<void> {
+    this.#stopping = true;
     const all = [...this.#running.values()];
     for (const r of all) r.stop.abort();
     const deadline = new AbortController();

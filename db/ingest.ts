@@ -7,6 +7,12 @@
  * deliveries of the batch in one `unnest` statement, and mark the rows ingested. A bad row gets
  * `rejected` deliveries with the reason and never blocks its neighbours.
  *
+ * Claim on ingest: with `claim`, the same transaction also claims, through `claimDomains` (lease
+ * check, fencing token, whole messages), the due deliveries of the batch's destinations whose
+ * lease this instance holds and whose actor has room, so a new mail to a destination already being
+ * served is on its way at this commit, without a second commit and a supervisor pass. The leases
+ * are checked in the transaction, so across instances a destination's rows go only to its holder.
+ *
  * Poison rows: timestamps are read as epoch milliseconds (a float, where `infinity` and years past
  * 275760 are representable), never as driver-built `Date`s, so a value PostgreSQL accepts but
  * JavaScript cannot hold becomes a rejection reason instead of an exception. Should a batch still
@@ -18,6 +24,7 @@
 import { sql } from "kysely";
 import type { Db } from "./client.ts";
 import { anyText } from "./sql_fragments.ts";
+import { claimDomains, type ClaimedDelivery } from "./queue.ts";
 import {
   DEFAULT_LIMITS,
   type OutboxRowInput,
@@ -43,6 +50,19 @@ export interface IngestOptions {
    * message is read on its own, so a batch never holds more than one in memory.
    */
   readonly checkRaw?: (message: Uint8Array) => string | undefined;
+  /** Claims, in the same transaction, for the destinations this instance holds (see above). */
+  readonly claim?: IngestClaim;
+}
+
+export interface IngestClaim {
+  /** This instance: the lease holder that claims. */
+  readonly owner: string;
+  /** Lease on the claimed deliveries. */
+  readonly leaseMs: number;
+  /** Of the batch's destinations, those to claim for and how many each (none: claim nothing). */
+  readonly requests: (
+    domains: readonly string[],
+  ) => readonly { readonly domain: string; readonly limit: number }[];
 }
 
 export interface IngestResult {
@@ -53,6 +73,18 @@ export interface IngestResult {
   readonly queued: number;
   readonly rejected: number;
   readonly suppressed: number;
+  /** Deliveries claimed in the ingest transaction (with `claim`), to hand to their actors. */
+  readonly claimed: readonly ClaimedDelivery[];
+}
+
+/** A failure of the claim inside an ingest batch: the batch is retried without claiming. */
+class IngestClaimError extends Error {
+  constructor(cause: unknown) {
+    super(`Cannot claim on ingest: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = "IngestClaimError";
+  }
 }
 
 export const DEFAULT_MAX_LIFETIME_MS = 5 * 24 * 3600 * 1000;
@@ -107,14 +139,28 @@ export async function ingestOutbox(db: Db, options: IngestOptions): Promise<Inge
     throw new RangeError(`Cannot ingest a batch as 'limit' must be > 0: current value is ${limit}`);
   }
   try {
-    return await ingestBatch(db, options, { limit });
+    try {
+      return await ingestBatch(db, options, { limit });
+    } catch (err) {
+      // The rows are not at fault: ingest them without claiming (the supervisor claims them).
+      if (!(err instanceof IngestClaimError)) throw err;
+      if (options.isConnectionError?.(err.cause) ?? true) throw err.cause;
+      return await ingestBatch(db, { ...options, claim: undefined }, { limit });
+    }
   } catch (err) {
     if (options.isConnectionError?.(err) ?? true) throw err;
     return await ingestSplitting(db, options, await pendingIds(db, limit), err);
   }
 }
 
-const EMPTY: IngestResult = { rows: 0, rejectedRows: 0, queued: 0, rejected: 0, suppressed: 0 };
+const EMPTY: IngestResult = {
+  rows: 0,
+  rejectedRows: 0,
+  queued: 0,
+  rejected: 0,
+  suppressed: 0,
+  claimed: [],
+};
 
 function sum(a: IngestResult, b: IngestResult): IngestResult {
   return {
@@ -123,6 +169,7 @@ function sum(a: IngestResult, b: IngestResult): IngestResult {
     queued: a.queued + b.queued,
     rejected: a.rejected + b.rejected,
     suppressed: a.suppressed + b.suppressed,
+    claimed: [...a.claimed, ...b.claimed],
   };
 }
 
@@ -146,12 +193,14 @@ async function ingestSplitting(
   if (ids.length === 1) return await rejectPoisonRow(db, options.now, ids[0]!, cause);
   const half = Math.ceil(ids.length / 2);
   let total = EMPTY;
+  // While looking for the row at fault, nothing is claimed: the supervisor claims as usual.
+  const plain = { ...options, claim: undefined };
   for (const part of [ids.slice(0, half), ids.slice(half)]) {
     try {
-      total = sum(total, await ingestBatch(db, options, { limit: part.length, ids: part }));
+      total = sum(total, await ingestBatch(db, plain, { limit: part.length, ids: part }));
     } catch (err) {
       if (options.isConnectionError?.(err) ?? true) throw err;
-      total = sum(total, await ingestSplitting(db, options, part, err));
+      total = sum(total, await ingestSplitting(db, plain, part, err));
     }
   }
   return total;
@@ -185,7 +234,7 @@ async function rejectPoisonRow(
         updated_at: now,
       })
       .execute();
-    return { rows: 1, rejectedRows: 1, queued: 0, rejected: 1, suppressed: 0 };
+    return { ...EMPTY, rows: 1, rejectedRows: 1, rejected: 1 };
   });
 }
 
@@ -268,6 +317,7 @@ async function ingestBatch(
                     ${expiries}::timestamptz[]) AS v(id, reason, expires_at)
        WHERE o.id = v.id`.execute(tx);
 
+    const claimed = options.claim ? await claimNew(tx, options.claim, deliveries, now) : [];
     const count = (s: NewDelivery["status"]) => deliveries.filter((d) => d.status === s).length;
     return {
       rows: rows.length,
@@ -275,8 +325,35 @@ async function ingestBatch(
       queued: count("queued"),
       rejected: count("rejected"),
       suppressed: count("suppressed"),
+      claimed,
     };
   });
+}
+
+/** Claims, in the ingest transaction, for the destinations of the batch's queued deliveries. */
+async function claimNew(
+  tx: Db,
+  claim: IngestClaim,
+  deliveries: readonly NewDelivery[],
+  now: Date,
+): Promise<ClaimedDelivery[]> {
+  const domains = [
+    ...new Set(deliveries.filter((d) => d.status === "queued").map((d) => d.domain)),
+  ];
+  if (domains.length === 0) return [];
+  const requests = claim.requests(domains);
+  if (requests.length === 0) return [];
+  try {
+    return await claimDomains(tx, {
+      requests,
+      owner: claim.owner,
+      holder: claim.owner,
+      now,
+      leaseMs: claim.leaseMs,
+    });
+  } catch (err) {
+    throw new IngestClaimError(err);
+  }
 }
 
 function expandRow(

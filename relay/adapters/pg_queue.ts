@@ -110,7 +110,8 @@ export function bounceClassOf(x: OutcomeRecord): string | null {
   }).class;
 }
 
-function toDelivery(d: ClaimedDelivery): Delivery {
+/** A claimed row as the actors see it (also for the claims made on ingest). */
+export function toDelivery(d: ClaimedDelivery): Delivery {
   return {
     id: d.id,
     outboxId: d.outboxId,

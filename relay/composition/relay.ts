@@ -20,7 +20,7 @@ import { Supervisor } from "../../actors/supervisor.ts";
 import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
-import { pgQueue } from "../adapters/pg_queue.ts";
+import { pgQueue, toDelivery } from "../adapters/pg_queue.ts";
 import { pgDestinationStates } from "../adapters/destination_state_store.ts";
 import { purgeDestinationStates } from "../../db/destination_state.ts";
 import {
@@ -111,6 +111,9 @@ export interface RelayDeps {
  * retention, when longer): by then every budget is full again.
  */
 const DESTINATION_STATE_RETENTION_MS = 30 * 86_400_000;
+
+/** The wait before the LISTEN connection is opened again after it was lost. */
+const LISTEN_RETRY_MS = 1_000;
 
 export interface RunningRelay {
   /** Resolves when every loop has stopped after the signal aborted (actors drained). */
@@ -375,6 +378,12 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     async poll() {
       if (!health.up) return { more: false };
       const r = await ingestOutbox(db, {
+        // New mail to a destination whose actor runs here is claimed in the ingest transaction.
+        claim: {
+          owner: deps.instance,
+          leaseMs: q.leaseDuration,
+          requests: (domains) => supervisor.requestsFor(domains, clock.now()),
+        },
         isConnectionError: (err) => health.failed(err),
         checkRaw: (raw) => rawMessageProblem(canonicalLineEnds(raw)),
         now: new Date(clock.now()),
@@ -382,7 +391,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         maxLifetimeMs: q.maxLifetime,
         limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
       });
-      if (r.queued > 0) supervisor.wake();
+      if (r.claimed.length > 0) await supervisor.accept(r.claimed.map(toDelivery), clock.now());
+      // The rest (new destinations, actors without room) is the supervisor's next pass.
+      if (r.queued > r.claimed.length) supervisor.wake();
       for (let i = 0; i < r.rejected; i++) deps.metrics?.recordOutcome("rejected");
       for (let i = 0; i < r.suppressed; i++) deps.metrics?.recordOutcome("suppressed");
       if (r.rows > 0) {
@@ -394,7 +405,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
           suppressed: r.suppressed,
         });
       }
-      return { more: r.rows === q.ingestBatch };
+      return { more: r.rows === q.ingestBatch, found: r.rows > 0 };
     },
   });
 
@@ -486,7 +497,12 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     await setNotifyTrigger(db, q.notify);
     if (q.notify && config.databaseUrl) {
       loops.push(
-        listenForOutbox(config.databaseUrl, () => poller.wake(), signal).catch(failed("listen")),
+        // A lost LISTEN connection is opened again; polling covers the rows meanwhile.
+        listenForOutbox(config.databaseUrl, () => poller.wake(), signal, {
+          clock,
+          retryMs: LISTEN_RETRY_MS,
+          onError: failed("listen"),
+        }).catch(failed("listen")),
       );
     }
   }

@@ -113,3 +113,50 @@ Deno.test("Poller.wake() cuts waits short with one preallocated reason, not a ne
   assert.ok(reasons[0] === reasons[1] && reasons[1] === reasons[2], "the same reason each time");
   assert.notEqual(reasons[3], reasons[0], "a stop keeps its own reason");
 });
+
+Deno.test("Poller.run() keeps the shortest wait while polls find rows, and backs off once they stop", async () => {
+  const clock = new FakeClock();
+  // A steady stream: every poll finds a row or two (never a full batch), then it stops.
+  const script = [true, true, true, true, false, false];
+  const at: number[] = [];
+  const stop = new AbortController();
+  const poller = new Poller({
+    clock,
+    minMs: 5,
+    maxMs: 50,
+    onError: (e) => assert.fail(String(e)),
+    poll: () => {
+      at.push(clock.now() - start);
+      const found = script.shift() ?? false;
+      if (at.length === 7) stop.abort();
+      return Promise.resolve({ more: false, found });
+    },
+  });
+  const start = clock.now();
+  const run = poller.run(stop.signal);
+  for (let i = 0; i < 100 && !stop.signal.aborted; i++) await clock.advance(5);
+  await run;
+  assert.deepEqual(at, [0, 5, 10, 15, 20, 30, 50]);
+});
+
+Deno.test("Poller.wake() while a poll runs makes the next poll start at once", async () => {
+  const clock = new FakeClock();
+  let polls = 0;
+  const stop = new AbortController();
+  const poller = new Poller({
+    clock,
+    minMs: 1000,
+    maxMs: 1000,
+    onError: () => {},
+    poll: () => {
+      polls++;
+      // The notification of a row committed just after this poll's snapshot.
+      if (polls === 1) poller.wake();
+      if (polls === 2) stop.abort();
+      return Promise.resolve({ more: false });
+    },
+  });
+  await poller.run(stop.signal);
+  assert.equal(polls, 2, "polled again without any clock advance");
+  assert.equal(clock.now(), Date.UTC(2026, 0, 1), "no time passed");
+});

@@ -292,3 +292,90 @@ Deno.test("Supervisor.handBack() returns one domain's queued work to the queue, 
   release();
   await t.supervisor.drain();
 });
+
+Deno.test("Supervisor.wake() during a pass starts work committed after that pass's claim, without a clock tick", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  const stop = new AbortController();
+  const run = t.supervisor.run(stop.signal);
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  // The destination's actor is held and idle. Ingestion commits a delivery for it just after
+  // a pass claimed (nothing), and wakes the supervisor while that pass is still running.
+  const claimMany = t.queue.claimMany.bind(t.queue);
+  let injected = false;
+  t.queue.claimMany = async (requests, now) => {
+    const claimed = await claimMany(requests, now);
+    if (!injected) {
+      injected = true;
+      t.queue.add(deliveries("a.test", 1, t.clock));
+      t.supervisor.wake();
+    }
+    return claimed;
+  };
+  t.supervisor.wake(); // a pass now, with the hook in place
+  await until(() => t.queue.recorded.length === 2, "the delivery ingested mid-pass recorded");
+  assert.ok(injected);
+  assert.equal(t.clock.now(), Date.UTC(2026, 0, 1), "no clock advance was needed");
+  stop.abort();
+  await run;
+});
+
+Deno.test("Supervisor.requestsFor() asks only for held destinations whose actor has room", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  // a.test is held (its actor idle, room for its queue capacity); b.test is nobody's here.
+  const requests = t.supervisor.requestsFor(["a.test", "b.test"], t.clock.now());
+  assert.deepEqual(requests.map((r) => r.domain), ["a.test"]);
+  assert.ok(requests[0]!.limit > 0);
+  const stop = new AbortController();
+  stop.abort();
+  await t.supervisor.run(stop.signal);
+});
+
+Deno.test("Supervisor.accept() starts deliveries claimed on ingest on the held actor at once, without a pass or a clock tick", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  // Ingestion claims a new delivery for the held destination in its own transaction.
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  const now = t.clock.now();
+  const claimed = await t.queue.claimMany(t.supervisor.requestsFor(["a.test"], now), now);
+  assert.equal(claimed.length, 1);
+  await t.supervisor.accept(claimed, now);
+  await until(() => t.queue.recorded.length === 2, "the delivery claimed on ingest recorded");
+  assert.equal(t.clock.now(), now, "no clock advance was needed");
+  const stop = new AbortController();
+  stop.abort();
+  await t.supervisor.run(stop.signal);
+});
+
+Deno.test("Supervisor.accept() hands back what no actor takes", async () => {
+  const t = setup();
+  t.queue.add(deliveries("gone.test", 1, t.clock));
+  const now = t.clock.now();
+  await t.queue.acquireDomains(["gone.test"], now);
+  // Claimed for a destination whose actor stopped meanwhile (none runs here).
+  const claimed = await t.queue.claimMany([{ domain: "gone.test", limit: 5 }], now);
+  await t.supervisor.accept(claimed, now);
+  assert.deepEqual(t.queue.rows.map((r) => r.status), ["ready"]);
+});
+
+Deno.test("Supervisor.accept() after the drain began hands claims back instead of to a drained actor", async () => {
+  const t = setup();
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  await t.supervisor.pass(t.clock.now());
+  await until(() => t.queue.recorded.length === 1, "the first delivery recorded");
+  t.queue.add(deliveries("a.test", 1, t.clock));
+  const now = t.clock.now();
+  // Ingestion asked and claimed just before the drain; it hands them over after it began.
+  const claimed = await t.queue.claimMany(t.supervisor.requestsFor(["a.test"], now), now);
+  assert.equal(claimed.length, 1);
+  const draining = t.supervisor.drain();
+  assert.deepEqual(t.supervisor.requestsFor(["a.test"], now), [], "nothing more is asked");
+  await t.supervisor.accept(claimed, now);
+  await draining;
+  assert.deepEqual(t.queue.rows.map((r) => r.status), ["done", "ready"]);
+});

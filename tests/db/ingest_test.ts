@@ -19,7 +19,14 @@ Deno.test("ingestOutbox() expands to, cc and bcc into one delivery each, merging
     bcc_addresses: ["b@example.test", "d@bücher.test"],
   });
   const r = await ingestOutbox(t.db, { now });
-  assert.deepEqual(r, { rows: 1, rejectedRows: 0, queued: 4, rejected: 0, suppressed: 0 });
+  assert.deepEqual(r, {
+    rows: 1,
+    rejectedRows: 0,
+    queued: 4,
+    rejected: 0,
+    suppressed: 0,
+    claimed: [],
+  });
   const rows = await deliveriesOf(t.db, id);
   assert.deepEqual(rows.map((d) => [d.recipient, d.domain, d.status]), [
     ["a@example.test", "example.test", "queued"],
