@@ -13,6 +13,18 @@
  * and on stop drains: no new transactions, in-flight ones get `drainMs` to finish, everything
  * else goes back to the queue.
  *
+ * An actor slot belongs to a destination only while it has something to do: `maxActors` bounds
+ * memory, never progress. An actor with nothing queued or in flight is "cold" when its
+ * destination has nothing due (its last claim came back empty) or it may not send now
+ * (deferred, throttled, unreachable: no demand). A cold actor with no open connection stops at
+ * once; one that still holds an idle connection keeps it for the next message (a warm
+ * connection is what an actor is worth between messages) until a destination with due work
+ * finds no free slot: then the cold actors that were quiet longest stop, in one batch, and the
+ * waiting destinations start in the same pass. Like Postfix's queue manager, which tries every
+ * destination whose mail is due instead of waiting for deferred ones. What a stopped actor
+ * learnt stays: its state is saved before its lease goes back, and its rows wait in the
+ * database until they are due, when discovery finds them again.
+ *
  * With a `states` store, a destination's limits (rate budgets, adaptive rate and concurrency)
  * outlive its actor: a new actor starts from the state saved for its destination, the states
  * that changed are saved in one batch every `stateFlushMs`, and an actor's state is saved once
@@ -60,6 +72,11 @@ export interface Actor {
   snapshot?(now: number): DomainActorSnapshot;
   /** The destination's limits as they stand, to save (absent: nothing worth keeping). */
   saveState?(): DestinationState | undefined;
+  /**
+   * True when nothing is queued or in flight, open idle connections allowed (default: idle()):
+   * stopping it now loses no work, only warm connections.
+   */
+  quiet?(): boolean;
   /** Runs until `stop` aborts and in-flight work ends; `kill` aborts in-flight work. */
   run(stop: AbortSignal, kill: AbortSignal): Promise<void>;
 }
@@ -107,6 +124,10 @@ interface Running {
   readonly kill: AbortController;
   readonly done: Promise<void>;
   idleSince: number | undefined;
+  /** When it last had nothing queued or in flight (since then), for the order cold actors stop. */
+  quietSince: number | undefined;
+  /** Its last claim asked for work and got none: nothing of its destination is due. */
+  dry: boolean;
   /** The member the actor started for: its lease fences the saves of the actor's state. */
   readonly lead: string;
   /** The state last saved (JSON), so an unchanged one is not written again. */
@@ -255,18 +276,26 @@ export class Supervisor {
   }
 
   async #discover(now: number): Promise<void> {
-    const room = this.options.maxActors - this.#running.size;
-    if (room <= 0) return;
+    let room = this.options.maxActors - this.#running.size;
+    // With every slot taken, look only when a cold actor could make room.
+    const cold = room > 0 ? [] : this.#cold(now);
+    if (room + cold.length <= 0) return;
     const { domains, cursor } = await this.#deps.queue.readyDomains({
       cursor: this.#cursor,
       limit: this.options.discoverBatch,
       now,
     });
-    this.#cursor = cursor;
-    const wanted = domains.filter((d) =>
+    const ready = domains.filter((d) =>
       !this.#domainKey.has(d) && (this.#crashes.get(d)?.restartAt ?? 0) <= now
-    )
-      .slice(0, room);
+    );
+    if (ready.length > room && cold.length > 0) {
+      const yielding = cold.slice(0, ready.length - room);
+      await this.#stopMany(yielding, "nothing due");
+      room += yielding.length;
+    }
+    const wanted = ready.slice(0, Math.max(0, room));
+    // Destinations that did not fit come first in the next pass, not after a whole round.
+    this.#cursor = wanted.length < ready.length ? (wanted.at(-1) ?? this.#cursor) : cursor;
     if (wanted.length === 0) return;
     const granted = await this.#deps.queue.acquireDomains(wanted, now);
     const keys = await Promise.all(granted.map((d) => this.#destinationOf(d)));
@@ -325,6 +354,8 @@ export class Supervisor {
       kill,
       done,
       idleSince: undefined,
+      quietSince: undefined,
+      dry: false,
       lead: domain,
       // What it starts from is what the store holds (or, with no row, what a fresh actor is):
       // nothing to write until it changes.
@@ -370,9 +401,11 @@ export class Supervisor {
   async #feed(now: number): Promise<number> {
     // One claim statement for every actor with room, each member domain asked for its share.
     const requests: { domain: string; limit: number }[] = [];
+    const asked: Running[] = [];
     for (const r of this.#running.values()) {
       const want = r.actor.demand(now);
       if (want <= 0) continue;
+      asked.push(r);
       const members = [...r.domains];
       // Members take turns getting the larger share, so no domain of a group starves.
       r.turn = (r.turn + 1) % members.length;
@@ -401,21 +434,61 @@ export class Supervisor {
       moved += ds.length - rest.length;
       if (r) r.idleSince = undefined;
     }
+    for (const r of asked) r.dry = !byKey.has(r.key);
     if (overflow.length > 0) await this.#deps.queue.release(overflow, now, now);
     return moved;
   }
 
   async #retire(now: number): Promise<void> {
-    for (const [key, r] of [...this.#running]) {
+    const done: Running[] = [];
+    for (const r of this.#running.values()) {
       if (!r.actor.idle()) {
         r.idleSince = undefined;
         continue;
       }
       r.idleSince ??= now;
-      if (now - r.idleSince >= this.options.actorIdleMs) {
-        for (const d of r.domains) this.#crashes.delete(d);
-        await this.#stopActor(key, "idle");
+      // Nothing due and no connection worth keeping warm: the slot goes back now.
+      if (r.dry || now - r.idleSince >= this.options.actorIdleMs) done.push(r);
+    }
+    if (done.length > 0) await this.#stopMany(done, "idle");
+  }
+
+  /**
+   * Actors that could stop without losing work or delaying due mail, quiet longest first:
+   * nothing queued or in flight, and nothing due (dry) or nothing they may send now (no demand).
+   */
+  #cold(now: number): Running[] {
+    const cold: Running[] = [];
+    for (const r of this.#running.values()) {
+      if (!(r.actor.quiet?.() ?? r.actor.idle())) {
+        r.quietSince = undefined;
+        continue;
       }
+      r.quietSince ??= now;
+      if (r.dry || r.actor.demand(now) <= 0) cold.push(r);
+    }
+    return cold.sort((a, b) => a.quietSince! - b.quietSince!);
+  }
+
+  /**
+   * Stops actors that hold no work (idle or cold) together: their connections close, their
+   * states are saved in one batch while their leases are held, then the leases go back in one
+   * statement. Whatever one still had queued goes back to the queue, due now.
+   */
+  async #stopMany(runs: readonly Running[], reason: string): Promise<void> {
+    const members = runs.flatMap((r) => {
+      for (const d of r.domains) this.#crashes.delete(d);
+      return this.#detach(r.key);
+    });
+    for (const r of runs) r.stop.abort();
+    await Promise.all(runs.map((r) => r.done));
+    const queued = runs.flatMap((r) => r.actor.drain());
+    const now = this.#deps.clock.now();
+    await this.#save(runs, now);
+    if (queued.length > 0) await this.#deps.queue.release(queued, now, now);
+    await this.#deps.queue.releaseDomains(members);
+    for (const r of runs) {
+      this.#deps.logger.log({ event: "actor.stopped", domain: r.key, reason });
     }
   }
 
