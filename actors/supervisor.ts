@@ -162,6 +162,10 @@ export class Supervisor {
   /** Held domains and the key of the actor serving each. */
   readonly #domainKey = new Map<string, string>();
   readonly #crashes = new Map<string, { crashes: number; restartAt: number }>();
+  /** Stops of actors with no work under way: their domains, and the stops themselves. */
+  readonly #stopping = new Set<Promise<void>>();
+  readonly #releasing = new Set<string>();
+  #stoppingActors = 0;
   #cursor = "";
   #nextRenew = 0;
   #nextFlush = 0;
@@ -252,7 +256,7 @@ export class Supervisor {
     }
     await this.#discover(now);
     const moved = await this.#feed(now);
-    await this.#retire(now);
+    this.#retire(now);
     if (now >= this.#nextFlush) {
       await this.#save([...this.#running.values()], now);
       this.#nextFlush = now + this.options.stateFlushMs;
@@ -276,7 +280,9 @@ export class Supervisor {
   }
 
   async #discover(now: number): Promise<void> {
-    let room = this.options.maxActors - this.#running.size;
+    // Slots free once the actors being stopped are gone, and slots free now.
+    const free = this.options.maxActors - this.#running.size;
+    const room = free - this.#stoppingActors;
     // With every slot taken, look only when a cold actor could make room.
     const cold = room > 0 ? [] : this.#cold(now);
     if (room + cold.length <= 0) return;
@@ -286,12 +292,13 @@ export class Supervisor {
       now,
     });
     const ready = domains.filter((d) =>
-      !this.#domainKey.has(d) && (this.#crashes.get(d)?.restartAt ?? 0) <= now
+      !this.#domainKey.has(d) && !this.#releasing.has(d) &&
+      (this.#crashes.get(d)?.restartAt ?? 0) <= now
     );
-    if (ready.length > room && cold.length > 0) {
-      const yielding = cold.slice(0, ready.length - room);
-      await this.#stopMany(yielding, "nothing due");
-      room += yielding.length;
+    if (ready.length > free && cold.length > 0) {
+      const yielding = cold.slice(0, ready.length - free);
+      this.#stopMany(yielding, "nothing due");
+      // Their connections are still closing: room comes back once they are gone.
     }
     const wanted = ready.slice(0, Math.max(0, room));
     // Destinations that did not fit come first in the next pass, not after a whole round.
@@ -439,7 +446,7 @@ export class Supervisor {
     return moved;
   }
 
-  async #retire(now: number): Promise<void> {
+  #retire(now: number): void {
     const done: Running[] = [];
     for (const r of this.#running.values()) {
       if (!r.actor.idle()) {
@@ -450,7 +457,7 @@ export class Supervisor {
       // Nothing due and no connection worth keeping warm: the slot goes back now.
       if (r.dry || now - r.idleSince >= this.options.actorIdleMs) done.push(r);
     }
-    if (done.length > 0) await this.#stopMany(done, "idle");
+    if (done.length > 0) this.#stopMany(done, "idle");
   }
 
   /**
@@ -471,25 +478,45 @@ export class Supervisor {
   }
 
   /**
-   * Stops actors that hold no work (idle or cold) together: their connections close, their
-   * states are saved in one batch while their leases are held, then the leases go back in one
-   * statement. Whatever one still had queued goes back to the queue, due now.
+   * Stops actors that hold no work (idle or cold) together, in the background: passes do not
+   * wait for their connections to say goodbye. Their slots stay counted, and their domains are
+   * not taken up again, until then; their states are saved in one batch while their leases are
+   * held, then the leases go back in one statement. Whatever one still had queued goes back to
+   * the queue, due now.
    */
-  async #stopMany(runs: readonly Running[], reason: string): Promise<void> {
+  #stopMany(runs: readonly Running[], reason: string): void {
     const members = runs.flatMap((r) => {
       for (const d of r.domains) this.#crashes.delete(d);
       return this.#detach(r.key);
     });
+    for (const d of members) this.#releasing.add(d);
+    this.#stoppingActors += runs.length;
     for (const r of runs) r.stop.abort();
-    await Promise.all(runs.map((r) => r.done));
-    const queued = runs.flatMap((r) => r.actor.drain());
-    const now = this.#deps.clock.now();
-    await this.#save(runs, now);
-    if (queued.length > 0) await this.#deps.queue.release(queued, now, now);
-    await this.#deps.queue.releaseDomains(members);
-    for (const r of runs) {
-      this.#deps.logger.log({ event: "actor.stopped", domain: r.key, reason });
-    }
+    const stopped = (async () => {
+      await Promise.all(runs.map((r) => r.done));
+      const queued = runs.flatMap((r) => r.actor.drain());
+      const now = this.#deps.clock.now();
+      await this.#save(runs, now);
+      if (queued.length > 0) await this.#deps.queue.release(queued, now, now);
+      await this.#deps.queue.releaseDomains(members);
+      for (const r of runs) {
+        this.#deps.logger.log({ event: "actor.stopped", domain: r.key, reason });
+      }
+    })().catch((err) => {
+      // The leases run out by themselves; the rows are due again when their claims' leases end.
+      if (!this.#deps.store?.failed(err)) {
+        this.#deps.logger.log({
+          event: "loop.failed",
+          loop: "supervisor.stop",
+          error: message(err),
+        });
+      }
+    }).finally(() => {
+      for (const d of members) this.#releasing.delete(d);
+      this.#stoppingActors -= runs.length;
+      this.#stopping.delete(stopped);
+    });
+    this.#stopping.add(stopped);
   }
 
   /**
@@ -514,6 +541,7 @@ export class Supervisor {
 
   /** Graceful stop: in-flight transactions get `drainMs`, then are aborted; queued work goes back. */
   async drain(): Promise<void> {
+    await Promise.all(this.#stopping);
     const all = [...this.#running.values()];
     for (const r of all) r.stop.abort();
     const deadline = new AbortController();
