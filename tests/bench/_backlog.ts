@@ -1,8 +1,10 @@
 /**
  * What the scale and memory benchmarks share: a backlog of one-recipient messages spread over
- * many domains, inserted into `ferry.outbox` before the relay starts (the relay ingests it
- * itself); a receiving SMTP server on 127.0.0.1 that counts what it is offered; the relay's
- * progress read from `ferry.deliveries`; and the resident memory of a process tree.
+ * many domains, inserted before the relay starts, either as queued deliveries (outbox rows
+ * already ingested, each with its delivery: what "N queued deliveries" means) or as outbox rows
+ * only, which the relay ingests itself; a receiving SMTP server on 127.0.0.1 that counts what it
+ * is offered; the relay's progress read from the database; and the resident memory of a process
+ * tree.
  *
  * Every domain `dN.test` is its own destination: the relay is given one static route
  * (`*=127.0.0.1:port`), and MX rollup only groups domains whose route came from MX records
@@ -16,8 +18,27 @@ import { SMTPServer } from "smtp-server";
 import type { AddressInfo } from "node:net";
 import type { Db } from "../../db/client.ts";
 
+/**
+ * Where the backlog is put: `"queued"`, as ingested outbox rows with their queued deliveries
+ * (one statement per 100,000, what ingestion would write for these valid one-recipient rows);
+ * `"outbox"`, as outbox rows the relay ingests itself (ingestion then sets the pace).
+ */
+export type BacklogStage = "queued" | "outbox";
+
+export function backlogStage(value: string | undefined): BacklogStage {
+  if (value === undefined || value === "queued" || value === "outbox") return value ?? "queued";
+  throw new Error(
+    `Cannot insert the backlog as the stage must be 'queued' or 'outbox': current value is ${value}`,
+  );
+}
+
 /** Inserts `deliveries` one-recipient messages, `u<i>@d<i mod domains>.test`, due at once. */
-export async function insertBacklog(db: Db, deliveries: number, domains: number): Promise<void> {
+export async function insertBacklog(
+  db: Db,
+  deliveries: number,
+  domains: number,
+  stage: BacklogStage = "outbox",
+): Promise<void> {
   const at = new Date(Date.now() - 60_000);
   const step = 100_000;
   for (let from = 0; from < deliveries; from += step) {
@@ -27,6 +48,21 @@ export async function insertBacklog(db: Db, deliveries: number, domains: number)
       SELECT 's@ferry.test', ARRAY['u' || g || '@d' || (g % ${domains}) || '.test'],
              'Backlog ' || g, 'A short body.', ${at}, ${at}
         FROM generate_series(${from}::int, ${to}::int) g`.execute(db);
+    if (stage === "outbox") continue;
+    // raw SQL: a benchmark fixture, ingestion's result for valid one-recipient rows in one go.
+    await sql`
+      WITH taken AS (
+        UPDATE ferry.outbox SET ingested_at = ${at}, expires_at = ${new Date(
+      at.getTime() + 5 * 86_400_000,
+    )}
+         WHERE ingested_at IS NULL
+        RETURNING id, to_addresses[1] AS recipient, priority, expires_at
+      )
+      INSERT INTO ferry.deliveries (outbox_id, recipient, domain, status, next_attempt_at,
+                                    priority, expires_at, smtputf8, created_at, updated_at)
+      SELECT id, recipient, split_part(recipient, '@', 2), 'queued', ${at}, priority, expires_at,
+             false, ${at}, ${at}
+        FROM taken`.execute(db);
   }
 }
 

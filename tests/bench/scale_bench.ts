@@ -1,7 +1,8 @@
 /**
  * Progress across many destinations: 300,000 queued deliveries over 100,000 domains whose
  * receiver answers `451 4.7.1` at RCPT TO, so every destination defers. The backlog is inserted
- * into `ferry.outbox` first; then the relay runs as a process (`deno run -A relay/main.ts`,
+ * first, as queued deliveries (or, with FERRY_SCALE_STAGE=outbox, as outbox rows the relay
+ * ingests itself); then the relay runs as a process (`deno run -A relay/main.ts`,
  * against PostgreSQL at its durable defaults, `delivery.maxActors` at its default of 2,000) for
  * a fixed window. Reports how many distinct destinations were attempted in the window (from the
  * database and, independently, at the receiver), deliveries ingested and attempted, the peak RSS
@@ -13,7 +14,7 @@
  * (default 20,000; the figure is printed whatever it is).
  *
  * Knobs (environment): FERRY_SCALE_DELIVERIES (300000), FERRY_SCALE_DOMAINS (100000),
- * FERRY_SCALE_SECONDS (120), FERRY_SCALE_MIN_DOMAINS (20000).
+ * FERRY_SCALE_SECONDS (120), FERRY_SCALE_MIN_DOMAINS (20000), FERRY_SCALE_STAGE (queued | outbox).
  *
  * Run: deno run -A tests/bench/scale_bench.ts   (or `deno task bench scale`)
  */
@@ -23,6 +24,7 @@ import { migrate } from "../../db/migrate.ts";
 import { spawnRelay } from "../_support/relay_process.ts";
 import { benchServer, report } from "./_env.ts";
 import {
+  backlogStage,
   insertBacklog,
   loadAverage,
   mb,
@@ -38,12 +40,14 @@ const DOMAINS = env("DOMAINS", "100000");
 const SECONDS = env("SECONDS", "120");
 const MIN_DOMAINS = env("MIN_DOMAINS", "20000");
 
+const STAGE = backlogStage(Deno.env.get("FERRY_SCALE_STAGE"));
+
 const server = await benchServer();
 const database = await openDatabase({ url: server.url, poolSize: 2 });
 try {
   await migrate(database.db);
   const insertStart = performance.now();
-  await insertBacklog(database.db, DELIVERIES, DOMAINS);
+  await insertBacklog(database.db, DELIVERIES, DOMAINS, STAGE);
   const insertS = (performance.now() - insertStart) / 1000;
   await using receiver = await startReceiver("defer");
   const loadBefore = loadAverage();
@@ -59,7 +63,7 @@ try {
   let processes = 0;
   let samples = 0;
   let last: Progress | undefined;
-  const timeline: { s: number; rssMb: number; domains: number }[] = [];
+  const timeline: { s: number; rssMb: number; ingested: number; domains: number }[] = [];
   for (let s = 1; s <= SECONDS; s++) {
     await new Promise((r) => setTimeout(r, Math.max(0, started + s * 1000 - performance.now())));
     const rss = treeRss(relay.pid);
@@ -69,23 +73,22 @@ try {
     processes = Math.max(processes, rss.processes);
     if (s % 10 === 0 || s === SECONDS) {
       last = await progress(database.db);
-      timeline.push({ s, rssMb: mb(rss.total), domains: last.domainsAttempted });
+      timeline.push({
+        s,
+        rssMb: mb(rss.total),
+        ingested: last.ingested,
+        domains: last.domainsAttempted,
+      });
     }
   }
   const windowS = (performance.now() - started) / 1000;
   const alive = treeRss(relay.pid).processes > 0;
   const final = last ?? await progress(database.db);
   const loadAfter = loadAverage();
-  assert.ok(alive, `the relay exited during the run:\n${relay.tail()}`);
-  assert.ok(samples >= SECONDS * 0.9, `RSS sampled ${samples} times in ${SECONDS} s`);
-  assert.equal(final.ingested, DELIVERIES, "every outbox row ingested");
-  assert.ok(
-    final.domainsAttempted >= MIN_DOMAINS,
-    `${final.domainsAttempted} distinct destinations attempted in ${SECONDS} s, fewer than ${MIN_DOMAINS}`,
-  );
-  report({
+  const figures = {
     bench: "scale",
     deliveries: DELIVERIES,
+    stage: STAGE,
     domains: DOMAINS,
     insert_s: Number(insertS.toFixed(1)),
     window_s: Number(windowS.toFixed(1)),
@@ -102,7 +105,17 @@ try {
     load_before: loadBefore,
     load_after: loadAfter,
     timeline,
-  });
+  };
+  assert.ok(alive, `the relay exited during the run:\n${relay.tail()}`);
+  assert.ok(samples >= SECONDS * 0.9, `RSS sampled ${samples} times in ${SECONDS} s`);
+  assert.equal(final.ingested, DELIVERIES, `every outbox row ingested: ${JSON.stringify(figures)}`);
+  assert.ok(
+    final.domainsAttempted >= MIN_DOMAINS,
+    `${final.domainsAttempted} distinct destinations attempted in ${SECONDS} s, fewer than ${MIN_DOMAINS}: ${
+      JSON.stringify(figures)
+    }`,
+  );
+  report(figures);
   await relay.stop();
 } finally {
   await database.close();
