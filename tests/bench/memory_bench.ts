@@ -13,7 +13,8 @@
  *
  * Knobs (environment): FERRY_MEMORY_DELIVERIES (1000000), FERRY_MEMORY_DOMAINS (100000),
  * FERRY_MEMORY_SECONDS (window, 300), FERRY_MEMORY_MAX_RSS_MB (256), FERRY_MEMORY_STAGE
- * (queued | outbox).
+ * (queued | outbox),
+ * FERRY_MEMORY_MAX_ACTORS (delivery.maxActors; default: the relay's).
  *
  * Run: deno run -A tests/bench/memory_bench.ts   (or `deno task bench memory_bench`)
  */
@@ -41,6 +42,8 @@ const MAX_RSS_MB = env("MAX_RSS_MB", "256");
 
 const STAGE = backlogStage(Deno.env.get("FERRY_MEMORY_STAGE"));
 
+const MAX_ACTORS = Deno.env.get("FERRY_MEMORY_MAX_ACTORS");
+
 const server = await benchServer();
 const database = await openDatabase({ url: server.url, poolSize: 2 });
 try {
@@ -55,7 +58,12 @@ try {
     routes: `*=127.0.0.1:${receiver.port}`,
     // Every destination is on the one loopback receiver here; on the Internet each has its own
     // MX hosts, which the per-host cap (default 20) would not bind together.
-    config: { delivery: { maxConnectionsPerHost: 20_000 } },
+    config: {
+      delivery: {
+        maxConnectionsPerHost: 20_000,
+        ...(MAX_ACTORS ? { maxActors: Number(MAX_ACTORS) } : {}),
+      },
+    },
   });
   const started = performance.now();
   let peakRss = 0;
@@ -89,6 +97,7 @@ try {
     bench: "memory",
     deliveries: DELIVERIES,
     stage: STAGE,
+    max_actors: MAX_ACTORS ? Number(MAX_ACTORS) : "default (2000)",
     domains: DOMAINS,
     insert_s: Number(insertS.toFixed(1)),
     window_s: Number(windowS.toFixed(1)),

@@ -14,7 +14,8 @@
  * (default 20,000; the figure is printed whatever it is).
  *
  * Knobs (environment): FERRY_SCALE_DELIVERIES (300000), FERRY_SCALE_DOMAINS (100000),
- * FERRY_SCALE_SECONDS (120), FERRY_SCALE_MIN_DOMAINS (20000), FERRY_SCALE_STAGE (queued | outbox).
+ * FERRY_SCALE_SECONDS (120), FERRY_SCALE_MIN_DOMAINS (20000), FERRY_SCALE_STAGE (queued | outbox),
+ * FERRY_SCALE_MAX_ACTORS (delivery.maxActors; default: the relay's).
  *
  * Run: deno run -A tests/bench/scale_bench.ts   (or `deno task bench scale`)
  */
@@ -42,6 +43,8 @@ const MIN_DOMAINS = env("MIN_DOMAINS", "20000");
 
 const STAGE = backlogStage(Deno.env.get("FERRY_SCALE_STAGE"));
 
+const MAX_ACTORS = Deno.env.get("FERRY_SCALE_MAX_ACTORS");
+
 const server = await benchServer();
 const database = await openDatabase({ url: server.url, poolSize: 2 });
 try {
@@ -56,7 +59,12 @@ try {
     routes: `*=127.0.0.1:${receiver.port}`,
     // Every destination is on the one loopback receiver here; on the Internet each has its own
     // MX hosts, which the per-host cap (default 20) would not bind together.
-    config: { delivery: { maxConnectionsPerHost: 20_000 } },
+    config: {
+      delivery: {
+        maxConnectionsPerHost: 20_000,
+        ...(MAX_ACTORS ? { maxActors: Number(MAX_ACTORS) } : {}),
+      },
+    },
   });
   const started = performance.now();
   let peakRss = 0;
@@ -89,6 +97,7 @@ try {
     bench: "scale",
     deliveries: DELIVERIES,
     stage: STAGE,
+    max_actors: MAX_ACTORS ? Number(MAX_ACTORS) : "default (2000)",
     domains: DOMAINS,
     insert_s: Number(insertS.toFixed(1)),
     window_s: Number(windowS.toFixed(1)),
