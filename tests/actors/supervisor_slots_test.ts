@@ -34,7 +34,7 @@ const greylisted = (): RecipientResult => ({
 });
 
 /** Ten destinations of one delivery each whose receiver answers 451 at RCPT, two actor slots. */
-function setup(withStates = false) {
+function setup(withStates = false, maxActors = 2, count = 10) {
   const clock = new FakeClock();
   const queue = new MemoryQueue();
   const states = withStates ? new MemoryDestinationStates(new Map(), queue) : undefined;
@@ -88,9 +88,9 @@ function setup(withStates = false) {
         }),
       })),
     metrics: { setActors: (n) => (peakActors = Math.max(peakActors, n)) },
-    options: { maxActors: 2, actorIdleMs: 30_000, domainLeaseMs: 15_000, drainMs: 5_000 },
+    options: { maxActors, actorIdleMs: 30_000, domainLeaseMs: 15_000, drainMs: 5_000 },
   });
-  const domains = Array.from({ length: 10 }, (_, i) => `d${i}.test`);
+  const domains = Array.from({ length: count }, (_, i) => `d${i}.test`);
   queue.add(domains.map((d) => delivery(d, clock)));
   return {
     clock,
@@ -153,6 +153,37 @@ Deno.test("Supervisor saves the state of an actor that gives its slot back, and 
     assert.deepEqual(r.state, saved.get(r.domain), `${r.domain} starts from its saved state`);
   }
   assert.equal(t.deliverer.transactions.length, 20, "each delivery tried once more");
+  stop.abort();
+  await run;
+});
+
+Deno.test("Supervisor does not take a destination up again while its actor is still stopping", async () => {
+  const t = setup(false, 3, 1);
+  const release = t.queue.releaseDomains.bind(t.queue);
+  const held = Promise.withResolvers<void>();
+  let holding = false;
+  t.queue.releaseDomains = async (domains) => {
+    if (holding) await held.promise;
+    return release(domains);
+  };
+  const stop = new AbortController();
+  const run = t.supervisor.run(stop.signal);
+  await runFor(t, 200);
+  assert.equal(t.deliverer.transactions.length, 1);
+  // Its lease is being released (held here) when new mail for it arrives: the stop is not over.
+  holding = true;
+  await runFor(t, 60_000, 1_000); // the session's idle timeout: the actor has nothing left
+  t.queue.add([delivery("d0.test", t.clock)]);
+  for (let i = 0; i < 40; i++) {
+    await runFor(t, 5);
+    if (i === 20) held.resolve();
+    // Every destination an actor serves is under this instance's lease.
+    for (const d of t.supervisor.snapshot().domains) {
+      assert.equal(t.queue.leases.get(d)?.owner, t.queue.owner, `${d} served without its lease`);
+    }
+  }
+  await runFor(t, 500);
+  assert.equal(t.deliverer.transactions.length, 2, "the new delivery tried, once");
   stop.abort();
   await run;
 });
