@@ -283,7 +283,9 @@ export class Supervisor {
     // Slots free once the actors being stopped are gone, and slots free now.
     const free = this.options.maxActors - this.#running.size;
     const room = free - this.#stoppingActors;
-    // With every slot taken, look only when a cold actor could make room.
+    // With every slot taken, look only when a cold actor could make room, and not while a
+    // batch of slots is already on its way back.
+    if (room <= 0 && this.#stoppingActors >= this.options.discoverBatch) return;
     const cold = room > 0 ? [] : this.#cold(now);
     if (room + cold.length <= 0) return;
     const { domains, cursor } = await this.#deps.queue.readyDomains({
