@@ -22,7 +22,7 @@
 import assert from "node:assert/strict";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
-import { spawnRelay } from "../_support/relay_process.ts";
+import { spawnRelay, treeCpu } from "../_support/relay_process.ts";
 import { benchServer, report } from "./_env.ts";
 import {
   backlogStage,
@@ -67,6 +67,7 @@ try {
     },
   });
   const started = performance.now();
+  const cpuBefore = treeCpu(relay.pid);
   let peakRss = 0;
   let processes = 0;
   let samples = 0;
@@ -91,6 +92,8 @@ try {
   }
   const windowS = (performance.now() - started) / 1000;
   const alive = treeRss(relay.pid).processes > 0;
+  // CPU seconds the relay got in the window: on a shared machine, what paced it.
+  const relayCpuS = Number((treeCpu(relay.pid) - cpuBefore).toFixed(1));
   const final = last ?? await progress(database.db);
   const loadAfter = loadAverage();
   const figures = {
@@ -109,6 +112,7 @@ try {
     receiver_domains: receiver.domains(),
     receiver_peak_sessions: receiver.peakSessions(),
     peak_rss_mb: mb(peakRss),
+    relay_cpu_s: relayCpuS,
     processes,
     rss_samples: samples,
     load_before: loadBefore,
