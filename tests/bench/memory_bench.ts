@@ -16,7 +16,7 @@
  * (queued | outbox),
  * FERRY_MEMORY_MAX_ACTORS (delivery.maxActors; default: the relay's).
  *
- * Run: deno run -A tests/bench/memory_bench.ts   (or `deno task bench memory_bench`)
+ * Run: deno run -A tests/bench/memory_bench.ts
  */
 import assert from "node:assert/strict";
 import { openDatabase } from "../../db/client.ts";
