@@ -36,6 +36,7 @@ import {
   blockedUntil,
   type ConcurrencySignal,
   type ConnId,
+  type ConnPhase,
   demandHorizon,
   demandOf,
   type DomainActorState,
@@ -61,6 +62,14 @@ export {
  * DOMException (with a stack trace) each time, and waits end thousands of times a second.
  */
 const WAIT_OVER = new DOMException("The wait was cut short", "AbortError");
+
+/** Connection phases with a transaction under way: an actor with one is not quiet. */
+const BUSY: ReadonlySet<ConnPhase["kind"]> = new Set([
+  "releasing",
+  "sending",
+  "cutting",
+  "recording",
+]);
 
 /** The kill signal before run() hands over its own: nothing is connecting or sending yet. */
 const NEVER = new AbortController().signal;
@@ -154,6 +163,11 @@ export class DomainActor implements Actor {
 
   idle(): boolean {
     return isIdle(this.#state);
+  }
+
+  quiet(): boolean {
+    const s = this.#state;
+    return s.jobs.size === 0 && s.conns.every((c) => !BUSY.has(c.phase.kind));
   }
 
   drain(domain?: string): Delivery[] {

@@ -13,6 +13,18 @@
  * and on stop drains: no new transactions, in-flight ones get `drainMs` to finish, everything
  * else goes back to the queue.
  *
+ * An actor slot belongs to a destination only while it has something to do: `maxActors` bounds
+ * memory, never progress. An actor with nothing queued or in flight is "cold" when its
+ * destination has nothing due (its last claim came back empty) or it may not send now
+ * (deferred, throttled, unreachable: no demand). A cold actor with no open connection stops at
+ * once; one that still holds an idle connection keeps it for the next message (a warm
+ * connection is what an actor is worth between messages) until a destination with due work
+ * finds no free slot: then the cold actors that were quiet longest stop, in one batch, and the
+ * waiting destinations start in the same pass. Like Postfix's queue manager, which tries every
+ * destination whose mail is due instead of waiting for deferred ones. What a stopped actor
+ * learnt stays: its state is saved before its lease goes back, and its rows wait in the
+ * database until they are due, when discovery finds them again.
+ *
  * With a `states` store, a destination's limits (rate budgets, adaptive rate and concurrency)
  * outlive its actor: a new actor starts from the state saved for its destination, the states
  * that changed are saved in one batch every `stateFlushMs`, and an actor's state is saved once
@@ -60,6 +72,11 @@ export interface Actor {
   snapshot?(now: number): DomainActorSnapshot;
   /** The destination's limits as they stand, to save (absent: nothing worth keeping). */
   saveState?(): DestinationState | undefined;
+  /**
+   * True when nothing is queued or in flight, open idle connections allowed (default: idle()):
+   * stopping it now loses no work, only warm connections.
+   */
+  quiet?(): boolean;
   /** Runs until `stop` aborts and in-flight work ends; `kill` aborts in-flight work. */
   run(stop: AbortSignal, kill: AbortSignal): Promise<void>;
 }
@@ -107,6 +124,10 @@ interface Running {
   readonly kill: AbortController;
   readonly done: Promise<void>;
   idleSince: number | undefined;
+  /** When it last had nothing queued or in flight (since then), for the order cold actors stop. */
+  quietSince: number | undefined;
+  /** Its last claim asked for work and got none: nothing of its destination is due. */
+  dry: boolean;
   /** The member the actor started for: its lease fences the saves of the actor's state. */
   readonly lead: string;
   /** The state last saved (JSON), so an unchanged one is not written again. */
@@ -141,6 +162,10 @@ export class Supervisor {
   /** Held domains and the key of the actor serving each. */
   readonly #domainKey = new Map<string, string>();
   readonly #crashes = new Map<string, { crashes: number; restartAt: number }>();
+  /** Stops of actors with no work under way: their domains, and the stops themselves. */
+  readonly #stopping = new Set<Promise<void>>();
+  readonly #releasing = new Set<string>();
+  #stoppingActors = 0;
   #cursor = "";
   #nextRenew = 0;
   #nextFlush = 0;
@@ -148,7 +173,7 @@ export class Supervisor {
   /** Woken while a pass ran: the work it announced may have come after that pass's claim. */
   #woken = false;
   /** Draining: claims made outside a pass (on ingest) go straight back. */
-  #stopping = false;
+  #draining = false;
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
@@ -213,7 +238,7 @@ export class Supervisor {
    * many each may take: what ingestion claims in its own transaction (claim on ingest).
    */
   requestsFor(domains: readonly string[], now: number): { domain: string; limit: number }[] {
-    if (this.#stopping) return [];
+    if (this.#draining) return [];
     const asked = new Map<string, string[]>();
     for (const domain of domains) {
       const key = this.#domainKey.get(domain);
@@ -239,7 +264,7 @@ export class Supervisor {
   async accept(claimed: readonly Delivery[], now: number): Promise<void> {
     if (claimed.length === 0) return;
     // An actor that has been drained already would hold them until their lease ends.
-    if (this.#stopping) await this.#deps.queue.release(claimed, now, now);
+    if (this.#draining) await this.#deps.queue.release(claimed, now, now);
     else await this.#hand(claimed, now);
   }
 
@@ -275,7 +300,7 @@ export class Supervisor {
     }
     await this.#discover(now);
     const moved = await this.#feed(now);
-    await this.#retire(now);
+    this.#retire(now);
     if (now >= this.#nextFlush) {
       await this.#save([...this.#running.values()], now);
       this.#nextFlush = now + this.options.stateFlushMs;
@@ -299,18 +324,31 @@ export class Supervisor {
   }
 
   async #discover(now: number): Promise<void> {
-    const room = this.options.maxActors - this.#running.size;
-    if (room <= 0) return;
+    // Slots free once the actors being stopped are gone, and slots free now.
+    const free = this.options.maxActors - this.#running.size;
+    const room = free - this.#stoppingActors;
+    // With every slot taken, look only when a cold actor could make room, and not while a
+    // batch of slots is already on its way back.
+    if (room <= 0 && this.#stoppingActors >= this.options.discoverBatch) return;
+    const cold = room > 0 ? [] : this.#cold(now);
+    if (room + cold.length <= 0) return;
     const { domains, cursor } = await this.#deps.queue.readyDomains({
       cursor: this.#cursor,
       limit: this.options.discoverBatch,
       now,
     });
-    this.#cursor = cursor;
-    const wanted = domains.filter((d) =>
-      !this.#domainKey.has(d) && (this.#crashes.get(d)?.restartAt ?? 0) <= now
-    )
-      .slice(0, room);
+    const ready = domains.filter((d) =>
+      !this.#domainKey.has(d) && !this.#releasing.has(d) &&
+      (this.#crashes.get(d)?.restartAt ?? 0) <= now
+    );
+    if (ready.length > free && cold.length > 0) {
+      const yielding = cold.slice(0, ready.length - free);
+      this.#stopMany(yielding, "nothing due");
+      // Their connections are still closing: room comes back once they are gone.
+    }
+    const wanted = ready.slice(0, Math.max(0, room));
+    // Destinations that did not fit come first in the next pass, not after a whole round.
+    this.#cursor = wanted.length < ready.length ? (wanted.at(-1) ?? this.#cursor) : cursor;
     if (wanted.length === 0) return;
     const granted = await this.#deps.queue.acquireDomains(wanted, now);
     const keys = await Promise.all(granted.map((d) => this.#destinationOf(d)));
@@ -369,6 +407,8 @@ export class Supervisor {
       kill,
       done,
       idleSince: undefined,
+      quietSince: undefined,
+      dry: false,
       lead: domain,
       // What it starts from is what the store holds (or, with no row, what a fresh actor is):
       // nothing to write until it changes.
@@ -414,9 +454,11 @@ export class Supervisor {
   async #feed(now: number): Promise<number> {
     // One claim statement for every actor with room, each member domain asked for its share.
     const requests: { domain: string; limit: number }[] = [];
+    const asked: Running[] = [];
     for (const r of this.#running.values()) {
       const want = r.actor.demand(now);
       if (want <= 0) continue;
+      asked.push(r);
       const members = [...r.domains];
       // Members take turns getting the larger share, so no domain of a group starves.
       r.turn = (r.turn + 1) % members.length;
@@ -428,7 +470,11 @@ export class Supervisor {
       });
     }
     if (requests.length === 0) return 0;
-    return await this.#hand(await this.#deps.queue.claimMany(requests, now), now);
+    const claimed = await this.#deps.queue.claimMany(requests, now);
+    // An actor asked for work that got none is dry: with nothing else under way it is cold.
+    const served = new Set(claimed.map((d) => this.#domainKey.get(d.domain) ?? d.domain));
+    for (const r of asked) r.dry = !served.has(r.key);
+    return await this.#hand(claimed, now);
   }
 
   /** Offers claimed deliveries to their actors; releases what does not fit; returns how many moved. */
@@ -453,18 +499,77 @@ export class Supervisor {
     return moved;
   }
 
-  async #retire(now: number): Promise<void> {
-    for (const [key, r] of [...this.#running]) {
+  #retire(now: number): void {
+    const done: Running[] = [];
+    for (const r of this.#running.values()) {
       if (!r.actor.idle()) {
         r.idleSince = undefined;
         continue;
       }
       r.idleSince ??= now;
-      if (now - r.idleSince >= this.options.actorIdleMs) {
-        for (const d of r.domains) this.#crashes.delete(d);
-        await this.#stopActor(key, "idle");
-      }
+      // Nothing due and no connection worth keeping warm: the slot goes back now.
+      if (r.dry || now - r.idleSince >= this.options.actorIdleMs) done.push(r);
     }
+    if (done.length > 0) this.#stopMany(done, "idle");
+  }
+
+  /**
+   * Actors that could stop without losing work or delaying due mail, quiet longest first:
+   * nothing queued or in flight, and nothing due (dry) or nothing they may send now (no demand).
+   */
+  #cold(now: number): Running[] {
+    const cold: Running[] = [];
+    for (const r of this.#running.values()) {
+      if (!(r.actor.quiet?.() ?? r.actor.idle())) {
+        r.quietSince = undefined;
+        continue;
+      }
+      r.quietSince ??= now;
+      if (r.dry || r.actor.demand(now) <= 0) cold.push(r);
+    }
+    return cold.sort((a, b) => a.quietSince! - b.quietSince!);
+  }
+
+  /**
+   * Stops actors that hold no work (idle or cold) together, in the background: passes do not
+   * wait for their connections to say goodbye. Their slots stay counted, and their domains are
+   * not taken up again, until then; their states are saved in one batch while their leases are
+   * held, then the leases go back in one statement. Whatever one still had queued goes back to
+   * the queue, due now.
+   */
+  #stopMany(runs: readonly Running[], reason: string): void {
+    const members = runs.flatMap((r) => {
+      for (const d of r.domains) this.#crashes.delete(d);
+      return this.#detach(r.key);
+    });
+    for (const d of members) this.#releasing.add(d);
+    this.#stoppingActors += runs.length;
+    for (const r of runs) r.stop.abort();
+    const stopped = (async () => {
+      await Promise.all(runs.map((r) => r.done));
+      const queued = runs.flatMap((r) => r.actor.drain());
+      const now = this.#deps.clock.now();
+      await this.#save(runs, now);
+      if (queued.length > 0) await this.#deps.queue.release(queued, now, now);
+      await this.#deps.queue.releaseDomains(members);
+      for (const r of runs) {
+        this.#deps.logger.log({ event: "actor.stopped", domain: r.key, reason });
+      }
+    })().catch((err) => {
+      // The leases run out by themselves; the rows are due again when their claims' leases end.
+      if (!this.#deps.store?.failed(err)) {
+        this.#deps.logger.log({
+          event: "loop.failed",
+          loop: "supervisor.stop",
+          error: message(err),
+        });
+      }
+    }).finally(() => {
+      for (const d of members) this.#releasing.delete(d);
+      this.#stoppingActors -= runs.length;
+      this.#stopping.delete(stopped);
+    });
+    this.#stopping.add(stopped);
   }
 
   /**
@@ -489,7 +594,8 @@ export class Supervisor {
 
   /** Graceful stop: in-flight transactions get `drainMs`, then are aborted; queued work goes back. */
   async drain(): Promise<void> {
-    this.#stopping = true;
+    this.#draining = true;
+    await Promise.all(this.#stopping);
     const all = [...this.#running.values()];
     for (const r of all) r.stop.abort();
     const deadline = new AbortController();

@@ -25,7 +25,13 @@ import { writeChunks } from "./data_writer.ts";
 import { CLOSED, Watchdog } from "./watchdog.ts";
 
 const LF = 0x0a;
-const BUFFER_SIZE = 4 * MAX_REPLY_LINE;
+/**
+ * The read buffer starts small (a greeting, an EHLO reply) and grows, up to 4 lines of the
+ * longest reply line, only for a peer that sends more at once: thousands of open sessions to
+ * different destinations should not each hold 16 KB they never use.
+ */
+const BUFFER_MIN = 1024;
+const BUFFER_MAX = 4 * MAX_REPLY_LINE;
 const encoder = new TextEncoder();
 
 /** Reads replies and writes commands on one stream. */
@@ -35,7 +41,7 @@ export class Channel {
   readonly #timeouts: SmtpTimeouts;
   readonly #trace: TraceHook | undefined;
   readonly #decoder = new TextDecoder();
-  #buf = new Uint8Array(BUFFER_SIZE);
+  #buf = new Uint8Array(BUFFER_MIN);
   #start = 0;
   #end = 0;
   #assembler = new ReplyAssembler();
@@ -186,6 +192,11 @@ export class Channel {
       this.#buf.copyWithin(0, this.#start, this.#end);
       this.#end -= this.#start;
       this.#start = 0;
+    }
+    if (this.#end === this.#buf.length && this.#buf.length < BUFFER_MAX) {
+      const grown = new Uint8Array(Math.min(BUFFER_MAX, this.#buf.length * 2));
+      grown.set(this.#buf.subarray(0, this.#end));
+      this.#buf = grown;
     }
     const n = await this.#stream.read(this.#buf.subarray(this.#end));
     // Timed out (or closed by a concurrent failure) meanwhile: the bytes belong to nobody.
