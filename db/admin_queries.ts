@@ -175,6 +175,7 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
       eb.fn<number | null>("octet_length", ["raw_message"]).as("raw_size"),
       "priority",
       "require_tls",
+      "list_unsubscribe",
       "send_at",
       "expires_at",
       "idempotency_key",
@@ -222,6 +223,8 @@ export interface NewMessage {
   readonly priority?: number;
   /** REQUIRETLS (RFC 8689); default false. */
   readonly require_tls?: boolean;
+  /** One-click unsubscribe (RFC 8058); default false. */
+  readonly list_unsubscribe?: boolean;
   readonly send_at?: Date;
   readonly expires_at?: Date | null;
   readonly idempotency_key?: string | null;
@@ -250,6 +253,7 @@ export async function insertMessage(db: Db, m: NewMessage): Promise<InsertResult
       attachments: m.attachments ? JSON.stringify(m.attachments) : null,
       priority: m.priority ?? 1,
       require_tls: m.require_tls ?? false,
+      list_unsubscribe: m.list_unsubscribe ?? false,
       ...(m.send_at ? { send_at: m.send_at } : {}),
       expires_at: m.expires_at ?? null,
       idempotency_key: m.idempotency_key ?? null,

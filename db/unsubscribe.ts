@@ -85,3 +85,13 @@ export async function recordUnsubscribe(
     return { kind: "unsubscribed", eventId: Number(event.id) };
   });
 }
+
+/**
+ * Forgets token uses older than `before`. Safe once `before` is the token lifetime ago: a token
+ * used then was issued earlier still, so it is refused as expired before its use is looked up.
+ */
+export async function purgeUnsubscribeUses(db: Db, before: Date): Promise<number> {
+  const r = await db.deleteFrom("ferry.unsubscribe_uses").where("used_at", "<", before)
+    .executeTakeFirst();
+  return Number(r.numDeletedRows);
+}

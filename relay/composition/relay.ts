@@ -34,7 +34,9 @@ import { HostLimits } from "../adapters/host_limits.ts";
 import { SourceAddresses } from "../adapters/source_addresses.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
 import { rawMessageProblem } from "../mime/mod.ts";
-import { MessageSource } from "../adapters/message_source.ts";
+import { MessageSource, type UnsubscribeFields } from "../adapters/message_source.ts";
+import { oneClickUnsubscribe } from "./unsubscribe.ts";
+import { purgeUnsubscribeUses } from "../../db/unsubscribe.ts";
 import { loadMessages, type MessageRow } from "../../db/messages.ts";
 import { MessageLoader } from "../adapters/message_loader.ts";
 import {
@@ -122,6 +124,8 @@ export interface RunningRelay {
    * everything without `tlsReports`.
    */
   readonly tlsResults: TlsResultSink;
+  /** The public unsubscribe listener's address (`FERRY_PUBLIC_LISTEN`), once bound. */
+  readonly publicListener?: { readonly hostname: string; readonly port: number };
   /** Polls the outbox now (an HTTP enqueue, a notification). */
   wake(): void;
 }
@@ -134,6 +138,7 @@ export async function smtpDeliverer(
   deps: RelayDeps,
   envelopeSender?: BounceProcessing["envelopeSender"],
   tlsResults?: TlsResultSink,
+  listUnsubscribe?: UnsubscribeFields,
 ): Promise<
   { deliverer: Deliverer; router: Router; sources: SourceAddresses; mtaSts?: MtaStsPolicies }
 > {
@@ -216,6 +221,7 @@ export async function smtpDeliverer(
       clock,
       messageIdDomain: config.hostname,
       ...(signer ? { signer } : {}),
+      ...(listUnsubscribe ? { listUnsubscribe } : {}),
     }),
     heloName: config.hostname,
     tlsPolicy: (domain, mxHosts) => resolvePolicy(domain, mxHosts, config.domains).tls,
@@ -356,6 +362,10 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     });
   };
 
+  const unsubscribe = oneClickUnsubscribe(
+    { config, db, clock, logger, instance: deps.instance },
+    signal,
+  );
   const poller = new Poller({
     clock,
     minMs: q.pollMin,
@@ -370,6 +380,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         limit: q.ingestBatch,
         maxLifetimeMs: q.maxLifetime,
         limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
+        listUnsubscribe: unsubscribe !== undefined,
       });
       if (r.queued > 0) supervisor.wake();
       for (let i = 0; i < r.rejected; i++) deps.metrics?.recordOutcome("rejected");
@@ -421,7 +432,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   }, signal);
   const real = deps.deliverer
     ? undefined
-    : await smtpDeliverer(deps, bounces.envelopeSender, tlsReports.sink);
+    : await smtpDeliverer(deps, bounces.envelopeSender, tlsReports.sink, unsubscribe?.fields);
   const base = deps.deliverer ?? real!.deliverer;
   const deliverer = deps.wrapDeliverer?.(base) ?? base;
   const supervisor = new Supervisor({
@@ -483,12 +494,16 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     bounces.run(signal).catch(failed("bounce")),
   );
   loops.push(tlsReports.run(signal).catch(failed("tls-reports")));
+  if (unsubscribe) loops.push(unsubscribe.done.catch(failed("public-listener")));
   loops.push(every(health, clock, 3_600_000, signal, async () => {
     const before = new Date(clock.now() - q.retention);
     const r = await purgeFinished(db, { before });
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
     const b = await bounces.purge(before);
     if (b.messages > 0) logger.log({ event: "bounce.purged", ...b });
+    if (config.unsubscribe) {
+      await purgeUnsubscribeUses(db, new Date(clock.now() - config.unsubscribe.tokenLifetime));
+    }
     await purgeDestinationStates(
       db,
       new Date(clock.now() - Math.max(q.retention, DESTINATION_STATE_RETENTION_MS)),
@@ -500,6 +515,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     supervisor,
     health,
     tlsResults: tlsReports.sink,
+    ...(unsubscribe?.listening ? { publicListener: unsubscribe.listening } : {}),
     wake: () => {
       poller.wake();
       supervisor.wake();
