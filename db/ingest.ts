@@ -43,7 +43,10 @@ export interface IngestOptions {
    * for SMTP), so that it is `rejected` here rather than bounced by Ferry at send time. Each raw
    * message is read on its own, so a batch never holds more than one in memory.
    */
-  readonly checkRaw?: (message: Uint8Array) => string | undefined;
+  readonly checkRaw?: (
+    message: Uint8Array,
+    row: { readonly listUnsubscribe: boolean },
+  ) => string | undefined;
   /**
    * Whether one-click unsubscribe (RFC 8058) is configured (a public URL and a token key). When
    * it is not, a row with `list_unsubscribe` is rejected with the reason: sending it without
@@ -239,7 +242,9 @@ async function ingestBatch(
     const expiries: (Date | null)[] = [];
     for (const row of rows) {
       const rawProblem = row.has_raw && options.checkRaw && row.size <= limits.maxMessageSize
-        ? options.checkRaw(await rawMessage(tx, row.id))
+        ? options.checkRaw(await rawMessage(tx, row.id), {
+          listUnsubscribe: row.list_unsubscribe === true,
+        })
         : undefined;
       const attachments = row.has_attachments && row.size <= limits.maxMessageSize
         ? await attachmentsOf(tx, row.id)

@@ -33,7 +33,7 @@ import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthos
 import { HostLimits } from "../adapters/host_limits.ts";
 import { SourceAddresses } from "../adapters/source_addresses.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
-import { rawMessageProblem } from "../mime/mod.ts";
+import { headerValues, rawMessageProblem } from "../mime/mod.ts";
 import { MessageSource, type UnsubscribeFields } from "../adapters/message_source.ts";
 import { oneClickUnsubscribe } from "./unsubscribe.ts";
 import { purgeUnsubscribeUses } from "../../db/unsubscribe.ts";
@@ -375,7 +375,11 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
       if (!health.up) return { more: false };
       const r = await ingestOutbox(db, {
         isConnectionError: (err) => health.failed(err),
-        checkRaw: (raw) => rawMessageProblem(canonicalLineEnds(raw)),
+        checkRaw: (raw, row) => {
+          const bytes = canonicalLineEnds(raw);
+          return rawMessageProblem(bytes) ??
+            (row.listUnsubscribe ? ownUnsubscribeField(bytes) : undefined);
+        },
         now: new Date(clock.now()),
         limit: q.ingestBatch,
         maxLifetimeMs: q.maxLifetime,
@@ -521,6 +525,16 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
       supervisor.wake();
     },
   };
+}
+
+/** A raw message's own List-Unsubscribe(-Post) field, which a `list_unsubscribe` row may not have. */
+function ownUnsubscribeField(raw: Uint8Array): string | undefined {
+  const own = ["List-Unsubscribe", "List-Unsubscribe-Post"]
+    .find((name) => headerValues(raw, name.toLowerCase()).length > 0);
+  return own
+    ? `list_unsubscribe cannot be combined with a ${own} field in raw_message: ` +
+      "Ferry writes List-Unsubscribe and List-Unsubscribe-Post itself for this row"
+    : undefined;
 }
 
 /** Runs `fn` every `ms` until the signal aborts; a failure is reported and the loop goes on. */

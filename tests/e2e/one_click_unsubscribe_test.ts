@@ -241,3 +241,47 @@ Deno.test({
     assert.equal(smtp.messages.length, 0);
   },
 });
+
+Deno.test({
+  name: "a list_unsubscribe row that brings its own List-Unsubscribe field is rejected",
+  async fn() {
+    await using smtp = await startSmtpServer();
+    await using r = await startTestRelay({
+      routes: `*=127.0.0.1:${smtp.port}`,
+      config: { unsubscribe: { publicUrl: "https://mail.example.com", secret: SECRET } },
+    });
+    const at = new Date(r.clock.now());
+    const raw = await r.t.db.insertInto("ferry.outbox").values({
+      from_address: "letters@news.test",
+      to_addresses: ["ada@rcpt.test"],
+      raw_message: new TextEncoder().encode(
+        "From: letters@news.test\r\nTo: ada@rcpt.test\r\nSubject: hi\r\n" +
+          "List-Unsubscribe: <mailto:leave@news.test>\r\n\r\nbody\r\n",
+      ),
+      list_unsubscribe: true,
+      send_at: at,
+      created_at: at,
+    }).returning("id").executeTakeFirstOrThrow();
+    const headers = await r.t.db.insertInto("ferry.outbox").values({
+      from_address: "letters@news.test",
+      to_addresses: ["bob@rcpt.test"],
+      subject: "hi",
+      text_body: "body",
+      headers: JSON.stringify({ "List-Unsubscribe-Post": "List-Unsubscribe=One-Click" }),
+      list_unsubscribe: true,
+      send_at: at,
+      created_at: at,
+    }).returning("id").executeTakeFirstOrThrow();
+    await r.pumpUntil(
+      async () =>
+        (await statusOf(r, Number(raw.id), "ada@rcpt.test")) === "rejected" &&
+        (await statusOf(r, Number(headers.id), "bob@rcpt.test")) === "rejected",
+      "both rows rejected",
+    );
+    const reasons = await r.t.db.selectFrom("ferry.outbox").select("reject_reason")
+      .orderBy("id").execute();
+    assert.match(reasons[0]!.reject_reason ?? "", /List-Unsubscribe field in raw_message/);
+    assert.match(reasons[1]!.reject_reason ?? "", /header List-Unsubscribe-Post/);
+    assert.equal(smtp.messages.length, 0);
+  },
+});
