@@ -7,6 +7,7 @@
  * @module
  */
 import type { Db } from "./client.ts";
+import { parseMailbox } from "../lib/message/address.ts";
 
 export interface UnsubscribeRequest {
   readonly deliveryId: number;
@@ -94,4 +95,35 @@ export async function purgeUnsubscribeUses(db: Db, before: Date): Promise<number
   const r = await db.deleteFrom("ferry.unsubscribe_uses").where("used_at", "<", before)
     .executeTakeFirst();
   return Number(r.numDeletedRows);
+}
+
+/** A delivery as the `mailto:` form of unsubscribe needs it (the https token carries these). */
+export interface UnsubscribeTarget {
+  readonly deliveryId: number;
+  readonly outboxId: number;
+  readonly recipient: string;
+  /** The From domain, as ingestion compares scoped suppressions. */
+  readonly senderDomain: string;
+  readonly createdAt: Date;
+}
+
+/** The delivery's recipient and sender domain; undefined when it is gone (retention). */
+export async function unsubscribeTargetOf(
+  db: Db,
+  deliveryId: number,
+): Promise<UnsubscribeTarget | undefined> {
+  const r = await db.selectFrom("ferry.deliveries as d")
+    .innerJoin("ferry.outbox as o", "o.id", "d.outbox_id")
+    .select(["d.id", "d.outbox_id", "d.recipient", "o.from_address", "o.created_at"])
+    .where("d.id", "=", deliveryId).executeTakeFirst();
+  if (!r) return undefined;
+  const from = parseMailbox(r.from_address ?? "");
+  if (!from.ok) return undefined;
+  return {
+    deliveryId: Number(r.id),
+    outboxId: Number(r.outbox_id),
+    recipient: r.recipient,
+    senderDomain: from.mailbox.domain,
+    createdAt: new Date(r.created_at),
+  };
 }

@@ -423,7 +423,14 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     },
     gaveUp: (count, reason) => logger.log({ event: "outcome.given_up", count, reason }),
   });
-  const bounces = bounceProcessing({ config, database, clock, logger, instance: deps.instance });
+  const bounces = bounceProcessing({
+    config,
+    database,
+    clock,
+    logger,
+    instance: deps.instance,
+    ...(unsubscribe?.mailbox ? { unsubscribe: unsubscribe.mailbox } : {}),
+  });
   const tlsReports = await tlsReporting({
     config,
     database,

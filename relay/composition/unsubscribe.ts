@@ -10,6 +10,8 @@ import type { Db } from "../../db/client.ts";
 import type { Config } from "../config/config.ts";
 import type { UnsubscribeFields } from "../adapters/message_source.ts";
 import {
+  applyMailtoUnsubscribe,
+  mailtoAddress,
   publicApp,
   unsubscribeHeaders,
   type UnsubscribeLogger,
@@ -18,6 +20,11 @@ import {
 import { StartupError } from "./startup_error.ts";
 
 export interface OneClickUnsubscribe {
+  /**
+   * For bounce processing: applies a mail sent to a `mailto:` unsubscribe address; absent
+   * without a `bounce` section (the fields then carry the https link only).
+   */
+  readonly mailbox?: (message: Uint8Array) => Promise<"handled" | "other">;
   /** For the message source: the fields of one recipient's copy. */
   readonly fields: UnsubscribeFields;
   readonly tokens: UnsubscribeTokens;
@@ -40,18 +47,27 @@ export function oneClickUnsubscribe(
   const u = deps.config.unsubscribe;
   if (!u) return undefined;
   const tokens = new UnsubscribeTokens(u.secret, u.tokenLifetime, deps.clock);
-  const fields = unsubscribeHeaders({ tokens, publicUrl: u.publicUrl });
-  const listen = deps.config.publicListen;
-  if (!listen) return { fields, tokens, done: Promise.resolve() };
-  const app = publicApp({
+  const applying = {
     db: deps.db,
     tokens,
     clock: deps.clock,
     logger: deps.logger,
     instance: deps.instance,
+  };
+  // The bounce mailbox is the one mailbox Ferry reads: a mailto: link goes there (RFC 2369).
+  const verp = deps.config.bounce?.verp;
+  const at = verp ? { prefix: verp.prefix, domain: verp.domain } : undefined;
+  const fields = unsubscribeHeaders({
+    tokens,
     publicUrl: u.publicUrl,
-    maxBodySize: u.maxBodySize,
+    ...(at ? { mailto: (c) => mailtoAddress(tokens, at, c.deliveryId) } : {}),
   });
+  const mailbox = at
+    ? { mailbox: (message: Uint8Array) => applyMailtoUnsubscribe(applying, at, message) }
+    : {};
+  const listen = deps.config.publicListen;
+  if (!listen) return { fields, tokens, ...mailbox, done: Promise.resolve() };
+  const app = publicApp({ ...applying, publicUrl: u.publicUrl, maxBodySize: u.maxBodySize });
   let server: Deno.HttpServer;
   try {
     server = Deno.serve({
@@ -73,6 +89,7 @@ export function oneClickUnsubscribe(
   return {
     fields,
     tokens,
+    ...mailbox,
     listening: { hostname: addr.hostname, port: addr.port },
     done: server.finished,
   };

@@ -8,8 +8,9 @@
  */
 import type { Clock } from "../../lib/clock.ts";
 import type { Db } from "../../db/client.ts";
-import { recordUnsubscribe } from "../../db/unsubscribe.ts";
-import type { UnsubscribeTokens } from "./token.ts";
+import { recordUnsubscribe, unsubscribeTargetOf } from "../../db/unsubscribe.ts";
+import { type MailtoDomain, mailtoRequest } from "./mailto.ts";
+import type { UnsubscribeClaims, UnsubscribeTokens } from "./token.ts";
 import type { UnsubscribeLogger } from "./log.ts";
 
 export interface UnsubscribeDeps {
@@ -43,7 +44,45 @@ export async function applyUnsubscribe(
     });
     return { kind: "refused", problem: check.problem, reason: check.reason };
   }
-  const c = check.claims;
+  return await record(deps, check.claims, via);
+}
+
+/**
+ * A mail in the bounce mailbox: when it is addressed to an unsubscribe address of `at`, the
+ * unsubscribe is applied (or refused, and logged) and the answer is `handled`, so the mail can
+ * be deleted; any other mail is `other`, for bounce processing.
+ */
+export async function applyMailtoUnsubscribe(
+  deps: UnsubscribeDeps,
+  at: MailtoDomain,
+  message: Uint8Array,
+): Promise<"handled" | "other"> {
+  const request = await mailtoRequest(deps.tokens, at, message);
+  if (request.kind === "other") return "other";
+  const refuse = (problem: "forged" | "expired" | "malformed", reason: string) => {
+    deps.logger.log({ event: "unsubscribe.refused", problem, reason, via: "mailto" });
+    return "handled" as const;
+  };
+  if (request.kind === "forged") return refuse("forged", request.reason);
+  const target = await unsubscribeTargetOf(deps.db, request.deliveryId);
+  if (!target) return refuse("malformed", `delivery ${request.deliveryId} no longer exists`);
+  if (deps.clock.now() - target.createdAt.getTime() > deps.tokens.lifetimeMs) {
+    return refuse("expired", `the message of delivery ${request.deliveryId} is too old`);
+  }
+  await record(deps, {
+    deliveryId: target.deliveryId,
+    outboxId: target.outboxId,
+    recipient: target.recipient,
+    senderDomain: target.senderDomain,
+  }, "mailto");
+  return "handled";
+}
+
+async function record(
+  deps: UnsubscribeDeps,
+  c: Omit<UnsubscribeClaims, "issuedAt">,
+  via: "https" | "mailto",
+): Promise<ApplyOutcome> {
   const r = await recordUnsubscribe(deps.db, {
     deliveryId: c.deliveryId,
     outboxId: c.outboxId,

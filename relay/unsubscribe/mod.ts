@@ -19,6 +19,12 @@ export {
   UnsubscribeTokens,
 } from "./token.ts";
 export { type UnsubscribeHeaderField, unsubscribeHeaders, unsubscribeUrl } from "./headers.ts";
-export { type ApplyOutcome, applyUnsubscribe, type UnsubscribeDeps } from "./apply.ts";
+export {
+  applyMailtoUnsubscribe,
+  type ApplyOutcome,
+  applyUnsubscribe,
+  type UnsubscribeDeps,
+} from "./apply.ts";
+export { mailtoAddress, type MailtoDomain, type MailtoRequest, mailtoRequest } from "./mailto.ts";
 export { publicApp, type PublicAppOptions } from "./app.ts";
 export { type UnsubscribeLogger, type UnsubscribeLogLine } from "./log.ts";

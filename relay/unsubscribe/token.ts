@@ -39,6 +39,7 @@ export type TokenCheck =
 export const MAX_TOKEN_LENGTH = 1024;
 
 const LABEL = "ferry-unsubscribe-v1\n";
+const MAILTO_LABEL = "ferry-unsubscribe-mailto-v1\n";
 const encoder = new TextEncoder();
 
 /** HMAC-SHA256 with one key: makes and checks tokens. */
@@ -96,6 +97,16 @@ export class UnsubscribeTokens {
       };
     }
     return { ok: true, claims };
+  }
+
+  /** Hex HMAC of a delivery id for the `mailto:` address (mailto.ts), under its own label. */
+  async mailtoTag(deliveryId: number): Promise<string> {
+    const signed = await crypto.subtle.sign(
+      "HMAC",
+      await this.#key,
+      encoder.encode(`${MAILTO_LABEL}${deliveryId}`),
+    );
+    return [...new Uint8Array(signed)].map((b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   async #mac(payload: string): Promise<Uint8Array> {
