@@ -15,6 +15,8 @@ import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import { dkimDnsRecord } from "../../relay/dkim/keys.ts";
 import { startSmtpServer } from "../relay/smtp/_smtp_server.ts";
 import { ADMIN_TOKEN, startTestRelay, type TestRelay } from "./_relay.ts";
+import { dovecotAvailable, startDovecot } from "../_peers/dovecot.ts";
+import { requirePeer } from "../_support/peers.ts";
 
 const SECRET = "one-click-unsubscribe-key-0123456789";
 
@@ -283,5 +285,94 @@ Deno.test({
     assert.match(reasons[0]!.reject_reason ?? "", /List-Unsubscribe field in raw_message/);
     assert.match(reasons[1]!.reject_reason ?? "", /header List-Unsubscribe-Post/);
     assert.equal(smtp.messages.length, 0);
+  },
+});
+
+const VERP = {
+  prefix: "bounces",
+  domain: "bounce.news.test",
+  secret: "e2e-verp-secret-0123456789",
+};
+
+Deno.test({
+  name:
+    "a mail to the List-Unsubscribe mailto: address, read from the bounce mailbox, unsubscribes",
+  ignore: requirePeer("dovecot", !dovecotAvailable),
+  sanitizeResources: false, // Dovecot's sockets
+  sanitizeOps: false,
+  async fn() {
+    await using dovecot = await startDovecot();
+    const caFile = await Deno.makeTempFile({ prefix: "ferry-e2e-ca-", suffix: ".pem" });
+    await using _ca = { [Symbol.asyncDispose]: () => Deno.remove(caFile) };
+    await Deno.writeTextFile(caFile, dovecot.caCert);
+    await using smtp = await startSmtpServer();
+    await using r = await startTestRelay({
+      routes: `*=127.0.0.1:${smtp.port}`,
+      config: {
+        delivery: { caFile },
+        unsubscribe: { publicUrl: "https://mail.news.test", secret: SECRET },
+        bounce: {
+          host: dovecot.host,
+          port: dovecot.pop3sPort,
+          tls: "implicit",
+          username: dovecot.user,
+          password: dovecot.password,
+          pollInterval: "1s",
+          verp: VERP,
+        },
+      },
+    });
+    const id = await send(r, "letters@news.test", ["ada@rcpt.test", "bob@rcpt.test"], true);
+    await r.pumpUntil(
+      async () =>
+        (await statusOf(r, id, "ada@rcpt.test")) === "delivered" &&
+        (await statusOf(r, id, "bob@rcpt.test")) === "delivered",
+      "both delivered",
+    );
+    const mailtos = new Map<string, string>();
+    for (const m of smtp.messages) {
+      const lu = headerFields(m.content).get("list-unsubscribe")![0]!;
+      const uris = lu.split(",").map((u) => u.trim());
+      assert.match(uris[0]!, /^<https:\/\/mail\.news\.test\/u\/[A-Za-z0-9_.-]+>$/);
+      const mailto = /^<mailto:([^?>]+)\?subject=unsubscribe>$/.exec(uris[1]!);
+      assert.ok(mailto, lu);
+      assert.match(mailto[1]!, /^bounces\+unsub-\d+-[0-9a-f]{20}@bounce\.news\.test$/);
+      assert.ok(mailto[1]!.split("@")[0]!.length <= 64, "a local part fits RFC 5321");
+      mailtos.set(m.recipients[0]!, mailto[1]!);
+    }
+    const ada = mailtos.get("ada@rcpt.test")!;
+    // A forged tag (Ada's delivery id, Bob's tag) and then Ada's real request, as a mail client
+    // sends it to the address: both land in the bounce mailbox.
+    const bob = mailtos.get("bob@rcpt.test")!;
+    const forged = `${ada.slice(0, ada.lastIndexOf("-"))}${bob.slice(bob.lastIndexOf("-"))}`;
+    const mail = (to: string) =>
+      new TextEncoder().encode(
+        `From: ada@rcpt.test\r\nTo: <${to}>\r\nSubject: unsubscribe\r\n` +
+          `Message-ID: <${crypto.randomUUID()}@rcpt.test>\r\n\r\nunsubscribe\r\n`,
+      );
+    await dovecot.deliver("forged.eml", mail(forged));
+    await r.pumpUntil(async () => (await dovecot.count()) === 0, "the forged mail handled", 100);
+    assert.deepEqual(await r.t.db.selectFrom("ferry.suppressions").selectAll().execute(), []);
+    await dovecot.deliver("unsub.eml", mail(ada));
+    await r.pumpUntil(
+      async () =>
+        (await r.t.db.selectFrom("ferry.suppressions").select("address").execute()).length > 0,
+      "the suppression",
+      100,
+    );
+    const rows = await r.t.db.selectFrom("ferry.suppressions")
+      .select(["address", "sender_domain", "source"]).execute();
+    assert.deepEqual(rows, [{
+      address: "ada@rcpt.test",
+      sender_domain: "news.test",
+      source: "unsubscribe",
+    }]);
+    const uses = await r.t.db.selectFrom("ferry.unsubscribe_uses").select("via").execute();
+    assert.deepEqual(uses, [{ via: "mailto" }]);
+    await r.pumpUntil(async () => (await dovecot.count()) === 0, "the request deleted", 100);
+    assert.deepEqual(
+      r.events.filter((e) => e.event.startsWith("unsubscribe.")).map((e) => e.event),
+      ["unsubscribe.refused", "unsubscribe.accepted"],
+    );
   },
 });
