@@ -175,6 +175,7 @@ export async function getMessage(db: Db, outboxId: number): Promise<MessageDetai
       eb.fn<number | null>("octet_length", ["raw_message"]).as("raw_size"),
       "priority",
       "require_tls",
+      "list_unsubscribe",
       "send_at",
       "expires_at",
       "idempotency_key",
@@ -222,6 +223,8 @@ export interface NewMessage {
   readonly priority?: number;
   /** REQUIRETLS (RFC 8689); default false. */
   readonly require_tls?: boolean;
+  /** One-click unsubscribe (RFC 8058); default false. */
+  readonly list_unsubscribe?: boolean;
   readonly send_at?: Date;
   readonly expires_at?: Date | null;
   readonly idempotency_key?: string | null;
@@ -250,6 +253,7 @@ export async function insertMessage(db: Db, m: NewMessage): Promise<InsertResult
       attachments: m.attachments ? JSON.stringify(m.attachments) : null,
       priority: m.priority ?? 1,
       require_tls: m.require_tls ?? false,
+      list_unsubscribe: m.list_unsubscribe ?? false,
       ...(m.send_at ? { send_at: m.send_at } : {}),
       expires_at: m.expires_at ?? null,
       idempotency_key: m.idempotency_key ?? null,
@@ -520,25 +524,53 @@ export interface Suppression {
   readonly source: string;
   readonly created_at: Date;
   readonly expires_at: Date | null;
+  /** The scope: mail from this From domain only; null: every sender. */
+  readonly sender_domain: string | null;
 }
 
-/** One page of suppressions, by address (keyset), optionally those starting with `prefix`. */
+/** Where a page of suppressions ends: the address, then the scope ('' for global). */
+export interface SuppressionKey {
+  readonly address: string;
+  readonly scope: string;
+}
+
+/**
+ * One page of suppressions, by address then scope (keyset; global entries sort first),
+ * optionally those starting with `prefix`.
+ */
 export async function listSuppressions(
   db: Db,
-  o: { readonly limit: number; readonly after?: string; readonly prefix?: string },
-): Promise<{ rows: Suppression[]; next: string | null }> {
+  o: { readonly limit: number; readonly after?: SuppressionKey; readonly prefix?: string },
+): Promise<{ rows: Suppression[]; next: SuppressionKey | null }> {
+  // Global entries (NULL) sort first, as the empty scope.
+  const scope = sql<string>`coalesce(sender_domain, '')`;
   const rows = await db.selectFrom("ferry.suppressions").selectAll()
-    .$if(o.after !== undefined, (q) => q.where("address", ">", o.after!))
+    .$if(o.after !== undefined, (q) =>
+      q.where((eb) =>
+        eb.or([
+          eb("address", ">", o.after!.address),
+          eb.and([eb("address", "=", o.after!.address), eb(scope, ">", o.after!.scope)]),
+        ])
+      ))
     .$if(
       o.prefix !== undefined,
       (q) => q.where("address", "like", `${o.prefix!.toLowerCase().replace(/[\\%_]/g, "\\$&")}%`),
     )
-    .orderBy("address").limit(o.limit + 1).execute();
+    .orderBy("address").orderBy(scope).limit(o.limit + 1).execute();
   const page = rows.slice(0, o.limit);
-  return { rows: page, next: rows.length > o.limit ? page.at(-1)!.address : null };
+  const last = page.at(-1);
+  return {
+    rows: page,
+    next: rows.length > o.limit && last
+      ? { address: last.address, scope: last.sender_domain ?? "" }
+      : null,
+  };
 }
 
-/** Adds or replaces a suppression (addresses are kept lower-case, as ingestion compares them). */
+/**
+ * Adds or replaces a suppression (addresses and domains are kept lower-case, as ingestion
+ * compares them). `senderDomain` scopes it to mail from that domain; absent or null: global.
+ */
 export async function addSuppression(
   db: Db,
   s: {
@@ -546,6 +578,7 @@ export async function addSuppression(
     readonly reason: string;
     readonly source?: string;
     readonly expiresAt?: Date | null;
+    readonly senderDomain?: string | null;
     readonly now: Date;
   },
 ): Promise<Suppression> {
@@ -555,10 +588,11 @@ export async function addSuppression(
     source: s.source ?? "manual",
     created_at: s.now,
     expires_at: s.expiresAt ?? null,
+    sender_domain: s.senderDomain?.toLowerCase() ?? null,
   };
   return await db.insertInto("ferry.suppressions").values(values)
     .onConflict((oc) =>
-      oc.column("address").doUpdateSet({
+      oc.columns(["address", "sender_domain"]).doUpdateSet({
         reason: values.reason,
         source: values.source,
         expires_at: values.expires_at,
@@ -567,10 +601,23 @@ export async function addSuppression(
     .returningAll().executeTakeFirstOrThrow();
 }
 
-/** Removes a suppression; false when the address was not suppressed. */
-export async function removeSuppression(db: Db, address: string): Promise<boolean> {
+/**
+ * Removes one suppression: the global entry of the address, or with `senderDomain` the entry
+ * scoped to that domain. False when there was none.
+ */
+export async function removeSuppression(
+  db: Db,
+  address: string,
+  senderDomain: string | null = null,
+): Promise<boolean> {
   const r = await db.deleteFrom("ferry.suppressions")
-    .where("address", "=", address.toLowerCase()).executeTakeFirst();
+    .where("address", "=", address.toLowerCase())
+    .where((eb) =>
+      senderDomain === null
+        ? eb("sender_domain", "is", null)
+        : eb("sender_domain", "=", senderDomain.toLowerCase())
+    )
+    .executeTakeFirst();
   return Number(r.numDeletedRows) > 0;
 }
 

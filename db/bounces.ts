@@ -203,7 +203,7 @@ export async function applyBounceAction(
           ]).where((eb) => eb.lit(suppress !== undefined))
         )
         .onConflict((oc) =>
-          oc.column("address").doUpdateSet((eb) => ({
+          oc.columns(["address", "sender_domain"]).doUpdateSet((eb) => ({
             reason: eb.ref("excluded.reason"),
             source: eb.ref("excluded.source"),
             expires_at: eb.case()

@@ -25,6 +25,7 @@ import { sql } from "kysely";
 import type { Db } from "./client.ts";
 import { anyText } from "./sql_fragments.ts";
 import { claimDomains, type ClaimedDelivery } from "./queue.ts";
+import { parseMailbox } from "../lib/message/address.ts";
 import {
   DEFAULT_LIMITS,
   type OutboxRowInput,
@@ -49,7 +50,16 @@ export interface IngestOptions {
    * for SMTP), so that it is `rejected` here rather than bounced by Ferry at send time. Each raw
    * message is read on its own, so a batch never holds more than one in memory.
    */
-  readonly checkRaw?: (message: Uint8Array) => string | undefined;
+  readonly checkRaw?: (
+    message: Uint8Array,
+    row: { readonly listUnsubscribe: boolean },
+  ) => string | undefined;
+  /**
+   * Whether one-click unsubscribe (RFC 8058) is configured (a public URL and a token key). When
+   * it is not, a row with `list_unsubscribe` is rejected with the reason: sending it without
+   * the header its application asked for would break that application's promise to recipients.
+   */
+  readonly listUnsubscribe?: boolean;
   /** Claims, in the same transaction, for the destinations this instance holds (see above). */
   readonly claim?: IngestClaim;
 }
@@ -120,7 +130,12 @@ export function timestampFromEpochMs(
   return { ok: true, date: new Date(Math.floor(ms)) };
 }
 
+const UNSUBSCRIBE_OFF = "list_unsubscribe is set but one-click unsubscribe is not configured " +
+  "on this relay (unsubscribe.publicUrl and unsubscribe.secret or secretFile)";
+
 interface NewDelivery {
+  /** The From domain, for suppressions scoped to a sender domain (not a column). */
+  sender_domain: string;
   outbox_id: number;
   recipient: string;
   domain: string;
@@ -259,7 +274,7 @@ async function ingestBatch(
                + coalesce(octet_length(headers::text), 0)
                + coalesce(octet_length(attachments::text), 0))::bigint AS size,
              attachments IS NOT NULL AS has_attachments,
-             priority, require_tls,
+             priority, require_tls, list_unsubscribe,
              (extract(epoch FROM coalesce(send_at, created_at)) * 1000)::float8 AS send_at_ms,
              (extract(epoch FROM coalesce(expires_at,
                 created_at + ${lifetime} * interval '1 millisecond')) * 1000)::float8
@@ -276,7 +291,9 @@ async function ingestBatch(
     const expiries: (Date | null)[] = [];
     for (const row of rows) {
       const rawProblem = row.has_raw && options.checkRaw && row.size <= limits.maxMessageSize
-        ? options.checkRaw(await rawMessage(tx, row.id))
+        ? options.checkRaw(await rawMessage(tx, row.id), {
+          listUnsubscribe: row.list_unsubscribe === true,
+        })
         : undefined;
       const attachments = row.has_attachments && row.size <= limits.maxMessageSize
         ? await attachmentsOf(tx, row.id)
@@ -285,6 +302,7 @@ async function ingestBatch(
         { ...row, raw_problem: rawProblem ?? null, attachments },
         limits,
         now,
+        options.listUnsubscribe === true,
       );
       deliveries.push(...out.deliveries);
       rowReasons.push(out.rowReason);
@@ -360,10 +378,13 @@ function expandRow(
   row: PendingRow,
   limits: ValidationLimits,
   now: Date,
+  listUnsubscribe: boolean,
 ): { deliveries: NewDelivery[]; rowReason: string | null; expiresAt: Date | null } {
   const sendAt = timestampFromEpochMs("send_at", row.send_at_ms);
   const expiresAt = timestampFromEpochMs("expires_at", row.expires_at_ms);
+  const from = row.from_address ? parseMailbox(row.from_address) : undefined;
   const base = {
+    sender_domain: from?.ok ? from.mailbox.domain : "",
     outbox_id: row.id,
     next_attempt_at: sendAt.ok ? sendAt.date : now,
     priority: [0, 1, 2].includes(row.priority) ? row.priority : 1,
@@ -373,8 +394,10 @@ function expandRow(
   let verdict: ReturnType<typeof validateRow>;
   try {
     const timeReason = !sendAt.ok ? sendAt.reason : !expiresAt.ok ? expiresAt.reason : undefined;
-    verdict = timeReason
-      ? { kind: "rejected", reason: timeReason, recipients: recipientsOf(row) }
+    const rowReason = timeReason ??
+      (row.list_unsubscribe === true && !listUnsubscribe ? UNSUBSCRIBE_OFF : undefined);
+    verdict = rowReason
+      ? { kind: "rejected", reason: rowReason, recipients: recipientsOf(row) }
       : validateRow({ ...row, size: Number(row.size) }, limits);
   } catch (err) {
     // A bug in validation must cost one row, not the batch.
@@ -450,17 +473,28 @@ function domainOf(recipient: string): string {
   return at < 0 ? "" : recipient.slice(at + 1).toLowerCase().slice(0, 255);
 }
 
+/**
+ * Marks queued deliveries to suppressed addresses: a global entry (no sender domain) stops
+ * every mail to the address, a scoped one only mail whose From is in that domain.
+ */
 async function markSuppressed(tx: Db, deliveries: NewDelivery[], now: Date): Promise<void> {
   const queued = deliveries.filter((d) => d.status === "queued");
   if (queued.length === 0) return;
-  const rows = await tx.selectFrom("ferry.suppressions").select(["address", "reason"])
+  const rows = await tx.selectFrom("ferry.suppressions")
+    .select(["address", "reason", "sender_domain"])
     .where("address", "=", anyText([...new Set(queued.map((d) => d.recipient.toLowerCase()))]))
     .where((eb) => eb.or([eb("expires_at", "is", null), eb("expires_at", ">", now)]))
     .execute();
   if (rows.length === 0) return;
-  const reasons = new Map(rows.map((r) => [r.address, r.reason]));
+  const reasons = new Map<string, string>();
+  for (const r of rows) {
+    const key = `${r.address}\n${r.sender_domain ?? ""}`;
+    reasons.set(key, r.reason);
+  }
   for (const d of queued) {
-    const reason = reasons.get(d.recipient.toLowerCase());
+    const address = d.recipient.toLowerCase();
+    const reason = reasons.get(`${address}\n`) ??
+      (d.sender_domain === "" ? undefined : reasons.get(`${address}\n${d.sender_domain}`));
     if (reason !== undefined) {
       d.status = "suppressed";
       d.last_reply = `suppressed: ${reason}`;

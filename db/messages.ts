@@ -28,6 +28,8 @@ export interface MessageRow {
    * bounce. Absent means false (rows made by hand, as tests do).
    */
   readonly requireTls?: boolean;
+  /** One-click unsubscribe (RFC 8058): a token per recipient. Absent means false. */
+  readonly listUnsubscribe?: boolean;
   readonly createdAt: Date;
   readonly metadata: Record<string, unknown> | null;
 }
@@ -76,6 +78,7 @@ export function toMessageRow(r: Selectable<OutboxTable>): MessageRow {
     raw: r.raw_message === null ? null : new Uint8Array(r.raw_message),
     attachments: r.attachments,
     requireTls: r.require_tls === true,
+    listUnsubscribe: r.list_unsubscribe === true,
     createdAt: new Date(r.created_at),
     metadata: r.metadata,
   };

@@ -356,7 +356,7 @@ export async function recordOutcomes(
              ${o.now}, o.suppress_until
         FROM upd JOIN o ON o.id = upd.id
        WHERE o.suppress_reason IS NOT NULL
-      ON CONFLICT (address) DO UPDATE
+      ON CONFLICT (address, sender_domain) DO UPDATE
         SET reason = excluded.reason, expires_at = excluded.expires_at
     )
     SELECT id FROM upd`.execute(db);

@@ -54,6 +54,11 @@ export interface OutboxTable {
    * announces REQUIRETLS, else bounce. Defaults to false, so INSERTs that omit it are unchanged.
    */
   require_tls: ColumnType<boolean, boolean | undefined, boolean>;
+  /**
+   * One-click unsubscribe (RFC 8058, migration 0011): add `List-Unsubscribe` and
+   * `List-Unsubscribe-Post` with a token per recipient. Defaults to false.
+   */
+  list_unsubscribe: ColumnType<boolean, boolean | undefined, boolean>;
   send_at: DefaultedTimestamp;
   expires_at: Timestamp | null;
   idempotency_key: string | null;
@@ -111,6 +116,18 @@ export interface SuppressionsTable {
   source: ColumnType<string, string | undefined, string>;
   created_at: DefaultedTimestamp;
   expires_at: Timestamp | null;
+  /** The scope (migration 0011): mail from this From domain only; null: every sender. */
+  sender_domain: ColumnType<string | null, string | null | undefined, string | null>;
+}
+
+/** A one-click unsubscribe token accepted once (migration 0011), keyed by its delivery. */
+export interface UnsubscribeUsesTable {
+  delivery_id: number;
+  outbox_id: number;
+  recipient: string;
+  sender_domain: string;
+  via: "https" | "mailto";
+  used_at: Timestamp;
 }
 
 export interface DomainSuspensionsTable {
@@ -281,6 +298,7 @@ export interface FerrySchema {
   "ferry.deliveries": DeliveriesTable;
   "ferry.events": EventsTable;
   "ferry.suppressions": SuppressionsTable;
+  "ferry.unsubscribe_uses": UnsubscribeUsesTable;
   "ferry.domain_suspensions": DomainSuspensionsTable;
   "ferry.leases": LeasesTable;
   "ferry.destination_state": DestinationStateTable;

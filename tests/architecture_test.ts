@@ -49,6 +49,8 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/metrics",
   ],
   "relay/cli": ["lib"],
+  // The public unsubscribe listener (RFC 8058): its tokens, its app, the database it writes.
+  "relay/unsubscribe": ["lib", "db"],
   // Bounce processing: the POP3 mailbox in, the database out, behind one door.
   "relay/bounce_processing": ["lib", "db", "relay/pop3", "relay/bounce_parsing", "relay/mime"],
   // The adapters plug db/ and the protocol libraries into the actors' ports.
@@ -74,6 +76,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/webhooks",
     "relay/metrics",
     "relay/tls_rpt",
+    "relay/unsubscribe",
   ],
   // The composition root wires everything.
   "relay/composition": [
@@ -93,6 +96,7 @@ export const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "relay/mta_sts",
     "relay/tls",
     "relay/tls_rpt",
+    "relay/unsubscribe",
     "relay/webhooks",
   ],
   "relay/main.ts": ["lib", "db", "relay/composition", "relay/config"],

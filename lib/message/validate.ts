@@ -31,6 +31,8 @@ export interface OutboxRowInput {
   readonly priority: number;
   /** REQUIRETLS (RFC 8689) asked for; absent means false. */
   readonly require_tls?: boolean;
+  /** One-click unsubscribe (RFC 8058) asked for; absent means false. */
+  readonly list_unsubscribe?: boolean;
 }
 
 export interface ValidationLimits {
@@ -142,6 +144,14 @@ function checkRow(row: OutboxRowInput, limits: ValidationLimits): string | undef
     if (row.require_tls === true && tlsRequired) {
       return `require_tls cannot be combined with the header ${tlsRequired}: No, ` +
         "which asks for the opposite (RFC 8689)";
+    }
+    // Ferry writes both fields itself for such a row; a second copy would leave the receiver
+    // two unsubscribe targets (RFC 2369 §3.2 allows one field of each).
+    const own = Object.keys(row.headers as object)
+      .find((name) => /^list-unsubscribe(-post)?$/i.test(name));
+    if (row.list_unsubscribe === true && own) {
+      return `list_unsubscribe cannot be combined with the header ${own}: ` +
+        "Ferry writes List-Unsubscribe and List-Unsubscribe-Post itself for this row";
     }
   }
   return undefined;

@@ -4,12 +4,17 @@
  * a message to 50 destinations is composed and signed once, and a retry sends the same bytes
  * (same Message-ID).
  *
+ * A row asking for one-click unsubscribe (RFC 8058) is the exception: each recipient's copy
+ * carries its own token in `List-Unsubscribe`, so the composed message is kept unsigned and each
+ * copy gets its two fields and its own DKIM signature, which covers them (RFC 8058 §4). Only
+ * such rows pay for a signature per recipient.
+ *
  * @module
  */
 import type { Clock } from "../../lib/clock.ts";
 import { composeMessage, messageIdFor } from "../mime/mod.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
-import { cleanRawMessage, rawMessageProblem } from "../mime/mod.ts";
+import { cleanRawMessage, headerValues, prependHeader, rawMessageProblem } from "../mime/mod.ts";
 import { parseMailbox } from "../../lib/message/address.ts";
 import type { DkimSigner } from "../dkim/mod.ts";
 import type { MessageRow } from "../../db/messages.ts";
@@ -21,8 +26,35 @@ export type ReadyMessage =
     readonly sender: string;
     /** REQUIRETLS (RFC 8689): only over verified TLS to a peer that announces it, else bounce. */
     readonly requireTls: boolean;
+    /**
+     * Set when each recipient's copy differs (one-click unsubscribe): its bytes, signed, are
+     * what goes to that recipient, and `bytes` (unsigned, without the fields) is not sent.
+     */
+    readonly forRecipient?: (delivery: RecipientOf) => Promise<Uint8Array>;
   }
   | { readonly kind: "invalid"; readonly reason: string };
+
+/** Which recipient's copy: the delivery (its token names it). */
+export interface RecipientOf {
+  readonly id: number;
+  readonly recipient: string;
+}
+
+/** What a one-click unsubscribe token says (relay/unsubscribe makes it). */
+export interface UnsubscribeTarget {
+  readonly deliveryId: number;
+  readonly outboxId: number;
+  readonly recipient: string;
+  /** The From domain: the scope of the suppression the token makes. */
+  readonly senderDomain: string;
+  /** Seconds since the epoch: the message's creation, so a retry sends the same token. */
+  readonly issuedAt: number;
+}
+
+/** The header fields one recipient's copy gets (List-Unsubscribe, List-Unsubscribe-Post). */
+export type UnsubscribeFields = (
+  target: UnsubscribeTarget,
+) => Promise<readonly { readonly name: string; readonly value: string }[]>;
 
 export interface MessageSourceOptions {
   readonly load: (outboxId: number) => Promise<MessageRow | undefined>;
@@ -30,6 +62,8 @@ export interface MessageSourceOptions {
   /** Domain of generated Message-IDs (FERRY_HOSTNAME). */
   readonly messageIdDomain: string;
   readonly signer?: DkimSigner;
+  /** One-click unsubscribe; absent: a row asking for it is not sent (ingestion rejects it). */
+  readonly listUnsubscribe?: UnsubscribeFields;
   /** Messages kept composed; the oldest goes first. */
   readonly maxEntries?: number;
 }
@@ -89,6 +123,9 @@ export class MessageSource {
     if (composed.kind === "invalid") return composed;
     // Signed as it will be sent: the DATA encoder has no line end left to change.
     let bytes = canonicalLineEnds(composed.message.bytes);
+    if (row.listUnsubscribe === true) {
+      return this.#perRecipient(row, bytes, from.mailbox.address, from.mailbox.domain, createdAt);
+    }
     if (this.options.signer) {
       const signed = await this.options.signer.sign(bytes);
       bytes = signed.message;
@@ -98,6 +135,52 @@ export class MessageSource {
       bytes,
       sender: from.mailbox.address,
       requireTls: row.requireTls === true,
+    };
+  }
+
+  #perRecipient(
+    row: MessageRow,
+    unsigned: Uint8Array,
+    sender: string,
+    senderDomain: string,
+    createdAt: number,
+  ): ReadyMessage {
+    const fields = this.options.listUnsubscribe;
+    if (!fields) {
+      return {
+        kind: "invalid",
+        reason: "list_unsubscribe is set but one-click unsubscribe is not configured",
+      };
+    }
+    // A raw message carries its own header block: it must not bring a second target.
+    for (const name of ["list-unsubscribe", "list-unsubscribe-post"]) {
+      if (headerValues(unsigned, name).length > 0) {
+        return {
+          kind: "invalid",
+          reason: `list_unsubscribe cannot be combined with a ${name} field in raw_message: ` +
+            "Ferry writes it itself",
+        };
+      }
+    }
+    const signer = this.options.signer;
+    const forRecipient = async (delivery: RecipientOf): Promise<Uint8Array> => {
+      let bytes = unsigned;
+      const made = await fields({
+        deliveryId: delivery.id,
+        outboxId: row.id,
+        recipient: delivery.recipient,
+        senderDomain,
+        issuedAt: Math.floor(createdAt / 1000),
+      });
+      for (const f of [...made].reverse()) bytes = prependHeader(bytes, f.name, f.value);
+      return signer ? (await signer.sign(bytes)).message : bytes;
+    };
+    return {
+      kind: "ready",
+      bytes: unsigned,
+      sender,
+      requireTls: row.requireTls === true,
+      forRecipient,
     };
   }
 }

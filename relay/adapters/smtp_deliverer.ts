@@ -725,8 +725,14 @@ class SessionAdapter implements Session {
     signal: AbortSignal,
   ): Promise<RecipientResult[]> {
     let message;
+    /** One copy per recipient (one-click unsubscribe tokens), made before anything is sent. */
+    let copies: Uint8Array[] | undefined;
     try {
       message = await this.messages.get(outboxId);
+      if (message.kind === "ready" && message.forRecipient) {
+        const forRecipient = message.forRecipient;
+        copies = await Promise.all(recipients.map((r) => forRecipient(r)));
+      }
     } catch (err) {
       // Before MAIL FROM: nothing went out. The actor keeps the recipients for a later try.
       throw new NothingSentError(
@@ -749,8 +755,15 @@ class SessionAdapter implements Session {
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const results: RecipientResult[] = new Array(recipients.length);
-      for (const group of bySender(recipients, message.sender, this.envelopeSender)) {
-        const send = () => this.#transact(group.sender, group.indices, recipients, message);
+      const groups = bySender(recipients, message.sender, this.envelopeSender);
+      // Copies that differ go in a transaction each: one DATA carries one set of bytes.
+      const transactions = copies
+        ? groups.flatMap((g) => g.indices.map((i) => ({ sender: g.sender, indices: [i] })))
+        : groups;
+      for (const group of transactions) {
+        const bytes = copies ? copies[group.indices[0]!]! : message.bytes;
+        const copy = { bytes, requireTls: message.requireTls };
+        const send = () => this.#transact(group.sender, group.indices, recipients, copy);
         let outcomes = await send();
         while (outcomes.every(elsewhere) && !signal.aborted && await this.#moveOn(signal)) {
           outcomes = await send();

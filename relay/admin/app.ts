@@ -53,6 +53,7 @@ export function adminApp(deps: AdminDeps): Hono {
     limits: deps.limits ?? DEFAULT_LIMITS,
     maxLifetimeMs: deps.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS,
     eventPollMs: deps.eventPollMs ?? 1000,
+    listUnsubscribe: deps.listUnsubscribe ?? false,
     now: () => new Date(clock.now()),
   };
 

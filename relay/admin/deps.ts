@@ -41,6 +41,8 @@ export interface AdminDeps {
   readonly maxLifetimeMs?: number;
   /** How often the event stream polls `ferry.events` (default 1000 ms). */
   readonly eventPollMs?: number;
+  /** One-click unsubscribe is configured: `list_unsubscribe` may be set (default false). */
+  readonly listUnsubscribe?: boolean;
 }
 
 /** The deps with defaults filled in, as the route modules use them. */
@@ -55,5 +57,6 @@ export interface AdminContext {
   readonly limits: ValidationLimits;
   readonly maxLifetimeMs: number;
   readonly eventPollMs: number;
+  readonly listUnsubscribe: boolean;
   readonly now: () => Date;
 }

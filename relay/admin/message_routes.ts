@@ -73,6 +73,12 @@ export const newMessageSchema = z.strictObject({
     "REQUIRETLS (RFC 8689): send only over TLS with a verified certificate to a receiver that " +
       "announces REQUIRETLS, else bounce (550 5.7.30 or 5.7.10); never sent with less.",
   ),
+  list_unsubscribe: z.boolean().default(false).describe(
+    "One-click unsubscribe (RFC 8058): Ferry adds List-Unsubscribe (an https link to its public " +
+      "listener, one signed token per recipient) and List-Unsubscribe-Post, both covered by the " +
+      "DKIM signature. A POST to the link suppresses the recipient for mail from the From " +
+      "domain. Refused (400) when the relay has no `unsubscribe` configuration.",
+  ),
   send_at: instantSchema.nullish(),
   expires_at: instantSchema.nullish(),
   idempotency_key: z.string().min(1).max(500).nullish()
@@ -269,7 +275,16 @@ function checkMessage(
       (m.attachments ? bytes(JSON.stringify(m.attachments)) : 0),
     priority: m.priority,
     require_tls: m.require_tls,
+    list_unsubscribe: m.list_unsubscribe,
   }, ctx.limits);
+  if (m.list_unsubscribe && !ctx.listUnsubscribe) {
+    throw new RequestError(
+      400,
+      "Invalid message: list_unsubscribe is set but one-click unsubscribe is not configured on " +
+        "this relay (unsubscribe.publicUrl and unsubscribe.secret or secretFile)",
+      "list_unsubscribe",
+    );
+  }
   if (verdict.kind === "rejected") {
     const field = /^(\w+)/.exec(verdict.reason.replace(/^invalid /, ""))?.[1];
     const known = field && field in newMessageSchema.shape ? field : undefined;

@@ -1,6 +1,8 @@
 /**
  * `/api/v1/suppressions`: the addresses Ferry will not send to (list, add, remove). Ingestion
- * turns a delivery to a suppressed address into `suppressed` instead of queueing it.
+ * turns a delivery to a suppressed address into `suppressed` instead of queueing it. An entry
+ * with a `sender_domain` (a one-click unsubscribe makes one) only stops mail whose From is in
+ * that domain; one without stops all mail to the address.
  *
  * @module
  */
@@ -26,12 +28,21 @@ const address = z.string().trim().min(1).max(998).superRefine((value, ctx) => {
   }
 });
 
+// A sender domain as ingestion compares it: the From domain, lower-case.
+const senderDomain = z.string().trim().toLowerCase().regex(
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+  "expected a domain name like newsletters.example.com",
+);
+
 const suppressionSchema = z.object({
   address: z.string(),
   reason: z.string(),
-  source: z.string().describe("manual, bounce, complaint..."),
+  source: z.string().describe("manual, bounce, complaint, unsubscribe..."),
   created_at: z.string(),
   expires_at: z.string().nullable(),
+  sender_domain: z.string().nullable().describe(
+    "Only mail whose From is in this domain is stopped; null: all mail to the address.",
+  ),
 });
 
 export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
@@ -44,7 +55,8 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
     query: z.strictObject({
       prefix: z.string().min(1).max(998).optional().describe("Addresses starting with this."),
       limit: limitParam(1000, 100),
-      cursor: cursorParam(z.object({ after: z.string() })).optional(),
+      cursor: cursorParam(z.object({ after: z.string(), scope: z.string().default("") }))
+        .optional(),
     }),
     responses: {
       200: {
@@ -58,12 +70,16 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
   }, async (c, { query }) => {
     const page = await listSuppressions(ctx.db, {
       limit: query.limit,
-      after: query.cursor?.after,
+      ...(query.cursor
+        ? { after: { address: query.cursor.after, scope: query.cursor.scope } }
+        : {}),
       prefix: query.prefix,
     });
     return c.json({
       suppressions: page.rows,
-      next_cursor: page.next === null ? null : encodeCursor({ after: page.next }),
+      next_cursor: page.next === null
+        ? null
+        : encodeCursor({ after: page.next.address, scope: page.next.scope }),
     });
   });
 
@@ -79,6 +95,9 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
       address,
       reason: z.string().trim().min(1).max(500),
       expires_at: instantSchema.nullish().describe("Lifted automatically at this time."),
+      sender_domain: senderDomain.nullish().describe(
+        "Stop only mail whose From is in this domain; absent or null: all mail.",
+      ),
     }),
     responses: {
       201: { description: "Suppressed", schema: z.object({ suppression: suppressionSchema }) },
@@ -93,12 +112,13 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
           address: body.address,
           reason: body.reason,
           expiresAt: body.expires_at ?? null,
+          senderDomain: body.sender_domain ?? null,
           now: ctx.now(),
         }),
       (s) => ({
         action: "suppress",
         target: s.address,
-        detail: { reason: s.reason, expires_at: s.expires_at },
+        detail: { reason: s.reason, expires_at: s.expires_at, sender_domain: s.sender_domain },
       }),
     );
     return c.json({ suppression }, 201);
@@ -110,27 +130,43 @@ export function suppressionRoutes(api: ApiRoutes, ctx: AdminContext): void {
     scope: "operate",
     tag: TAG,
     summary: "Remove a suppression",
+    description: "Removes the entry for all mail, or with `sender_domain` the one scoped to it.",
     params: z.strictObject({ address }),
+    query: z.strictObject({ sender_domain: senderDomain.optional() }),
     responses: {
       200: {
         description: "Removed",
-        schema: z.object({ address: z.string(), removed: z.literal(true) }),
+        schema: z.object({
+          address: z.string(),
+          sender_domain: z.string().nullable(),
+          removed: z.literal(true),
+        }),
       },
       404: { description: "The address was not suppressed", schema: errorSchema },
     },
-  }, async (c, { params }) => {
+  }, async (c, { params, query }) => {
+    const scope = query.sender_domain ?? null;
     const removed = await audited(
       ctx,
       c,
-      (db) => removeSuppression(db, params.address),
+      (db) => removeSuppression(db, params.address, scope),
       (removed) =>
         removed
-          ? { action: "unsuppress", target: params.address.toLowerCase(), detail: null }
+          ? {
+            action: "unsuppress",
+            target: params.address.toLowerCase(),
+            detail: scope === null ? null : { sender_domain: scope },
+          }
           : undefined,
     );
     if (!removed) {
-      throw new RequestError(404, `${params.address} is not suppressed`);
+      throw new RequestError(
+        404,
+        scope === null
+          ? `${params.address} is not suppressed for all mail`
+          : `${params.address} is not suppressed for mail from ${scope}`,
+      );
     }
-    return c.json({ address: params.address.toLowerCase(), removed: true });
+    return c.json({ address: params.address.toLowerCase(), sender_domain: scope, removed: true });
   });
 }

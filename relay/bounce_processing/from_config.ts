@@ -11,6 +11,7 @@ import type { BounceLog } from "./events.ts";
 import type { BounceLoopOptions } from "./loop.ts";
 import type { BounceSink } from "./sink.ts";
 import type { VerpKey } from "../bounce_parsing/mod.ts";
+import type { MailboxUnsubscribe } from "./processor.ts";
 
 export interface BouncePorts {
   readonly clock: Clock;
@@ -21,6 +22,8 @@ export interface BouncePorts {
   readonly trace?: Pop3Trace;
   /** Extra trusted CA certificates (PEM) for the POP3 server. */
   readonly caCerts?: readonly string[];
+  /** One-click unsubscribe requests sent to the mailbox (`mailto:`). */
+  readonly unsubscribe?: MailboxUnsubscribe;
 }
 
 /** The VERP key the sending side encodes return paths with. */
@@ -42,6 +45,7 @@ export function bounceLoopOptions(config: BounceConfig, ports: BouncePorts): Bou
     sink: ports.sink,
     signal: ports.signal,
     log: ports.log,
+    ...(ports.unsubscribe ? { unsubscribe: ports.unsubscribe } : {}),
     mailbox: `${config.username}@${config.host}:${config.port}`,
     pollIntervalMs: config.pollInterval,
     maxMessages: config.maxMessagesPerPoll,

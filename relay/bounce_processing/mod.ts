@@ -26,6 +26,7 @@ export { type BounceConfig, type BounceConfigInput, bounceConfigSchema } from ".
 export type { BounceEvent, BounceLog } from "./events.ts";
 export type { BounceLogLine } from "./log.ts";
 export type { BounceLoopDeps, BouncePurgeResult, BounceSettings } from "./wiring.ts";
+export type { MailboxUnsubscribe } from "./processor.ts";
 
 export interface BounceProcessing {
   /** The VERP envelope sender per delivery; undefined without a `bounce` section. */

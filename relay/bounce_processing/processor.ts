@@ -27,6 +27,13 @@ export type Pop3Connector = (
   signal: AbortSignal,
 ) => Promise<Pop3Result<Pop3Client> | Pop3Refused>;
 
+/**
+ * A mail in the mailbox that is a one-click unsubscribe request (RFC 8058's `mailto:` form):
+ * `handled` when it was one (applied or refused; it is deleted like a recorded bounce), `other`
+ * for everything else. relay/unsubscribe decides; the composition root plugs it in.
+ */
+export type MailboxUnsubscribe = (message: Uint8Array) => Promise<"handled" | "other">;
+
 export interface PollOptions {
   readonly clock: Clock;
   readonly sink: BounceSink;
@@ -49,6 +56,8 @@ export interface PollOptions {
    */
   readonly maxMessageBytes?: number;
   readonly log?: BounceLog;
+  /** Unsubscribe requests sent to the mailbox; absent: every mail is a bounce candidate. */
+  readonly unsubscribe?: MailboxUnsubscribe;
 }
 
 /** Runs one poll. Never throws: failures and aborts are in the returned report. */
@@ -152,6 +161,25 @@ async function processAll(
     if (retrieved.kind !== "ok") {
       refused(opts, uid, retrieved, counts);
       continue;
+    }
+    if (opts.unsubscribe && !oversized) {
+      at.stage = "record";
+      let handled;
+      try {
+        handled = await opts.unsubscribe(retrieved.value) === "handled";
+      } catch (err) {
+        signal.throwIfAborted();
+        return `cannot apply the unsubscribe request ${uid}: ${
+          err instanceof Error ? err.message : err
+        }`;
+      }
+      if (handled) {
+        // Applied (or refused) and committed; a second pass would find the token used.
+        signal.throwIfAborted();
+        at.stage = "delete";
+        await dele(opts, client, n, uid, counts);
+        continue;
+      }
     }
     const report = await parseBounce(retrieved.value, { verp: opts.verp });
 

@@ -16,6 +16,7 @@ import type { BounceEvent, BounceLog } from "./events.ts";
 import { bounceLoopOptions, verpKeyFromConfig } from "./from_config.ts";
 import { runBounceLoop } from "./loop.ts";
 import type { BounceSink } from "./sink.ts";
+import type { MailboxUnsubscribe } from "./processor.ts";
 import { PgBounceSink } from "./pg_sink.ts";
 import type { SuppressionPolicy } from "./plan.ts";
 import { type BounceLogLine, bounceLogLine } from "./log.ts";
@@ -47,6 +48,8 @@ export interface BounceLoopDeps {
   readonly trace?: Pop3Trace;
   /** Replaces the database sink (tests: a crash right after the commit). */
   readonly sink?: BounceSink;
+  /** One-click unsubscribe requests mailed to the mailbox (relay/unsubscribe, via composition). */
+  readonly unsubscribe?: MailboxUnsubscribe;
 }
 
 /**
@@ -80,6 +83,7 @@ export async function startBounceLoop(deps: BounceLoopDeps): Promise<void> {
     log,
     ...(deps.trace ? { trace: deps.trace } : {}),
     ...(caCerts ? { caCerts } : {}),
+    ...(deps.unsubscribe ? { unsubscribe: deps.unsubscribe } : {}),
   }));
 }
 

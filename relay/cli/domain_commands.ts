@@ -109,7 +109,13 @@ export async function domainResume(ctx: CommandContext): Promise<void> {
 export async function suppressList(ctx: CommandContext): Promise<void> {
   const prefix = ctx.positionals[0];
   const r: {
-    suppressions: { address: string; reason: string; source: string; expires_at: string | null }[];
+    suppressions: {
+      address: string;
+      reason: string;
+      source: string;
+      expires_at: string | null;
+      sender_domain?: string | null;
+    }[];
   } = await ctx.client.call(
     "GET",
     `/api/v1/suppressions?limit=${intFlag(ctx, "limit", 100)}${
@@ -121,8 +127,21 @@ export async function suppressList(ctx: CommandContext): Promise<void> {
     return;
   }
   ctx.out(formatTable(
-    [{ title: "ADDRESS", max: 50 }, { title: "SOURCE" }, { title: "EXPIRES" }, { title: "REASON" }],
-    r.suppressions.map((s) => [s.address, s.source, s.expires_at ?? "never", s.reason]),
+    [
+      { title: "ADDRESS", max: 50 },
+      // A scoped entry stops only mail whose From is in that domain (one-click unsubscribe).
+      { title: "SENDER" },
+      { title: "SOURCE" },
+      { title: "EXPIRES" },
+      { title: "REASON" },
+    ],
+    r.suppressions.map((s) => [
+      s.address,
+      s.sender_domain ?? "all",
+      s.source,
+      s.expires_at ?? "never",
+      s.reason,
+    ]),
   ));
 }
 
@@ -130,12 +149,23 @@ export async function suppressAdd(ctx: CommandContext): Promise<void> {
   const address = positional(ctx, 0, "address");
   const reason = flag(ctx, "reason");
   if (!reason) throw new CliError("missing --reason", 2);
-  await ctx.client.call("POST", "/api/v1/suppressions", { address, reason });
-  ctx.out(`Suppressed ${address.toLowerCase()}\n`);
+  const sender = flag(ctx, "sender-domain");
+  await ctx.client.call("POST", "/api/v1/suppressions", {
+    address,
+    reason,
+    ...(sender ? { sender_domain: sender } : {}),
+  });
+  ctx.out(`Suppressed ${address.toLowerCase()}${sender ? ` for mail from ${sender}` : ""}\n`);
 }
 
 export async function suppressRemove(ctx: CommandContext): Promise<void> {
   const address = positional(ctx, 0, "address");
-  await ctx.client.call("DELETE", `/api/v1/suppressions/${encodeURIComponent(address)}`);
-  ctx.out(`Removed ${address.toLowerCase()} from the suppression list\n`);
+  const sender = flag(ctx, "sender-domain");
+  const query = sender ? `?sender_domain=${encodeURIComponent(sender)}` : "";
+  await ctx.client.call("DELETE", `/api/v1/suppressions/${encodeURIComponent(address)}${query}`);
+  ctx.out(
+    `Removed ${address.toLowerCase()} from the suppression list${
+      sender ? ` for mail from ${sender}` : ""
+    }\n`,
+  );
 }

@@ -40,8 +40,8 @@ Destinations:
 
 Suppression list:
   suppress list [PREFIX]
-  suppress add ADDRESS --reason TEXT
-  suppress remove ADDRESS
+  suppress add ADDRESS --reason TEXT [--sender-domain DOMAIN]
+  suppress remove ADDRESS [--sender-domain DOMAIN]
 
 API keys (scopes: read, send, operate, admin):
   keys create NAME --scopes read,send               prints the key's token, once
@@ -78,6 +78,7 @@ const VALUED = [
   "reason",
   "batch",
   "scopes",
+  "sender-domain",
 ];
 
 export interface CliIo {

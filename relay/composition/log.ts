@@ -13,6 +13,7 @@ import type { BounceLogLine } from "../bounce_processing/mod.ts";
 import type { WebhookLogLine } from "../webhooks/mod.ts";
 import type { AlertLogLine } from "../metrics/mod.ts";
 import type { TlsRptLogLine } from "../tls_rpt/mod.ts";
+import type { UnsubscribeLogLine } from "../unsubscribe/mod.ts";
 
 /** What the composition root itself logs: the process's life, its loops, ingestion, retention. */
 export type RelayLogEvent =
@@ -62,7 +63,8 @@ export type LogEvent =
   | BounceLogLine
   | WebhookLogLine
   | AlertLogLine
-  | TlsRptLogLine;
+  | TlsRptLogLine
+  | UnsubscribeLogLine;
 
 /** The relay's logger; each part's own logger port accepts it, as it takes a subset. */
 export interface Logger {

@@ -157,6 +157,7 @@ export function startOperations(deps: OperationsDeps): Operations {
       maxRecipients: config.queue.maxRecipients,
     },
     maxLifetimeMs: config.queue.maxLifetime,
+    listUnsubscribe: config.unsubscribe !== undefined,
     hooks: {
       wake: () => relay?.wake(),
       // Deferred rows were made due: the supervisor claims them at its next pass.

@@ -33,8 +33,10 @@ import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthos
 import { HostLimits } from "../adapters/host_limits.ts";
 import { SourceAddresses } from "../adapters/source_addresses.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
-import { rawMessageProblem } from "../mime/mod.ts";
-import { MessageSource } from "../adapters/message_source.ts";
+import { headerValues, rawMessageProblem } from "../mime/mod.ts";
+import { MessageSource, type UnsubscribeFields } from "../adapters/message_source.ts";
+import { oneClickUnsubscribe } from "./unsubscribe.ts";
+import { purgeUnsubscribeUses } from "../../db/unsubscribe.ts";
 import { loadMessages, type MessageRow, messageRowSize } from "../../db/messages.ts";
 import { MessageLoader } from "../adapters/message_loader.ts";
 import {
@@ -125,6 +127,8 @@ export interface RunningRelay {
    * everything without `tlsReports`.
    */
   readonly tlsResults: TlsResultSink;
+  /** The public unsubscribe listener's address (`FERRY_PUBLIC_LISTEN`), once bound. */
+  readonly publicListener?: { readonly hostname: string; readonly port: number };
   /** Polls the outbox now (an HTTP enqueue, a notification). */
   wake(): void;
 }
@@ -137,6 +141,7 @@ export async function smtpDeliverer(
   deps: RelayDeps,
   envelopeSender?: BounceProcessing["envelopeSender"],
   tlsResults?: TlsResultSink,
+  listUnsubscribe?: UnsubscribeFields,
 ): Promise<{
   deliverer: Deliverer;
   router: Router;
@@ -229,6 +234,7 @@ export async function smtpDeliverer(
       clock,
       messageIdDomain: config.hostname,
       ...(signer ? { signer } : {}),
+      ...(listUnsubscribe ? { listUnsubscribe } : {}),
     }),
     heloName: config.hostname,
     tlsPolicy: (domain, mxHosts) => resolvePolicy(domain, mxHosts, config.domains).tls,
@@ -370,6 +376,10 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     });
   };
 
+  const unsubscribe = oneClickUnsubscribe(
+    { config, db, clock, logger, instance: deps.instance },
+    signal,
+  );
   const poller = new Poller({
     clock,
     minMs: q.pollMin,
@@ -385,11 +395,16 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
           requests: (domains) => supervisor.requestsFor(domains, clock.now()),
         },
         isConnectionError: (err) => health.failed(err),
-        checkRaw: (raw) => rawMessageProblem(canonicalLineEnds(raw)),
+        checkRaw: (raw, row) => {
+          const bytes = canonicalLineEnds(raw);
+          return rawMessageProblem(bytes) ??
+            (row.listUnsubscribe ? ownUnsubscribeField(bytes) : undefined);
+        },
         now: new Date(clock.now()),
         limit: q.ingestBatch,
         maxLifetimeMs: q.maxLifetime,
         limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
+        listUnsubscribe: unsubscribe !== undefined,
       });
       if (r.claimed.length > 0) await supervisor.accept(r.claimed.map(toDelivery), clock.now());
       // The rest (new destinations, actors without room) is the supervisor's next pass.
@@ -433,7 +448,14 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     },
     gaveUp: (count, reason) => logger.log({ event: "outcome.given_up", count, reason }),
   });
-  const bounces = bounceProcessing({ config, database, clock, logger, instance: deps.instance });
+  const bounces = bounceProcessing({
+    config,
+    database,
+    clock,
+    logger,
+    instance: deps.instance,
+    ...(unsubscribe?.mailbox ? { unsubscribe: unsubscribe.mailbox } : {}),
+  });
   const tlsReports = await tlsReporting({
     config,
     database,
@@ -446,7 +468,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   }, signal);
   const real = deps.deliverer
     ? undefined
-    : await smtpDeliverer(deps, bounces.envelopeSender, tlsReports.sink);
+    : await smtpDeliverer(deps, bounces.envelopeSender, tlsReports.sink, unsubscribe?.fields);
   if (real) read.ahead = real.primeMessages;
   const base = deps.deliverer ?? real!.deliverer;
   const deliverer = deps.wrapDeliverer?.(base) ?? base;
@@ -514,12 +536,16 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     bounces.run(signal).catch(failed("bounce")),
   );
   loops.push(tlsReports.run(signal).catch(failed("tls-reports")));
+  if (unsubscribe) loops.push(unsubscribe.done.catch(failed("public-listener")));
   loops.push(every(health, clock, 3_600_000, signal, async () => {
     const before = new Date(clock.now() - q.retention);
     const r = await purgeFinished(db, { before });
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
     const b = await bounces.purge(before);
     if (b.messages > 0) logger.log({ event: "bounce.purged", ...b });
+    if (config.unsubscribe) {
+      await purgeUnsubscribeUses(db, new Date(clock.now() - config.unsubscribe.tokenLifetime));
+    }
     await purgeDestinationStates(
       db,
       new Date(clock.now() - Math.max(q.retention, DESTINATION_STATE_RETENTION_MS)),
@@ -531,11 +557,22 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     supervisor,
     health,
     tlsResults: tlsReports.sink,
+    ...(unsubscribe?.listening ? { publicListener: unsubscribe.listening } : {}),
     wake: () => {
       poller.wake();
       supervisor.wake();
     },
   };
+}
+
+/** A raw message's own List-Unsubscribe(-Post) field, which a `list_unsubscribe` row may not have. */
+function ownUnsubscribeField(raw: Uint8Array): string | undefined {
+  const own = ["List-Unsubscribe", "List-Unsubscribe-Post"]
+    .find((name) => headerValues(raw, name.toLowerCase()).length > 0);
+  return own
+    ? `list_unsubscribe cannot be combined with a ${own} field in raw_message: ` +
+      "Ferry writes List-Unsubscribe and List-Unsubscribe-Post itself for this row"
+    : undefined;
 }
 
 /** Runs `fn` every `ms` until the signal aborts; a failure is reported and the loop goes on. */

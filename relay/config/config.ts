@@ -13,6 +13,8 @@ import { bounceConfigSchema } from "../bounce_processing/mod.ts";
 import { webhooksSchema } from "../webhooks/mod.ts";
 import { alertsSchema } from "../metrics/mod.ts";
 import { tlsReportsSchema } from "../tls_rpt/mod.ts";
+import { type UnsubscribeConfig, unsubscribeSchema } from "../unsubscribe/mod.ts";
+import { Secret } from "../../lib/secret.ts";
 import { ConfigError } from "./config_error.ts";
 import {
   type FallbackRelay,
@@ -173,6 +175,8 @@ export const fileSchema = z.strictObject({
   alerts: alertsSchema,
   /** SMTP TLS Reporting (RFC 8460) for the domains mail goes to; absent: none. */
   tlsReports: tlsReportsSchema.optional(),
+  /** One-click unsubscribe (RFC 8058) for rows with `list_unsubscribe`; absent: such rows are rejected. */
+  unsubscribe: unsubscribeSchema.optional(),
   /** Static routes with their transport: TLS and smarthost credentials (relay/config/routes.ts). */
   routes: routesSchema,
 }).transform(({ domains, ...rest }) => {
@@ -189,7 +193,7 @@ export const fileSchema = z.strictObject({
 
 export type FileConfig = z.output<typeof fileSchema>;
 
-export interface Config extends Omit<FileConfig, "routes" | "delivery"> {
+export interface Config extends Omit<FileConfig, "routes" | "delivery" | "unsubscribe"> {
   /** The file's `delivery`, its fallback relay's password file read. */
   readonly delivery: Omit<FileConfig["delivery"], "fallbackRelay"> & {
     readonly fallbackRelay?: FallbackRelay;
@@ -202,6 +206,10 @@ export interface Config extends Omit<FileConfig, "routes" | "delivery"> {
   readonly routes: readonly Route[];
   readonly hostname: string;
   readonly configPath: string | undefined;
+  /** The file's `unsubscribe`, its key read; absent: one-click unsubscribe is off. */
+  readonly unsubscribe?: UnsubscribeConfig;
+  /** `FERRY_PUBLIC_LISTEN`: where the public unsubscribe listener binds; absent: none. */
+  readonly publicListen?: { readonly hostname: string; readonly port: number };
 }
 
 /** Reads and validates the whole configuration. Throws {@link ConfigError}. */
@@ -250,8 +258,22 @@ export function loadConfig(
     parseRoutes(env.FERRY_ROUTES ?? ""),
   );
   const { fallbackRelay, ...delivery } = file.delivery;
+  const unsubscribe = resolveUnsubscribe(file.unsubscribe, readFile);
+  const publicListen = env.FERRY_PUBLIC_LISTEN
+    ? parseHostPort("FERRY_PUBLIC_LISTEN", env.FERRY_PUBLIC_LISTEN)
+    : undefined;
+  if (publicListen && !unsubscribe) {
+    throw new ConfigError(
+      "FERRY_PUBLIC_LISTEN",
+      "serves one-click unsubscribe only: set the FERRY_CONFIG section unsubscribe " +
+        "(publicUrl and secret or secretFile) too",
+    );
+  }
+  const { unsubscribe: _section, ...rest } = file;
   return {
-    ...file,
+    ...rest,
+    ...(unsubscribe ? { unsubscribe } : {}),
+    ...(publicListen ? { publicListen } : {}),
     delivery: {
       ...delivery,
       ...(fallbackRelay ? { fallbackRelay: resolveFallbackRelay(fallbackRelay, readFile) } : {}),
@@ -265,6 +287,29 @@ export function loadConfig(
     hostname,
     configPath,
   };
+}
+
+/** The `unsubscribe` section with its key file read (a final newline is not part of the key). */
+function resolveUnsubscribe(
+  section: FileConfig["unsubscribe"],
+  readFile: (path: string) => string,
+): UnsubscribeConfig | undefined {
+  if (!section) return undefined;
+  const { publicUrl, tokenLifetime, maxBodySize } = section;
+  if (section.secret) return { publicUrl, tokenLifetime, maxBodySize, secret: section.secret };
+  const key = "FERRY_CONFIG key unsubscribe.secretFile";
+  let text: string;
+  try {
+    text = readFile(section.secretFile!).replace(/\r?\n$/, "");
+  } catch (err) {
+    throw new ConfigError(key, `cannot read ${section.secretFile}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (text.length < 32) {
+    throw new ConfigError(key, `${section.secretFile} must hold at least 32 characters`);
+  }
+  return { publicUrl, tokenLifetime, maxBodySize, secret: new Secret(text) };
 }
 
 /** Validates the JSON config file's text. */

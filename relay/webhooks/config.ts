@@ -28,6 +28,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "complaint",
   "cancelled",
   "suppressed",
+  "unsubscribed",
   "alert.raised",
   "alert.resolved",
 ] as const;
@@ -40,6 +41,7 @@ export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = [
   "bounced",
   "expired",
   "complaint",
+  "unsubscribed",
   "alert.raised",
   "alert.resolved",
 ];

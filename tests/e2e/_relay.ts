@@ -43,6 +43,8 @@ export const T0 = Date.UTC(2030, 2, 1, 10);
 export interface TestRelayOptions {
   readonly routes: string;
   readonly config?: Record<string, unknown>;
+  /** More environment variables (e.g. FERRY_PUBLIC_LISTEN). */
+  readonly env?: Record<string, string>;
   /** Run as a second instance on `peer`'s database (its own connections) and clock. */
   readonly peer?: TestRelay;
   readonly instance?: string;
@@ -82,7 +84,7 @@ export async function startTestRelay(o: TestRelayOptions): Promise<TestRelay> {
   const clock = o.peer?.clock ?? o.clock ?? new FakeClock(T0);
   const events: LogEvent[] = [];
   const config = loadConfig(
-    { FERRY_ROUTES: o.routes, FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "test.json" },
+    { ...o.env, FERRY_ROUTES: o.routes, FERRY_HOSTNAME: "relay.test", FERRY_CONFIG: "test.json" },
     // The config file is `o.config`; any other file it names (a passwordFile) is read from disk.
     (path) => path === "test.json" ? JSON.stringify(o.config ?? {}) : Deno.readTextFileSync(path),
     () => "relay.test",

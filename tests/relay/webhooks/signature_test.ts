@@ -58,6 +58,7 @@ Deno.test("webhooksSchema fills defaults and rejects bad values by key", () => {
     "bounced",
     "expired",
     "complaint",
+    "unsubscribed",
     "alert.raised",
     "alert.resolved",
   ]);
