@@ -26,7 +26,16 @@
  */
 import { reconnectBackoff, type ReconnectPolicy } from "./backoff.ts";
 import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
-import { addJobs, drainJobs, type Job, type Jobs, NO_JOBS, peekJob, takeJob } from "./job_queue.ts";
+import {
+  addJobs,
+  drainJobs,
+  type Job,
+  type Jobs,
+  NO_JOBS,
+  peekJob,
+  senderOf,
+  takeJob,
+} from "./job_queue.ts";
 import type {
   ActorLogEvent as LogEvent,
   Delivery,
@@ -109,10 +118,24 @@ export type Effect =
   /** Question to the connection-rate budget: `connection_granted` or `connection_refused`. */
   | { readonly kind: "take_connection" }
   /**
-   * Question to the message-rate budget: up to `max` cells (at least one), answered by
-   * `budget_granted` with how many, or `budget_refused` with when.
+   * Question to the message-rate budget (and to the budget of the job's `sender`, when it has a
+   * sender limit): up to `max` cells (at least one), answered by `budget_granted` with how many,
+   * `budget_refused` with when, or `sender_refused` when the sender's limit holds the job back.
    */
-  | { readonly kind: "take_budget"; readonly conn: ConnId; readonly max: number }
+  | {
+    readonly kind: "take_budget";
+    readonly conn: ConnId;
+    readonly max: number;
+    readonly sender?: string | undefined;
+  }
+  /** A transaction of `sender` ended (its slot in the sender's cap frees). */
+  | { readonly kind: "sender_done"; readonly sender: string }
+  /**
+   * Queued deliveries held back by their sender's limit, beyond what this actor keeps at hand,
+   * go back to the queue unattempted, due at `at`, so they do not fill the actor's queue ahead
+   * of other senders' mail.
+   */
+  | { readonly kind: "hand_back"; readonly deliveries: readonly Delivery[]; readonly at: number }
   /**
    * Tells the concurrency port. With `conn`, a question: the next decision for that connection
    * depends on what the port makes of it, read from the `reported` event that answers.
@@ -168,6 +191,19 @@ export type ActorInput =
   | { readonly kind: "connection_refused"; readonly retryAt: number }
   | { readonly kind: "budget_granted"; readonly conn: ConnId; readonly n: number }
   | { readonly kind: "budget_refused"; readonly conn: ConnId; readonly retryAt: number }
+  /**
+   * The job's sender may not send now: its jobs wait (not an attempt) until `retryAt` or until
+   * `senders_changed`; `spacingMs` is the sender's spacing, to spread what goes back.
+   */
+  | {
+    readonly kind: "sender_refused";
+    readonly conn: ConnId;
+    readonly sender: string;
+    readonly retryAt: number;
+    readonly spacingMs: number;
+  }
+  /** A sender limit may have room again (a reservation landed, a slot freed). */
+  | { readonly kind: "senders_changed" }
   | {
     readonly kind: "connected";
     readonly conn: ConnId;
@@ -262,6 +298,8 @@ export interface Conn {
   readonly counted: boolean;
   /** Jobs taken on this connection. */
   readonly jobs: number;
+  /** The sender whose transaction slot this connection holds, until its outcomes are written. */
+  readonly carrying?: string | undefined;
   readonly phase: ConnPhase;
 }
 
@@ -287,6 +325,8 @@ export interface DomainActorState {
   readonly unsentPauses: number;
   readonly suspended: { readonly until: number; readonly reason: string } | undefined;
   readonly lastReply: string | null;
+  /** Senders whose limit refused a job, and until when their jobs wait here. */
+  readonly senderWaits: Readonly<Record<string, number>>;
   /** When the run loop's timer is armed for. */
   readonly loopTimer: number | undefined;
   /** Owners still to decide after a kick, in order. */
@@ -318,6 +358,7 @@ export function initialState(config: ActorConfig): DomainActorState {
     unsentPauses: 0,
     suspended: undefined,
     lastReply: null,
+    senderWaits: {},
     loopTimer: undefined,
     agenda: [],
     asking: undefined,
@@ -370,13 +411,49 @@ export function demandHorizon(policy: ActorPolicy): number {
  * is already queued. More would sit on leases another instance cannot take, and may have to be
  * handed back unsent. The caller answers 0 itself while the destination is blocked.
  */
-export function demandOf(s: DomainActorState, limit: number, budgetSoon: number): number {
-  const canStart = Math.min(
-    s.config.policy.queueCapacity,
-    budgetSoon,
-    limit * QUEUED_PER_CONNECTION,
-  );
-  return Math.max(0, canStart - s.jobs.size);
+export function demandOf(
+  s: DomainActorState,
+  limit: number,
+  budgetSoon: number,
+  now = -Infinity,
+): number {
+  const { queueCapacity } = s.config.policy;
+  const canStart = Math.min(queueCapacity, budgetSoon, limit * QUEUED_PER_CONNECTION);
+  // Jobs that wait for their sender's limit do not count as work about to start, so other
+  // senders' mail is still claimed for this destination; the queue's capacity bounds both.
+  const room = queueCapacity - s.jobs.size;
+  return Math.max(0, Math.min(room, canStart - readySize(s, now)));
+}
+
+/** Whether a job's sender lets it start now, as far as this actor last heard. */
+function senderReady(s: DomainActorState, now: number): (job: Job) => boolean {
+  return (job) => {
+    const sender = senderOf(job);
+    return sender === undefined || !((s.senderWaits[sender] ?? -Infinity) > now);
+  };
+}
+
+/** Deliveries queued whose sender lets them start now. */
+export function readySize(s: DomainActorState, now: number): number {
+  const ready = senderReady(s, now);
+  let n = 0;
+  for (const lane of s.jobs.lanes) {
+    for (const job of lane) if (ready(job)) n += job.deliveries.length;
+  }
+  return n;
+}
+
+/** When the earliest sender wait of a queued job ends (Infinity: none waits). */
+function senderWaitEnd(s: DomainActorState, now: number): number {
+  let end = Infinity;
+  for (const lane of s.jobs.lanes) {
+    for (const job of lane) {
+      const sender = senderOf(job);
+      const until = sender === undefined ? undefined : s.senderWaits[sender];
+      if (until !== undefined && until > now) end = Math.min(end, until);
+    }
+  }
+  return end;
 }
 
 /** Recipients in a transaction on the wire. */
@@ -450,6 +527,11 @@ function handle(t: Turn, e: ActorEvent): void {
       return budgetGranted(t, e.conn, e.n);
     case "budget_refused":
       return budgetRefused(t, e.conn, e.retryAt);
+    case "sender_refused":
+      return senderRefused(t, e);
+    case "senders_changed":
+      update(t, { senderWaits: {} });
+      return kick(t);
     case "connected":
       return connected(t, e);
     case "connect_failed":
@@ -583,7 +665,7 @@ function running(s: DomainActorState): boolean {
 function wantsConnection(t: Turn): boolean {
   const { now, limit, unreachableUntil } = t.at;
   const idle = t.s.conns.filter((c) => c.phase.kind === "waiting" && c.phase.for === "work");
-  return t.s.jobs.size > idle.length * t.s.config.policy.maxRecipientsPerTransaction &&
+  return readySize(t.s, now) > idle.length * t.s.config.policy.maxRecipientsPerTransaction &&
     blockedUntil(t.s, now, unreachableUntil) <= now &&
     t.s.conns.length < limit;
 }
@@ -594,7 +676,8 @@ function runLoop(t: Turn): void {
     if (t.s.config.connectionBudget) return ask(t, "loop", { kind: "take_connection" });
     openConnection(t);
   }
-  loopWaits(t, Infinity);
+  // Work held back by its senders' limits: look again when the first of them may go.
+  loopWaits(t, senderWaitEnd(t.s, t.at.now));
 }
 
 function connectionGranted(t: Turn): void {
@@ -678,8 +761,16 @@ function close(t: Turn, c: Conn): void {
   t.effects.push({ kind: "close", conn: c.id });
 }
 
+/** The connection's transaction no longer counts against its sender's cap. */
+function freeSender(t: Turn, c: Conn): Conn {
+  if (c.carrying === undefined) return c;
+  t.effects.push({ kind: "sender_done", sender: c.carrying });
+  return { ...c, carrying: undefined };
+}
+
 /** A connection is gone: the run loop and the waiting connections reconsider. */
 function endConn(t: Turn, c: Conn): void {
+  freeSender(t, connOf(t.s, c.id) ?? c);
   if (c.phase.kind === "waiting") t.effects.push({ kind: "clear_timer", owner: c.id });
   update(t, {
     conns: t.s.conns.filter((x) => x.id !== c.id),
@@ -772,7 +863,7 @@ function seek(t: Turn, id: ConnId): void {
   const { idleEnd } = c.phase;
   const { now, unreachableUntil } = t.at;
   if (t.s.stopped || closedUntil(t.s, now, unreachableUntil) > now) return close(t, c);
-  const job = peekJob(t.s.jobs);
+  const job = peekJob(t.s.jobs, senderReady(t.s, now));
   if (job) {
     // Paused by the receiver: the session waits the pause out, as for the budget, rather than
     // closing and reconnecting (new connections are what a throttling receiver counts too).
@@ -782,24 +873,60 @@ function seek(t: Turn, id: ConnId): void {
       return setPhase(t, c, { kind: "waiting", idleEnd, for: "pause", until: paused });
     }
     setPhase(t, c, { kind: "asking", idleEnd });
-    return ask(t, id, { kind: "take_budget", conn: id, max: job.deliveries.length });
+    const sender = senderOf(job);
+    const max = job.deliveries.length;
+    return ask(t, id, { kind: "take_budget", conn: id, max, ...(sender ? { sender } : {}) });
   }
   // Idle while another destination waits for this host's slot: give the slot up.
   if (now >= idleEnd || t.at.wanted.includes(id)) return close(t, c);
+  // Everything queued waits for its senders' limits: wait with it, as for the rate budget.
+  const senders = senderWaitEnd(t.s, now);
+  if (senders < idleEnd) {
+    return setPhase(t, c, { kind: "waiting", idleEnd, for: "budget", until: senders });
+  }
   setPhase(t, c, { kind: "waiting", idleEnd, for: "work", until: idleEnd });
 }
 
 function budgetGranted(t: Turn, id: ConnId, n: number): void {
   const c = connIn(t, id, "asking");
   if (!c || !answered(t, id)) return;
-  const { jobs, job } = takeJob(t.s.jobs, n);
+  const { jobs, job } = takeJob(t.s.jobs, n, senderReady(t.s, t.at.now));
   if (!job) {
     // The queue emptied between question and answer: look again.
     setPhase(t, c, { kind: "seeking", idleEnd: c.phase.idleEnd });
     return first(t, id);
   }
   update(t, { jobs });
-  begin(t, c, job);
+  begin(t, { ...c, carrying: senderOf(job) }, job);
+}
+
+/**
+ * The job's sender may not send now. Its jobs wait here (not an attempt: nothing is recorded),
+ * and the connection looks at once for a job of another sender. Beyond what the connections
+ * could start soon, that sender's queued deliveries go back to the queue, due once the ones kept
+ * could have gone, so a noisy sender's backlog does not fill the queue ahead of other mail.
+ */
+function senderRefused(t: Turn, e: Extract<ActorInput, { kind: "sender_refused" }>): void {
+  const c = connIn(t, e.conn, "asking");
+  if (!c || !answered(t, e.conn)) return;
+  update(t, { senderWaits: { ...t.s.senderWaits, [e.sender]: e.retryAt } });
+  const keep = t.at.limit * QUEUED_PER_CONNECTION;
+  const surplus = new Set<number>();
+  let seen = 0;
+  for (const lane of t.s.jobs.lanes) {
+    for (const job of lane) {
+      if (senderOf(job) !== e.sender) continue;
+      for (const d of job.deliveries) if (++seen > keep) surplus.add(d.id);
+    }
+  }
+  if (surplus.size > 0) {
+    const { jobs, drained } = drainJobs(t.s.jobs, (d) => surplus.has(d.id));
+    update(t, { jobs });
+    const at = Math.max(e.retryAt, t.at.now) + keep * e.spacingMs;
+    t.effects.push({ kind: "hand_back", deliveries: drained, at });
+  }
+  setPhase(t, c, { kind: "seeking", idleEnd: c.phase.idleEnd });
+  first(t, e.conn);
 }
 
 function budgetRefused(t: Turn, id: ConnId, retryAt: number): void {
@@ -971,7 +1098,7 @@ function record(
   outcomes: readonly OutcomeRecord[],
   then: "next" | "end",
 ): void {
-  setPhase(t, c, { kind: "recording", then });
+  setPhase(t, freeSender(t, c), { kind: "recording", then });
   t.effects.push({ kind: "record", conn: c.id, outcomes });
 }
 
