@@ -41,6 +41,10 @@ export interface ClaimedDelivery {
   readonly leaseExpiresAt: Date;
   readonly lastCode: number | null;
   readonly lastReply: string | null;
+  /** The message's `from_address` (null once the outbox row is gone). */
+  readonly fromAddress: string | null;
+  /** The message's tenant tag: `metadata ->> tenantKey` as text, when asked for. */
+  readonly tenant: string | null;
 }
 
 export interface ClaimOptions {
@@ -72,6 +76,8 @@ export async function claimDomains(
   o: ClaimOptions & {
     readonly requests: readonly { readonly domain: string; readonly limit: number }[];
     readonly holder?: string;
+    /** The `metadata` key whose value is the message's tenant (per-sender limits). */
+    readonly tenantKey?: string;
   },
 ): Promise<ClaimedDelivery[]> {
   positive("leaseMs", o.leaseMs);
@@ -117,7 +123,10 @@ export async function claimDomains(
          FOR UPDATE OF d SKIP LOCKED
     ),
     ${leaseUpdate(o)}
-    SELECT * FROM upd ORDER BY priority, id`.execute(db);
+    SELECT upd.*, o.from_address,
+           ${o.tenantKey === undefined ? sql`NULL` : sql`o.metadata ->> ${o.tenantKey}`} AS tenant
+      FROM upd LEFT JOIN ferry.outbox o ON o.id = upd.outbox_id
+     ORDER BY upd.priority, upd.id`.execute(db);
   return rows.map(toClaimed);
 }
 
@@ -206,6 +215,8 @@ interface ClaimRow {
   lease_expires_at: Date;
   last_code: number | null;
   last_reply: string | null;
+  from_address?: string | null;
+  tenant?: string | null;
 }
 
 function toClaimed(r: ClaimRow): ClaimedDelivery {
@@ -223,6 +234,8 @@ function toClaimed(r: ClaimRow): ClaimedDelivery {
     leaseExpiresAt: new Date(r.lease_expires_at),
     lastCode: r.last_code,
     lastReply: r.last_reply,
+    fromAddress: r.from_address ?? null,
+    tenant: r.tenant ?? null,
   };
 }
 

@@ -9,6 +9,7 @@ import type { Delivery, OutcomeRecord, Queue } from "../../actors/ports.ts";
 import type { Db } from "../../db/client.ts";
 import { classify } from "../bounce_parsing/mod.ts";
 import { acquireLeases, domainLease, releaseLeases, renewLeases } from "../../db/leases.ts";
+import { senderKeyOf } from "./sender_limits.ts";
 import {
   claimDomains,
   type ClaimedDelivery,
@@ -27,6 +28,11 @@ export interface PgQueueOptions {
   readonly domainLeaseMs: number;
   /** How long a "no such user" bounce keeps the address suppressed (null: for good). */
   readonly suppressForMs: number | null;
+  /**
+   * Per-sender limits: the `senders` keys and the `metadata` key of the tenant tag; each claimed
+   * delivery is told the key it falls under (relay/adapters/sender_limits.ts).
+   */
+  readonly senders?: { readonly keys: ReadonlySet<string>; readonly tenantKey: string };
 }
 
 const fromLease = (name: string) => name.slice("domain:".length);
@@ -48,7 +54,8 @@ export function pgQueue(o: PgQueueOptions): Queue {
         holder: owner,
         now: new Date(now),
         leaseMs: o.deliveryLeaseMs,
-      })).map(toDelivery),
+        ...(o.senders ? { tenantKey: o.senders.tenantKey } : {}),
+      })).map((d) => toDelivery(d, o.senders?.keys)),
     async record(outcomes: readonly OutcomeRecord[], now: number) {
       const r = await recordOutcomes(
         db,
@@ -97,8 +104,12 @@ export function bounceClassOf(x: OutcomeRecord): string | null {
   }).class;
 }
 
-function toDelivery(d: ClaimedDelivery): Delivery {
+function toDelivery(d: ClaimedDelivery, senders: ReadonlySet<string> | undefined): Delivery {
+  const sender = senders && senders.size > 0
+    ? senderKeyOf(senders, d.fromAddress, d.tenant)
+    : undefined;
   return {
+    ...(sender !== undefined ? { sender } : {}),
     id: d.id,
     outboxId: d.outboxId,
     recipient: d.recipient,

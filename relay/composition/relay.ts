@@ -21,6 +21,7 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
+import { pgSenderBudgets, senderLimits } from "../adapters/sender_limits.ts";
 import { pgDestinationStates } from "../adapters/destination_state_store.ts";
 import { purgeDestinationStates } from "../../db/destination_state.ts";
 import {
@@ -387,12 +388,15 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     },
   });
 
+  // Per-sender limits: one set of budgets for every actor, shared with other instances in db.
+  const senders = senderLimits(config.senders, pgSenderBudgets(db));
   const queue = pgQueue({
     db,
     instance: deps.instance,
     deliveryLeaseMs: q.leaseDuration,
     domainLeaseMs: config.delivery.domainLease,
     suppressForMs: config.delivery.suppressFor,
+    ...(senders ? { senders: { keys: senders.keys, tenantKey: config.delivery.tenantKey } } : {}),
   });
   const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()), {
     maxHeld: deps.maxHeldOutcomes ?? 100_000,
@@ -451,7 +455,8 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         logger,
         leaseMarginMs: Math.min(10_000, q.leaseDuration / 4),
         leaseMs: q.leaseDuration,
-        release: (ds) => queue.release(ds, clock.now(), clock.now()),
+        release: (ds, at) => queue.release(ds, at ?? clock.now(), clock.now()),
+        ...(senders ? { senders: senders.budgets } : {}),
         ...(metrics ? { metrics } : {}),
       }, restored),
     options: {
