@@ -303,6 +303,13 @@ export interface Conn {
   readonly phase: ConnPhase;
 }
 
+/** A sender whose limit refused a job: its jobs wait until `until`. */
+export interface SenderWait {
+  readonly until: number;
+  /** The sender's spacing: what is handed back is spread by it. */
+  readonly spacingMs: number;
+}
+
 export interface DomainActorState {
   readonly config: ActorConfig;
   readonly started: boolean;
@@ -326,7 +333,7 @@ export interface DomainActorState {
   readonly suspended: { readonly until: number; readonly reason: string } | undefined;
   readonly lastReply: string | null;
   /** Senders whose limit refused a job, and until when their jobs wait here. */
-  readonly senderWaits: Readonly<Record<string, number>>;
+  readonly senderWaits: Readonly<Record<string, SenderWait>>;
   /** When the run loop's timer is armed for. */
   readonly loopTimer: number | undefined;
   /** Owners still to decide after a kick, in order. */
@@ -429,7 +436,7 @@ export function demandOf(
 function senderReady(s: DomainActorState, now: number): (job: Job) => boolean {
   return (job) => {
     const sender = senderOf(job);
-    return sender === undefined || !((s.senderWaits[sender] ?? -Infinity) > now);
+    return sender === undefined || !((s.senderWaits[sender]?.until ?? -Infinity) > now);
   };
 }
 
@@ -449,7 +456,7 @@ function senderWaitEnd(s: DomainActorState, now: number): number {
   for (const lane of s.jobs.lanes) {
     for (const job of lane) {
       const sender = senderOf(job);
-      const until = sender === undefined ? undefined : s.senderWaits[sender];
+      const until = sender === undefined ? undefined : s.senderWaits[sender]?.until;
       if (until !== undefined && until > now) end = Math.min(end, until);
     }
   }
@@ -585,6 +592,10 @@ function offer(t: Turn, deliveries: readonly Delivery[]): void {
   }
   update(t, { jobs: addJobs(t.s.jobs, taken, maxRecipientsPerTransaction) });
   if (rest.length > 0) t.effects.push({ kind: "give_back", deliveries: rest });
+  // Work of a sender that waits is not asked about until it may go: trim it here.
+  for (const [sender, wait] of Object.entries(t.s.senderWaits)) {
+    if (wait.until > t.at.now) handBackSurplus(t, sender, wait);
+  }
   kick(t);
 }
 
@@ -909,22 +920,9 @@ function budgetGranted(t: Turn, id: ConnId, n: number): void {
 function senderRefused(t: Turn, e: Extract<ActorInput, { kind: "sender_refused" }>): void {
   const c = connIn(t, e.conn, "asking");
   if (!c || !answered(t, e.conn)) return;
-  update(t, { senderWaits: { ...t.s.senderWaits, [e.sender]: e.retryAt } });
-  const keep = t.at.limit * QUEUED_PER_CONNECTION;
-  const surplus = new Set<number>();
-  let seen = 0;
-  for (const lane of t.s.jobs.lanes) {
-    for (const job of lane) {
-      if (senderOf(job) !== e.sender) continue;
-      for (const d of job.deliveries) if (++seen > keep) surplus.add(d.id);
-    }
-  }
-  if (surplus.size > 0) {
-    const { jobs, drained } = drainJobs(t.s.jobs, (d) => surplus.has(d.id));
-    update(t, { jobs });
-    const at = Math.max(e.retryAt, t.at.now) + keep * e.spacingMs;
-    t.effects.push({ kind: "hand_back", deliveries: drained, at });
-  }
+  const wait = { until: e.retryAt, spacingMs: e.spacingMs };
+  update(t, { senderWaits: { ...t.s.senderWaits, [e.sender]: wait } });
+  handBackSurplus(t, e.sender, wait);
   setPhase(t, c, { kind: "seeking", idleEnd: c.phase.idleEnd });
   first(t, e.conn);
 }
@@ -1019,6 +1017,38 @@ function sendThrew(t: Turn, id: ConnId, message: string, nothingSent: boolean): 
     lastReply: message,
   });
   record(t, c, tx.outcomes, "next");
+}
+
+/**
+ * Of a waiting sender's queued deliveries, those beyond what the connections could start soon go
+ * back to the queue, in chunks of that size due one after another at the sender's spacing (when
+ * this actor alone could have sent the ones before them), so they neither fill the queue ahead of
+ * other senders' mail nor come back all at once to be claimed and handed back again.
+ */
+function handBackSurplus(t: Turn, sender: string, wait: SenderWait): void {
+  const keep = Math.max(1, t.at.limit * QUEUED_PER_CONNECTION);
+  const order: number[] = [];
+  for (const lane of t.s.jobs.lanes) {
+    for (const job of lane) {
+      if (senderOf(job) === sender) { for (const d of job.deliveries) order.push(d.id); }
+    }
+  }
+  if (order.length <= keep) return;
+  const chunkOf = new Map(order.slice(keep).map((id, i) => [id, Math.floor(i / keep)]));
+  const { jobs, drained } = drainJobs(t.s.jobs, (d) => chunkOf.has(d.id));
+  update(t, { jobs });
+  const start = Math.max(wait.until, t.at.now);
+  const chunks = new Map<number, Delivery[]>();
+  for (const d of drained) {
+    const k = chunkOf.get(d.id)!;
+    const chunk = chunks.get(k);
+    if (chunk) chunk.push(d);
+    else chunks.set(k, [d]);
+  }
+  for (const [k, deliveries] of chunks) {
+    const at = Math.ceil(start + (k + 1) * keep * wait.spacingMs);
+    t.effects.push({ kind: "hand_back", deliveries, at });
+  }
 }
 
 /** Results become outcomes; the concurrency port hears of a throttling or a success. */
