@@ -112,3 +112,41 @@ Deno.test("Supervisor over PostgreSQL: committed outbox rows end delivered, with
   const leases = await t.db.selectFrom("ferry.leases").selectAll().execute();
   assert.deepEqual(leases, [], "destination leases released on drain");
 });
+
+Deno.test("pgQueue.claimMany() tells each delivery the sender limit its message falls under", async () => {
+  await using t = await testDatabase();
+  const now = Date.UTC(2030, 2, 1, 10);
+  const at = new Date(now);
+  const rows = [
+    { from_address: "App <app@noisy.example>", metadata: null },
+    { from_address: "app@quiet.example", metadata: { customer: "acme" } },
+    { from_address: "app@quiet.example", metadata: { customer: "other" } },
+  ];
+  for (const [i, r] of rows.entries()) {
+    await insertOutbox(t.db, {
+      ...r,
+      ...(r.metadata ? { metadata: JSON.stringify(r.metadata) } : {}),
+      to_addresses: [`u${i}@dest.test`],
+      created_at: at,
+      send_at: at,
+    });
+  }
+  await ingestOutbox(t.db, { now: at });
+  const queue = pgQueue({
+    db: t.db,
+    instance: "i1",
+    deliveryLeaseMs: 120_000,
+    domainLeaseMs: 15_000,
+    suppressForMs: null,
+    senders: { keys: new Set(["noisy.example", "tenant:acme"]), tenantKey: "customer" },
+  });
+  assert.deepEqual(await queue.acquireDomains(["dest.test"], now), ["dest.test"]);
+  const claimed = await queue.claimMany([{ domain: "dest.test", limit: 10 }], now);
+  assert.deepEqual(
+    claimed.map((d) => [d.recipient, d.sender]),
+    [["u0@dest.test", "noisy.example"], ["u1@dest.test", "tenant:acme"], [
+      "u2@dest.test",
+      undefined,
+    ]],
+  );
+});
