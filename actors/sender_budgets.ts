@@ -96,6 +96,8 @@ export interface SenderBudgetOptions {
   readonly maxCells?: number;
   /** When a reservation is pending or failed: ask again after at most this long. */
   readonly retryMs?: number;
+  /** Told each time a sender's mail is held back (metrics). */
+  readonly onWait?: (key: string, reason: "rate" | "connections") => void;
 }
 
 const EPSILON = 1e-6;
@@ -126,6 +128,7 @@ export class SenderBudgets {
   readonly #reserveMs: number;
   readonly #maxCells: number;
   readonly #retryMs: number;
+  readonly #onWait: ((key: string, reason: "rate" | "connections") => void) | undefined;
 
   constructor(
     limits: Readonly<Record<string, SenderLimit>>,
@@ -136,6 +139,7 @@ export class SenderBudgets {
     this.#reserveMs = options.reserveMs ?? 500;
     this.#maxCells = options.maxCells ?? 50;
     this.#retryMs = options.retryMs ?? 1_000;
+    this.#onWait = options.onWait;
     for (const [key, limit] of Object.entries(limits)) {
       this.#senders.set(key, {
         limit,
@@ -169,6 +173,7 @@ export class SenderBudgets {
     const max = s.limit.maxConnections;
     if (max !== undefined && s.inFlight >= max) {
       s.waits++;
+      this.#onWait?.(key, "connections");
       return { ok: false, retryAt: now + this.#retryMs, spacingMs, reason: "connections" };
     }
     const room = Math.min(n, ...s.rates.map((r) => roomIn(r, now)));
@@ -178,6 +183,7 @@ export class SenderBudgets {
       return { ok: true, n: room };
     }
     s.waits++;
+    this.#onWait?.(key, "rate");
     // Owned but not yet due: wait for it. Otherwise the range is spent: reserve more.
     const due = Math.max(now, ...s.rates.map((r) => dueAt(r, now)));
     if (due < Infinity) return { ok: false, retryAt: due, spacingMs, reason: "rate" };

@@ -14,6 +14,7 @@ import { RATE_MARGIN } from "../../actors/create_actor.ts";
 import type { Rate } from "../../actors/rate_budget.ts";
 import {
   type ReservedRange,
+  type SenderBudgetOptions,
   SenderBudgets,
   type SenderBudgetStore,
   type SenderLimit,
@@ -64,6 +65,7 @@ export function senderLimits(
     Record<string, { readonly rate?: readonly Rate[]; readonly maxConnections?: number }>
   >,
   store: SenderBudgetStore,
+  options: SenderBudgetOptions = {},
 ): SenderLimitsSetup | undefined {
   const limits: Record<string, SenderLimit> = {};
   for (const [key, l] of Object.entries(senders)) {
@@ -74,5 +76,5 @@ export function senderLimits(
   }
   const keys = new Set(Object.keys(limits));
   if (keys.size === 0) return undefined;
-  return { keys, budgets: new SenderBudgets(limits, store) };
+  return { keys, budgets: new SenderBudgets(limits, store, options) };
 }

@@ -389,7 +389,9 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
   });
 
   // Per-sender limits: one set of budgets for every actor, shared with other instances in db.
-  const senders = senderLimits(config.senders, pgSenderBudgets(db));
+  const senders = senderLimits(config.senders, pgSenderBudgets(db), {
+    ...(deps.metrics ? { onWait: deps.metrics.recordSenderWait } : {}),
+  });
   const queue = pgQueue({
     db,
     instance: deps.instance,

@@ -72,6 +72,7 @@ Deno.test({
     await using r = await startTestRelay({
       routes: `*=127.0.0.1:${rx.server.port}`,
       config: { domains: DOMAINS, senders: { "noisy.example": { rate: "10/s" } } },
+      operations: true,
     });
     rx.setClock(r);
     const start = await load(r, { from: "Noisy <app@noisy.example>" }, 6);
@@ -99,6 +100,13 @@ Deno.test({
       .where("recipient", "like", "n%").where("status", "in", ["queued", "deferred"]).execute();
     assert.ok(rows.length > 0, "noisy mail still waits");
     assert.deepEqual(rows.filter((d) => d.attempts > 0 || d.last_reply !== null), []);
+    // The waiting is visible: a counter per sender and reason.
+    const text = await r.ops!.metrics.render();
+    const waits = /ferry_sender_waits_total\{sender="noisy.example",reason="rate"\} (\d+)/.exec(
+      text,
+    );
+    assert.ok(waits && Number(waits[1]) > 0, "ferry_sender_waits_total counts the waits");
+    assert.doesNotMatch(text, /sender="quiet.example"/);
   },
 });
 
