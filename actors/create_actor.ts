@@ -99,6 +99,12 @@ export function createDomainActor(
     logger: deps.logger,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     saveState: () => saveLimits(limits),
+    describeLimits: (now) => ({
+      rates: policy.rates.map((r) => ({ count: r.count, perMs: r.perMs, burst: r.burst ?? 1 })),
+      adaptivePerSecond: budget.limit ?? null,
+      nextFreeAt: budget.nextFreeAt(now),
+      maxConnections: policy.maxConnections,
+    }),
   });
 }
 

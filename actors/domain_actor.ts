@@ -28,7 +28,7 @@ import type {
 import { NothingSentError } from "./ports.ts";
 import type { PlanRetry } from "./classify_outcome.ts";
 import { oldestQueued } from "./job_queue.ts";
-import type { DomainActorSnapshot } from "./snapshots.ts";
+import type { DomainActorSnapshot, LimitsSnapshot } from "./snapshots.ts";
 import type { SenderBudgets } from "./sender_budgets.ts";
 import {
   type ActorEvent,
@@ -116,6 +116,8 @@ export interface DomainActorDeps {
   readonly senders?: SenderBudgets;
   readonly logger: Logger;
   readonly metrics?: ActorMetrics;
+  /** The rate budget and concurrency as operators see them (actors/create_actor.ts). */
+  readonly describeLimits?: (now: number) => LimitsSnapshot;
   /** The budgets' and concurrency's state, for the supervisor to keep (actors/create_actor.ts). */
   readonly saveState?: () => DestinationState;
 }
@@ -174,13 +176,14 @@ export class DomainActor implements Actor {
   }
 
   snapshot(now: number): DomainActorSnapshot {
-    const { budget, concurrency } = this.#d;
-    return snapshotOf(this.#state, {
+    const { budget, concurrency, describeLimits } = this.#d;
+    const s = snapshotOf(this.#state, {
       now,
       limit: concurrency.limit(now),
       unreachableUntil: concurrency.unreachableUntil(now),
       budgetAvailable: budget.available(now),
     });
+    return describeLimits ? { ...s, limits: describeLimits(now) } : s;
   }
 
   saveState(): DestinationState | undefined {

@@ -327,6 +327,8 @@ export interface DomainActorState {
   readonly pausedUntil: number;
   /** Throttling replies since the last accepted transaction (lengthens the pause). */
   readonly slowDowns: number;
+  /** The last throttling reply and when it came (operators see it). */
+  readonly lastThrottle: { readonly reply: string; readonly at: number } | undefined;
   readonly connectFailures: number;
   /** Pauses in a row because the message could not be read (store away). */
   readonly unsentPauses: number;
@@ -361,6 +363,7 @@ export function initialState(config: ActorConfig): DomainActorState {
     reconnectAt: 0,
     pausedUntil: 0,
     slowDowns: 0,
+    lastThrottle: undefined,
     connectFailures: 0,
     unsentPauses: 0,
     suspended: undefined,
@@ -490,6 +493,8 @@ export function snapshotOf(
     suspendedUntil: suspended?.until ?? null,
     suspendReason: suspended?.reason ?? null,
     lastReply: s.lastReply,
+    pausedUntil: s.pausedUntil > at.now ? s.pausedUntil : null,
+    lastThrottle: s.lastThrottle ?? null,
   };
 }
 
@@ -1106,7 +1111,7 @@ function slowDownFor(t: Turn, reply: string, hintMs: number | undefined): void {
     ? Math.min(hintMs, MAX_HINTED_PAUSE_MS)
     : reconnectBackoff(slowDowns, SLOW_DOWN_PAUSE);
   const until = Math.max(t.s.pausedUntil, now + pauseMs);
-  update(t, { slowDowns, pausedUntil: until });
+  update(t, { slowDowns, pausedUntil: until, lastThrottle: { reply, at: now } });
   t.effects.push(
     { kind: "report", signal: "slow_down" },
     { kind: "log", event: { event: "domain.slowed", domain: t.s.config.domain, until, reply } },

@@ -27,6 +27,27 @@ export interface DomainActorSnapshot {
   readonly suspendReason: string | null;
   /** The last reply heard from the destination (or the reason nothing was heard). */
   readonly lastReply: string | null;
+  /** The configured message rates (as written: no margin), and the current limits under them. */
+  readonly limits?: LimitsSnapshot;
+  /** No transaction starts before this: the receiver asked to slow down; null when not paused. */
+  readonly pausedUntil?: number | null;
+  /** The last throttling reply ("slow down") and when it came; null when none was heard. */
+  readonly lastThrottle?: { readonly reply: string; readonly at: number } | null;
+}
+
+/** A destination's rate budget and concurrency as they stand (`DomainActorSnapshot.limits`). */
+export interface LimitsSnapshot {
+  readonly rates: readonly {
+    readonly count: number;
+    readonly perMs: number;
+    readonly burst: number;
+  }[];
+  /** The rate the receiver's throttling left (messages per second); null while not adapted. */
+  readonly adaptivePerSecond: number | null;
+  /** When the budget lets the next message go (`now` when it may go now). */
+  readonly nextFreeAt: number;
+  /** Most connections the destination may ever have (the configured maximum). */
+  readonly maxConnections: number;
 }
 
 /**
