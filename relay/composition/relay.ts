@@ -22,6 +22,7 @@ import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
 import { pgSenderBudgets, senderLimits } from "../adapters/sender_limits.ts";
+import { purgeSenderBudgets } from "../../db/sender_budgets.ts";
 import { pgDestinationStates } from "../adapters/destination_state_store.ts";
 import { purgeDestinationStates } from "../../db/destination_state.ts";
 import {
@@ -496,10 +497,10 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     if (r.deliveries + r.events + r.outbox > 0) logger.log({ event: "retention.purged", ...r });
     const b = await bounces.purge(before);
     if (b.messages > 0) logger.log({ event: "bounce.purged", ...b });
-    await purgeDestinationStates(
-      db,
-      new Date(clock.now() - Math.max(q.retention, DESTINATION_STATE_RETENTION_MS)),
-    );
+    const stale = new Date(clock.now() - Math.max(q.retention, DESTINATION_STATE_RETENTION_MS));
+    await purgeDestinationStates(db, stale);
+    // A sender rate nobody reserved for that long is full again (and maybe no longer configured).
+    await purgeSenderBudgets(db, stale);
   }, failed("retention")));
 
   return {

@@ -181,3 +181,63 @@ Deno.test({
     assert.deepEqual(new Set(by.map((e) => e.instance)), new Set([a, b].map((_, i) => "ab"[i])));
   },
 });
+
+Deno.test({
+  name:
+    "relay keeps a sender's maxConnections: its transactions in flight at once, across destinations",
+  ignore: serverOnly,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // Counts the busy sender's transactions between MAIL FROM and the end of DATA; each is held
+    // open until the relay's fake time moves, so they overlap unless the cap keeps them apart.
+    let open = 0;
+    let most = 0;
+    let quietMost = 0;
+    let quietOpen = 0;
+    const rx = await startSmtpServer({
+      onMailFrom(address, session, cb) {
+        const busy = address.address.endsWith("@busy.example");
+        (session as unknown as { busy: boolean }).busy = busy;
+        if (busy) most = Math.max(most, ++open);
+        else quietMost = Math.max(quietMost, ++quietOpen);
+        cb();
+      },
+      onData(stream, session, cb) {
+        stream.on("data", () => {});
+        stream.on("end", () => {
+          setTimeout(() => {
+            if ((session as unknown as { busy: boolean }).busy) open--;
+            else quietOpen--;
+            cb();
+          }, 20);
+        });
+      },
+    });
+    await using _server = rx;
+    await using r = await startTestRelay({
+      routes: `*=127.0.0.1:${rx.port}`,
+      config: {
+        domains: DOMAINS,
+        senders: { "busy.example": { maxConnections: 2 } },
+      },
+    });
+    for (let i = 0; i < 12; i++) {
+      for (const d of ["a.test", "b.test", "c.test"]) {
+        await enqueue(r, { from: "busy@busy.example", to: [`b${i}@${d}`] });
+        await enqueue(r, { from: "app@quiet.example", to: [`q${i}@${d}`] });
+      }
+    }
+    await r.pumpUntil(
+      async () => Object.values(await r.statuses()).filter((s) => s === "delivered").length === 72,
+      "all 72 delivered",
+      10,
+      3_000,
+      90_000,
+    );
+    console.log(`busy.example: at most ${most} at once; quiet.example: ${quietMost}`);
+    assert.ok(most <= 2, `${most} transactions of busy.example at once`);
+    assert.equal(most, 2, "the cap is used");
+    assert.ok(quietMost > 2, `other senders are not capped: ${quietMost} at once`);
+  },
+});
