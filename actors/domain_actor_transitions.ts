@@ -438,9 +438,19 @@ export function demandOf(
 /** Whether a job's sender lets it start now, as far as this actor last heard. */
 function senderReady(s: DomainActorState, now: number): (job: Job) => boolean {
   return (job) => {
-    const sender = senderOf(job);
+    const sender = limitedSender(job, now);
     return sender === undefined || !((s.senderWaits[sender]?.until ?? -Infinity) > now);
   };
+}
+
+/**
+ * The sender limit a job is held to: its sender's, unless all its deliveries have expired (they
+ * end without being sent, so no sender limit should keep them waiting).
+ */
+function limitedSender(job: Job, now: number): string | undefined {
+  const sender = senderOf(job);
+  if (sender === undefined || job.deliveries.every((d) => d.expiresAt <= now)) return undefined;
+  return sender;
 }
 
 /** Deliveries queued whose sender lets them start now. */
@@ -458,7 +468,7 @@ function senderWaitEnd(s: DomainActorState, now: number): number {
   let end = Infinity;
   for (const lane of s.jobs.lanes) {
     for (const job of lane) {
-      const sender = senderOf(job);
+      const sender = limitedSender(job, now);
       const until = sender === undefined ? undefined : s.senderWaits[sender]?.until;
       if (until !== undefined && until > now) end = Math.min(end, until);
     }
@@ -889,7 +899,7 @@ function seek(t: Turn, id: ConnId): void {
       return setPhase(t, c, { kind: "waiting", idleEnd, for: "pause", until: paused });
     }
     setPhase(t, c, { kind: "asking", idleEnd });
-    const sender = senderOf(job);
+    const sender = limitedSender(job, now);
     const max = job.deliveries.length;
     return ask(t, id, { kind: "take_budget", conn: id, max, ...(sender ? { sender } : {}) });
   }
@@ -906,14 +916,18 @@ function seek(t: Turn, id: ConnId): void {
 function budgetGranted(t: Turn, id: ConnId, n: number): void {
   const c = connIn(t, id, "asking");
   if (!c || !answered(t, id)) return;
-  const { jobs, job } = takeJob(t.s.jobs, n, senderReady(t.s, t.at.now));
+  const ready = senderReady(t.s, t.at.now);
+  // The sender asked was the whole job's (the head taken may be all expired where the job is not).
+  const whole = peekJob(t.s.jobs, ready);
+  const carrying = whole && limitedSender(whole, t.at.now);
+  const { jobs, job } = takeJob(t.s.jobs, n, ready);
   if (!job) {
     // The queue emptied between question and answer: look again.
     setPhase(t, c, { kind: "seeking", idleEnd: c.phase.idleEnd });
     return first(t, id);
   }
   update(t, { jobs });
-  begin(t, { ...c, carrying: senderOf(job) }, job);
+  begin(t, { ...c, carrying }, job);
 }
 
 /**
@@ -1032,14 +1046,22 @@ function sendThrew(t: Turn, id: ConnId, message: string, nothingSent: boolean): 
  */
 function handBackSurplus(t: Turn, sender: string, wait: SenderWait): void {
   const keep = Math.max(1, t.at.limit * QUEUED_PER_CONNECTION);
-  const order: number[] = [];
+  const { leaseMarginMs } = t.s.config.policy;
+  // Kept: the first `keep` whose claims outlive the wait; a claim that would reach its lease
+  // margin first goes back too (its lease would lapse while it waits here).
+  const surplus: number[] = [];
+  let kept = 0;
   for (const lane of t.s.jobs.lanes) {
     for (const job of lane) {
-      if (senderOf(job) === sender) { for (const d of job.deliveries) order.push(d.id); }
+      if (limitedSender(job, t.at.now) !== sender) continue;
+      for (const d of job.deliveries) {
+        if (kept < keep && d.leaseExpiresAt - leaseMarginMs > wait.until) kept++;
+        else surplus.push(d.id);
+      }
     }
   }
-  if (order.length <= keep) return;
-  const chunkOf = new Map(order.slice(keep).map((id, i) => [id, Math.floor(i / keep)]));
+  if (surplus.length === 0) return;
+  const chunkOf = new Map(surplus.map((id, i) => [id, Math.floor(i / keep)]));
   const { jobs, drained } = drainJobs(t.s.jobs, (d) => chunkOf.has(d.id));
   update(t, { jobs });
   const start = Math.max(wait.until, t.at.now);

@@ -1223,3 +1223,22 @@ Deno.test("transition(): a transaction's sender slot frees once its outcomes are
     { kind: "sender_done", sender: "noisy.example" },
   ]);
 });
+
+Deno.test("transition(): a sender's wait neither outlasts a claim's lease nor holds expired mail", () => {
+  // Claims whose lease (less the 10 s margin) ends before the wait does go back, due at its end.
+  const short = delivery(1, { sender: "noisy.example", leaseExpiresAt: T0 + 30_000 });
+  const long = delivery(2, { sender: "noisy.example", leaseExpiresAt: T0 + 120_000 });
+  const { effects, state } = play(initialState(config()), [
+    ...asking([long, short]),
+    senderRefused(1, "noisy.example", T0 + 60_000, L1),
+  ]);
+  assert.deepEqual(effects.filter((e) => e.kind === "hand_back"), [
+    { kind: "hand_back", deliveries: [short], at: T0 + 60_200 },
+  ]);
+  assert.equal(state.jobs.size, 1);
+  // Mail past its expiry is not held to its sender's limit: it ends (expired) without a cell.
+  const old = delivery(3, { sender: "noisy.example", expiresAt: T0 + 1_000 });
+  const later = { ...L1, now: T0 + 2_000 };
+  const next = play(state, [offer([old], later)]);
+  assert.deepEqual(next.effects.at(-1), { kind: "take_budget", conn: 1, max: 1 }, "no sender");
+});
