@@ -31,11 +31,16 @@
  * @module
  */
 import type { Rate } from "./rate_budget.ts";
+import type { SenderSnapshot } from "./snapshots.ts";
+
+export type { SenderSnapshot } from "./snapshots.ts";
 
 /** One sender's configured limits. */
 export interface SenderLimit {
   /** Rates enforced together (empty: no rate limit). */
   readonly rates: readonly Rate[];
+  /** The rates as configured, shown to operators (default `rates`; the relay widens those). */
+  readonly configured?: readonly Rate[];
   /** Most transactions of this sender in flight at once in this instance (absent: no cap). */
   readonly maxConnections?: number;
 }
@@ -73,21 +78,6 @@ export type SenderTake =
     readonly spacingMs: number;
     readonly reason: "rate" | "connections";
   };
-
-/** A sender's state as the admin API shows it. */
-export interface SenderSnapshot {
-  readonly key: string;
-  readonly rates: readonly { count: number; perMs: number; burst: number }[];
-  readonly maxConnections: number | null;
-  /** Transactions of this sender in flight in this instance. */
-  readonly inFlight: number;
-  /** Cells this instance holds and could spend right now. */
-  readonly available: number;
-  /** When the next cell may go (`now` when it may go now); null when it waits for a range. */
-  readonly nextFreeAt: number | null;
-  /** Times an actor asked and had to wait, since start. */
-  readonly waits: number;
-}
 
 export interface SenderBudgetOptions {
   /** How much of the timeline one reservation covers (cells = this / the widest spacing). */
@@ -217,7 +207,11 @@ export class SenderBudgets {
       const due = Math.max(now, ...s.rates.map((r) => dueAt(r, now)));
       return {
         key,
-        rates: s.limit.rates.map((r) => ({ count: r.count, perMs: r.perMs, burst: r.burst ?? 1 })),
+        rates: (s.limit.configured ?? s.limit.rates).map((r) => ({
+          count: r.count,
+          perMs: r.perMs,
+          burst: r.burst ?? 1,
+        })),
         maxConnections: s.limit.maxConnections ?? null,
         inFlight: s.inFlight,
         available: s.rates.length === 0 ? 1_000 : available,

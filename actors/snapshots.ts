@@ -68,3 +68,18 @@ export interface SupervisorSnapshot {
   readonly domains: readonly string[];
   readonly crashed: readonly { domain: string; crashes: number; restartAt: number }[];
 }
+
+/** A sender's state as the admin API shows it. */
+export interface SenderSnapshot {
+  readonly key: string;
+  readonly rates: readonly { count: number; perMs: number; burst: number }[];
+  readonly maxConnections: number | null;
+  /** Transactions of this sender in flight in this instance. */
+  readonly inFlight: number;
+  /** Cells this instance holds and could spend right now. */
+  readonly available: number;
+  /** When the next cell may go (`now` when it may go now); null when it waits for a range. */
+  readonly nextFreeAt: number | null;
+  /** Times an actor asked and had to wait, since start. */
+  readonly waits: number;
+}

@@ -71,6 +71,7 @@ export function senderLimits(
   for (const [key, l] of Object.entries(senders)) {
     limits[key] = {
       rates: (l.rate ?? []).map((r) => ({ ...r, perMs: r.perMs * RATE_MARGIN })),
+      configured: l.rate ?? [],
       ...(l.maxConnections !== undefined ? { maxConnections: l.maxConnections } : {}),
     };
   }

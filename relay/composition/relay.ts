@@ -21,6 +21,7 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue } from "../adapters/pg_queue.ts";
+import type { SenderSnapshot } from "../../actors/snapshots.ts";
 import { pgSenderBudgets, senderLimits } from "../adapters/sender_limits.ts";
 import { purgeSenderBudgets } from "../../db/sender_budgets.ts";
 import { pgDestinationStates } from "../adapters/destination_state_store.ts";
@@ -124,6 +125,8 @@ export interface RunningRelay {
    * everything without `tlsReports`.
    */
   readonly tlsResults: TlsResultSink;
+  /** The per-sender limits as they stand (absent without a `senders` section). */
+  readonly senders?: { snapshot(now: number): SenderSnapshot[] };
   /** Polls the outbox now (an HTTP enqueue, a notification). */
   wake(): void;
 }
@@ -508,6 +511,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     supervisor,
     health,
     tlsResults: tlsReports.sink,
+    ...(senders ? { senders: senders.budgets } : {}),
     wake: () => {
       poller.wake();
       supervisor.wake();

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { acquireLeases, domainLease } from "../../db/leases.ts";
 import { serverOnly } from "../_support/db.ts";
 import { startSmtpServer } from "../relay/smtp/_smtp_server.ts";
-import { enqueue, startTestRelay, type TestRelay } from "./_relay.ts";
+import { ADMIN_TOKEN, enqueue, startTestRelay, type TestRelay } from "./_relay.ts";
 
 /** Fake time per pump step: well below the noisy sender's 102 ms spacing. */
 const STEP_MS = 20;
@@ -107,6 +107,23 @@ Deno.test({
     );
     assert.ok(waits && Number(waits[1]) > 0, "ferry_sender_waits_total counts the waits");
     assert.doesNotMatch(text, /sender="quiet.example"/);
+    // And in the admin API, per sender.
+    const res = await r.ops!.app.fetch(
+      new Request("http://relay.test/api/v1/senders", {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      }),
+    );
+    const body = await res.json();
+    assert.equal(body.live, true);
+    assert.equal(body.senders.length, 1);
+    const [noisy] = body.senders;
+    assert.deepEqual([noisy.sender, noisy.rates, noisy.max_connections], [
+      "noisy.example",
+      ["10/s"],
+      null,
+    ]);
+    assert.ok(noisy.waits > 0, `waits: ${noisy.waits}`);
+    assert.equal(noisy.waits, Number(waits![1]), "the same count as the metric");
   },
 });
 
