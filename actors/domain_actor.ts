@@ -211,7 +211,9 @@ export class DomainActor implements Actor {
       told = true;
       queueMicrotask(() => {
         told = false;
-        if (this.#ended) this.#dispatchSafely({ kind: "senders_changed" });
+        // Only an actor whose work waits for a sender has anything to reconsider.
+        const waiting = Object.keys(this.#state.senderWaits).length > 0;
+        if (this.#ended && waiting) this.#dispatchSafely({ kind: "senders_changed" });
       });
     });
     this.#dispatchSafely({ kind: "start" });
