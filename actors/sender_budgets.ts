@@ -92,6 +92,9 @@ export interface SenderBudgetOptions {
 
 const EPSILON = 1e-6;
 
+/** The spacing a refusal for want of a transaction slot reports (see {@link SenderBudgets.take}). */
+export const CONNECTION_SPACING_MS = 100;
+
 interface LocalRate {
   readonly interval: number;
   readonly burst: number;
@@ -164,7 +167,10 @@ export class SenderBudgets {
     if (max !== undefined && s.inFlight >= max) {
       s.waits++;
       this.#onWait?.(key, "connections");
-      return { ok: false, retryAt: now + this.#retryMs, spacingMs, reason: "connections" };
+      // A slot frees when a transaction ends, which no rate tells: what waits for one is spread
+      // as if a transaction took CONNECTION_SPACING_MS, so it does not all come back at once.
+      const spacing = Math.max(spacingMs, CONNECTION_SPACING_MS);
+      return { ok: false, retryAt: now + this.#retryMs, spacingMs: spacing, reason: "connections" };
     }
     const room = Math.min(n, ...s.rates.map((r) => roomIn(r, now)));
     if (room >= 1) {
