@@ -204,6 +204,8 @@ export interface SavedAdaptiveRate {
 export interface ConfiguredBudget {
   tryTake(now: number, n?: number): TakeResult;
   available(now: number, options?: AvailableOptions): number;
+  /** When one cell could be taken (optional: without it, `now` when available, else unknown). */
+  whenAvailable?(now: number): number;
 }
 
 /** Floating-point slack, as in rate_budget.ts: no spurious 1 ms waits on non-integer spacings. */
@@ -248,6 +250,16 @@ export class AdaptiveBudget {
     this.#lastTakeAt = now;
     this.#state = transition(this.#state, { kind: "taken", n }, now, this.config);
     return r;
+  }
+
+  /** When the next message may go under both the configured rates and the adaptive limit. */
+  nextFreeAt(now: number): number {
+    const configured = this.configured.whenAvailable?.(now) ?? now;
+    const interval = this.#interval();
+    const adaptive = interval !== undefined && this.#tat > now + EPSILON
+      ? Math.ceil(this.#tat - EPSILON)
+      : now;
+    return Math.max(configured, adaptive);
   }
 
   available(now: number, options: AvailableOptions = {}): number {

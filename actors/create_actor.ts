@@ -23,6 +23,7 @@ import type {
   Random,
 } from "./ports.ts";
 import { type Rate, RateBudget } from "./rate_budget.ts";
+import type { SenderBudgets } from "./sender_budgets.ts";
 
 export interface ActorFactoryDeps {
   readonly clock: Clock;
@@ -34,8 +35,10 @@ export interface ActorFactoryDeps {
   readonly leaseMarginMs?: number;
   /** How long a claim's lease lasts (bounds how much the actor asks for). */
   readonly leaseMs?: number;
-  /** Hands unstarted claims back to the queue, due now. */
-  readonly release?: (deliveries: readonly Delivery[]) => Promise<void>;
+  /** Hands unstarted claims back to the queue, due at `at` (default: now). */
+  readonly release?: (deliveries: readonly Delivery[], at?: number) => Promise<void>;
+  /** The per-sender limits, shared by every actor of the process. */
+  readonly senders?: SenderBudgets;
   readonly metrics?: ActorMetrics;
 }
 
@@ -92,9 +95,16 @@ export function createDomainActor(
     },
     record: deps.metrics ? countOutcomes(deps.record, deps.metrics) : deps.record,
     ...(deps.release ? { release: deps.release } : {}),
+    ...(deps.senders ? { senders: deps.senders } : {}),
     logger: deps.logger,
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     saveState: () => saveLimits(limits),
+    describeLimits: (now) => ({
+      rates: policy.rates.map((r) => ({ count: r.count, perMs: r.perMs, burst: r.burst ?? 1 })),
+      adaptivePerSecond: budget.limit ?? null,
+      nextFreeAt: budget.nextFreeAt(now),
+      maxConnections: policy.maxConnections,
+    }),
   });
 }
 

@@ -28,7 +28,8 @@ import type {
 import { NothingSentError } from "./ports.ts";
 import type { PlanRetry } from "./classify_outcome.ts";
 import { oldestQueued } from "./job_queue.ts";
-import type { DomainActorSnapshot } from "./snapshots.ts";
+import type { DomainActorSnapshot, LimitsSnapshot } from "./snapshots.ts";
+import type { SenderBudgets } from "./sender_budgets.ts";
 import {
   type ActorEvent,
   type ActorInput,
@@ -115,12 +116,17 @@ export interface DomainActorDeps {
   readonly planRetry: PlanRetry;
   readonly record: (outcome: OutcomeRecord) => Promise<boolean>;
   /**
-   * Hands unstarted claims back to the queue, due now (a claim too close to its lease end).
-   * Without it they wait for the lease reaper.
+   * Hands unstarted claims back to the queue, due at `at` (default: now), unattempted: a claim
+   * too close to its lease end, or mail held back by its sender's limit. Without it they wait
+   * for the lease reaper.
    */
-  readonly release?: (deliveries: readonly Delivery[]) => Promise<void>;
+  readonly release?: (deliveries: readonly Delivery[], at?: number) => Promise<void>;
+  /** The per-sender limits, shared by every actor of the process (absent: none). */
+  readonly senders?: SenderBudgets;
   readonly logger: Logger;
   readonly metrics?: ActorMetrics;
+  /** The rate budget and concurrency as operators see them (actors/create_actor.ts). */
+  readonly describeLimits?: (now: number) => LimitsSnapshot;
   /** The budgets' and concurrency's state, for the supervisor to keep (actors/create_actor.ts). */
   readonly saveState?: () => DestinationState;
 }
@@ -154,7 +160,7 @@ export class DomainActor implements Actor {
     const { budget, concurrency, policy } = this.#d;
     if (blockedUntil(this.#state, now, concurrency.unreachableUntil(now)) > now) return 0;
     const soon = budget.available(now, { withinMs: demandHorizon(policy) });
-    return demandOf(this.#state, concurrency.limit(now), soon);
+    return demandOf(this.#state, concurrency.limit(now), soon, now);
   }
 
   offer(deliveries: readonly Delivery[]): Delivery[] {
@@ -184,13 +190,14 @@ export class DomainActor implements Actor {
   }
 
   snapshot(now: number): DomainActorSnapshot {
-    const { budget, concurrency } = this.#d;
-    return snapshotOf(this.#state, {
+    const { budget, concurrency, describeLimits } = this.#d;
+    const s = snapshotOf(this.#state, {
       now,
       limit: concurrency.limit(now),
       unreachableUntil: concurrency.unreachableUntil(now),
       budgetAvailable: budget.available(now),
     });
+    return describeLimits ? { ...s, limits: describeLimits(now) } : s;
   }
 
   saveState(): DestinationState | undefined {
@@ -210,8 +217,21 @@ export class DomainActor implements Actor {
     else kill.addEventListener("abort", onKill, { once: true });
     if (stop.aborted) onStop();
     else stop.addEventListener("abort", onStop, { once: true });
+    // Told outside the dispatch that changed the limit (another actor's, or this one's), once
+    // per burst of changes.
+    let told = false;
+    const unsubscribe = this.#d.senders?.onChange(() => {
+      if (told) return;
+      told = true;
+      queueMicrotask(() => {
+        told = false;
+        // Only an actor whose work waits for a sender has anything to reconsider.
+        const waiting = Object.keys(this.#state.senderWaits).length > 0;
+        if (this.#ended && waiting) this.#dispatchSafely({ kind: "senders_changed" });
+      });
+    });
     this.#dispatchSafely({ kind: "start" });
-    return ended.then(() => {
+    return ended.finally(() => unsubscribe?.()).then(() => {
       if (this.#failure) throw this.#failure.error;
     });
   }
@@ -265,7 +285,12 @@ export class DomainActor implements Actor {
       case "take_connection":
         return this.#takeConnection();
       case "take_budget":
-        return this.#takeBudget(effect.conn, effect.max);
+        return this.#takeBudget(effect.conn, effect.max, effect.sender);
+      case "sender_done":
+        return this.#d.senders?.done(effect.sender);
+      case "hand_back":
+        this.#release(effect.deliveries, effect.at).catch(() => {});
+        return;
       case "report":
         this.#report(effect.signal, clock.now());
         if (effect.conn !== undefined) this.#dispatch({ kind: "reported", conn: effect.conn });
@@ -351,12 +376,27 @@ export class DomainActor implements Actor {
     );
   }
 
-  /** As much of `max` as the budget lets through now, at least one (a refusal says when). */
-  #takeBudget(conn: ConnId, max: number): void {
-    const { budget, clock } = this.#d;
+  /**
+   * As much of `max` as the budget (and the sender's, for a limited sender) lets through now, at
+   * least one (a refusal says when). The sender's budget is asked first: its cells go back when
+   * the destination's budget refuses, which cannot be said of the destination's.
+   */
+  #takeBudget(conn: ConnId, max: number, sender: string | undefined): void {
+    const { budget, clock, senders } = this.#d;
     const now = clock.now();
-    const n = Math.max(1, Math.min(max, budget.available(now)));
+    let n = Math.max(1, Math.min(max, budget.available(now)));
+    const limited = sender !== undefined && senders?.has(sender) === true;
+    if (limited) {
+      const s = senders!.take(sender, now, n);
+      if (!s.ok) {
+        const { retryAt, spacingMs } = s;
+        this.#dispatch({ kind: "sender_refused", conn, sender, retryAt, spacingMs });
+        return;
+      }
+      n = s.n;
+    }
     const r = budget.tryTake(now, n);
+    if (!r.ok && limited) senders!.untake(sender, n);
     this.#dispatch(
       r.ok
         ? { kind: "budget_granted", conn, n }
@@ -380,10 +420,10 @@ export class DomainActor implements Actor {
     }
   }
 
-  async #release(deliveries: readonly Delivery[]): Promise<void> {
+  async #release(deliveries: readonly Delivery[], at?: number): Promise<void> {
     if (!this.#d.release) return;
     try {
-      await this.#d.release(deliveries);
+      await this.#d.release(deliveries, at);
     } catch {
       // Broken infrastructure: the lease reaper brings them back when their leases end.
     }

@@ -26,7 +26,16 @@
  */
 import { reconnectBackoff, type ReconnectPolicy } from "./backoff.ts";
 import { classifyOutcome, type PlanRetry } from "./classify_outcome.ts";
-import { addJobs, drainJobs, type Job, type Jobs, NO_JOBS, peekJob, takeJob } from "./job_queue.ts";
+import {
+  addJobs,
+  drainJobs,
+  type Job,
+  type Jobs,
+  NO_JOBS,
+  peekJob,
+  senderOf,
+  takeJob,
+} from "./job_queue.ts";
 import type {
   ActorLogEvent as LogEvent,
   Delivery,
@@ -109,10 +118,24 @@ export type Effect =
   /** Question to the connection-rate budget: `connection_granted` or `connection_refused`. */
   | { readonly kind: "take_connection" }
   /**
-   * Question to the message-rate budget: up to `max` cells (at least one), answered by
-   * `budget_granted` with how many, or `budget_refused` with when.
+   * Question to the message-rate budget (and to the budget of the job's `sender`, when it has a
+   * sender limit): up to `max` cells (at least one), answered by `budget_granted` with how many,
+   * `budget_refused` with when, or `sender_refused` when the sender's limit holds the job back.
    */
-  | { readonly kind: "take_budget"; readonly conn: ConnId; readonly max: number }
+  | {
+    readonly kind: "take_budget";
+    readonly conn: ConnId;
+    readonly max: number;
+    readonly sender?: string | undefined;
+  }
+  /** A transaction of `sender` ended (its slot in the sender's cap frees). */
+  | { readonly kind: "sender_done"; readonly sender: string }
+  /**
+   * Queued deliveries held back by their sender's limit, beyond what this actor keeps at hand,
+   * go back to the queue unattempted, due at `at`, so they do not fill the actor's queue ahead
+   * of other senders' mail.
+   */
+  | { readonly kind: "hand_back"; readonly deliveries: readonly Delivery[]; readonly at: number }
   /**
    * Tells the concurrency port. With `conn`, a question: the next decision for that connection
    * depends on what the port makes of it, read from the `reported` event that answers.
@@ -168,6 +191,19 @@ export type ActorInput =
   | { readonly kind: "connection_refused"; readonly retryAt: number }
   | { readonly kind: "budget_granted"; readonly conn: ConnId; readonly n: number }
   | { readonly kind: "budget_refused"; readonly conn: ConnId; readonly retryAt: number }
+  /**
+   * The job's sender may not send now: its jobs wait (not an attempt) until `retryAt` or until
+   * `senders_changed`; `spacingMs` is the sender's spacing, to spread what goes back.
+   */
+  | {
+    readonly kind: "sender_refused";
+    readonly conn: ConnId;
+    readonly sender: string;
+    readonly retryAt: number;
+    readonly spacingMs: number;
+  }
+  /** A sender limit may have room again (a reservation landed, a slot freed). */
+  | { readonly kind: "senders_changed" }
   | {
     readonly kind: "connected";
     readonly conn: ConnId;
@@ -262,7 +298,16 @@ export interface Conn {
   readonly counted: boolean;
   /** Jobs taken on this connection. */
   readonly jobs: number;
+  /** The sender whose transaction slot this connection holds, until its outcomes are written. */
+  readonly carrying?: string | undefined;
   readonly phase: ConnPhase;
+}
+
+/** A sender whose limit refused a job: its jobs wait until `until`. */
+export interface SenderWait {
+  readonly until: number;
+  /** The sender's spacing: what is handed back is spread by it. */
+  readonly spacingMs: number;
 }
 
 export interface DomainActorState {
@@ -282,11 +327,15 @@ export interface DomainActorState {
   readonly pausedUntil: number;
   /** Throttling replies since the last accepted transaction (lengthens the pause). */
   readonly slowDowns: number;
+  /** The last throttling reply and when it came (operators see it). */
+  readonly lastThrottle: { readonly reply: string; readonly at: number } | undefined;
   readonly connectFailures: number;
   /** Pauses in a row because the message could not be read (store away). */
   readonly unsentPauses: number;
   readonly suspended: { readonly until: number; readonly reason: string } | undefined;
   readonly lastReply: string | null;
+  /** Senders whose limit refused a job, and until when their jobs wait here. */
+  readonly senderWaits: Readonly<Record<string, SenderWait>>;
   /** When the run loop's timer is armed for. */
   readonly loopTimer: number | undefined;
   /** Owners still to decide after a kick, in order. */
@@ -314,10 +363,12 @@ export function initialState(config: ActorConfig): DomainActorState {
     reconnectAt: 0,
     pausedUntil: 0,
     slowDowns: 0,
+    lastThrottle: undefined,
     connectFailures: 0,
     unsentPauses: 0,
     suspended: undefined,
     lastReply: null,
+    senderWaits: {},
     loopTimer: undefined,
     agenda: [],
     asking: undefined,
@@ -370,13 +421,59 @@ export function demandHorizon(policy: ActorPolicy): number {
  * is already queued. More would sit on leases another instance cannot take, and may have to be
  * handed back unsent. The caller answers 0 itself while the destination is blocked.
  */
-export function demandOf(s: DomainActorState, limit: number, budgetSoon: number): number {
-  const canStart = Math.min(
-    s.config.policy.queueCapacity,
-    budgetSoon,
-    limit * QUEUED_PER_CONNECTION,
-  );
-  return Math.max(0, canStart - s.jobs.size);
+export function demandOf(
+  s: DomainActorState,
+  limit: number,
+  budgetSoon: number,
+  now = -Infinity,
+): number {
+  const { queueCapacity } = s.config.policy;
+  const canStart = Math.min(queueCapacity, budgetSoon, limit * QUEUED_PER_CONNECTION);
+  // Jobs that wait for their sender's limit do not count as work about to start, so other
+  // senders' mail is still claimed for this destination; the queue's capacity bounds both.
+  const room = queueCapacity - s.jobs.size;
+  return Math.max(0, Math.min(room, canStart - readySize(s, now)));
+}
+
+/** Whether a job's sender lets it start now, as far as this actor last heard. */
+function senderReady(s: DomainActorState, now: number): (job: Job) => boolean {
+  return (job) => {
+    const sender = limitedSender(job, now);
+    return sender === undefined || !((s.senderWaits[sender]?.until ?? -Infinity) > now);
+  };
+}
+
+/**
+ * The sender limit a job is held to: its sender's, unless all its deliveries have expired (they
+ * end without being sent, so no sender limit should keep them waiting).
+ */
+function limitedSender(job: Job, now: number): string | undefined {
+  const sender = senderOf(job);
+  if (sender === undefined || job.deliveries.every((d) => d.expiresAt <= now)) return undefined;
+  return sender;
+}
+
+/** Deliveries queued whose sender lets them start now. */
+export function readySize(s: DomainActorState, now: number): number {
+  const ready = senderReady(s, now);
+  let n = 0;
+  for (const lane of s.jobs.lanes) {
+    for (const job of lane) if (ready(job)) n += job.deliveries.length;
+  }
+  return n;
+}
+
+/** When the earliest sender wait of a queued job ends (Infinity: none waits). */
+function senderWaitEnd(s: DomainActorState, now: number): number {
+  let end = Infinity;
+  for (const lane of s.jobs.lanes) {
+    for (const job of lane) {
+      const sender = limitedSender(job, now);
+      const until = sender === undefined ? undefined : s.senderWaits[sender]?.until;
+      if (until !== undefined && until > now) end = Math.min(end, until);
+    }
+  }
+  return end;
 }
 
 /** Recipients in a transaction on the wire. */
@@ -406,6 +503,8 @@ export function snapshotOf(
     suspendedUntil: suspended?.until ?? null,
     suspendReason: suspended?.reason ?? null,
     lastReply: s.lastReply,
+    pausedUntil: s.pausedUntil > at.now ? s.pausedUntil : null,
+    lastThrottle: s.lastThrottle ?? null,
   };
 }
 
@@ -450,6 +549,11 @@ function handle(t: Turn, e: ActorEvent): void {
       return budgetGranted(t, e.conn, e.n);
     case "budget_refused":
       return budgetRefused(t, e.conn, e.retryAt);
+    case "sender_refused":
+      return senderRefused(t, e);
+    case "senders_changed":
+      update(t, { senderWaits: {} });
+      return kick(t);
     case "connected":
       return connected(t, e);
     case "connect_failed":
@@ -503,6 +607,10 @@ function offer(t: Turn, deliveries: readonly Delivery[]): void {
   }
   update(t, { jobs: addJobs(t.s.jobs, taken, maxRecipientsPerTransaction) });
   if (rest.length > 0) t.effects.push({ kind: "give_back", deliveries: rest });
+  // Work of a sender that waits is not asked about until it may go: trim it here.
+  for (const [sender, wait] of Object.entries(t.s.senderWaits)) {
+    if (wait.until > t.at.now) handBackSurplus(t, sender, wait);
+  }
   kick(t);
 }
 
@@ -583,7 +691,7 @@ function running(s: DomainActorState): boolean {
 function wantsConnection(t: Turn): boolean {
   const { now, limit, unreachableUntil } = t.at;
   const idle = t.s.conns.filter((c) => c.phase.kind === "waiting" && c.phase.for === "work");
-  return t.s.jobs.size > idle.length * t.s.config.policy.maxRecipientsPerTransaction &&
+  return readySize(t.s, now) > idle.length * t.s.config.policy.maxRecipientsPerTransaction &&
     blockedUntil(t.s, now, unreachableUntil) <= now &&
     t.s.conns.length < limit;
 }
@@ -594,7 +702,8 @@ function runLoop(t: Turn): void {
     if (t.s.config.connectionBudget) return ask(t, "loop", { kind: "take_connection" });
     openConnection(t);
   }
-  loopWaits(t, Infinity);
+  // Work held back by its senders' limits: look again when the first of them may go.
+  loopWaits(t, senderWaitEnd(t.s, t.at.now));
 }
 
 function connectionGranted(t: Turn): void {
@@ -678,8 +787,16 @@ function close(t: Turn, c: Conn): void {
   t.effects.push({ kind: "close", conn: c.id });
 }
 
+/** The connection's transaction no longer counts against its sender's cap. */
+function freeSender(t: Turn, c: Conn): Conn {
+  if (c.carrying === undefined) return c;
+  t.effects.push({ kind: "sender_done", sender: c.carrying });
+  return { ...c, carrying: undefined };
+}
+
 /** A connection is gone: the run loop and the waiting connections reconsider. */
 function endConn(t: Turn, c: Conn): void {
+  freeSender(t, connOf(t.s, c.id) ?? c);
   if (c.phase.kind === "waiting") t.effects.push({ kind: "clear_timer", owner: c.id });
   update(t, {
     conns: t.s.conns.filter((x) => x.id !== c.id),
@@ -772,7 +889,7 @@ function seek(t: Turn, id: ConnId): void {
   const { idleEnd } = c.phase;
   const { now, unreachableUntil } = t.at;
   if (t.s.stopped || closedUntil(t.s, now, unreachableUntil) > now) return close(t, c);
-  const job = peekJob(t.s.jobs);
+  const job = peekJob(t.s.jobs, senderReady(t.s, now));
   if (job) {
     // Paused by the receiver: the session waits the pause out, as for the budget, rather than
     // closing and reconnecting (new connections are what a throttling receiver counts too).
@@ -782,24 +899,51 @@ function seek(t: Turn, id: ConnId): void {
       return setPhase(t, c, { kind: "waiting", idleEnd, for: "pause", until: paused });
     }
     setPhase(t, c, { kind: "asking", idleEnd });
-    return ask(t, id, { kind: "take_budget", conn: id, max: job.deliveries.length });
+    const sender = limitedSender(job, now);
+    const max = job.deliveries.length;
+    return ask(t, id, { kind: "take_budget", conn: id, max, ...(sender ? { sender } : {}) });
   }
   // Idle while another destination waits for this host's slot: give the slot up.
   if (now >= idleEnd || t.at.wanted.includes(id)) return close(t, c);
+  // Everything queued waits for its senders' limits: wait with it, as for the rate budget.
+  const senders = senderWaitEnd(t.s, now);
+  if (senders < idleEnd) {
+    return setPhase(t, c, { kind: "waiting", idleEnd, for: "budget", until: senders });
+  }
   setPhase(t, c, { kind: "waiting", idleEnd, for: "work", until: idleEnd });
 }
 
 function budgetGranted(t: Turn, id: ConnId, n: number): void {
   const c = connIn(t, id, "asking");
   if (!c || !answered(t, id)) return;
-  const { jobs, job } = takeJob(t.s.jobs, n);
+  const ready = senderReady(t.s, t.at.now);
+  // The sender asked was the whole job's (the head taken may be all expired where the job is not).
+  const whole = peekJob(t.s.jobs, ready);
+  const carrying = whole && limitedSender(whole, t.at.now);
+  const { jobs, job } = takeJob(t.s.jobs, n, ready);
   if (!job) {
     // The queue emptied between question and answer: look again.
     setPhase(t, c, { kind: "seeking", idleEnd: c.phase.idleEnd });
     return first(t, id);
   }
   update(t, { jobs });
-  begin(t, c, job);
+  begin(t, { ...c, carrying }, job);
+}
+
+/**
+ * The job's sender may not send now. Its jobs wait here (not an attempt: nothing is recorded),
+ * and the connection looks at once for a job of another sender. Beyond what the connections
+ * could start soon, that sender's queued deliveries go back to the queue, due once the ones kept
+ * could have gone, so a noisy sender's backlog does not fill the queue ahead of other mail.
+ */
+function senderRefused(t: Turn, e: Extract<ActorInput, { kind: "sender_refused" }>): void {
+  const c = connIn(t, e.conn, "asking");
+  if (!c || !answered(t, e.conn)) return;
+  const wait = { until: e.retryAt, spacingMs: e.spacingMs };
+  update(t, { senderWaits: { ...t.s.senderWaits, [e.sender]: wait } });
+  handBackSurplus(t, e.sender, wait);
+  setPhase(t, c, { kind: "seeking", idleEnd: c.phase.idleEnd });
+  first(t, e.conn);
 }
 
 function budgetRefused(t: Turn, id: ConnId, retryAt: number): void {
@@ -894,6 +1038,46 @@ function sendThrew(t: Turn, id: ConnId, message: string, nothingSent: boolean): 
   record(t, c, tx.outcomes, "next");
 }
 
+/**
+ * Of a waiting sender's queued deliveries, those beyond what the connections could start soon go
+ * back to the queue, in chunks of that size due one after another at the sender's spacing (when
+ * this actor alone could have sent the ones before them), so they neither fill the queue ahead of
+ * other senders' mail nor come back all at once to be claimed and handed back again.
+ */
+function handBackSurplus(t: Turn, sender: string, wait: SenderWait): void {
+  const keep = Math.max(1, t.at.limit * QUEUED_PER_CONNECTION);
+  const { leaseMarginMs } = t.s.config.policy;
+  // Kept: the first `keep` whose claims outlive the wait; a claim that would reach its lease
+  // margin first goes back too (its lease would lapse while it waits here).
+  const surplus: number[] = [];
+  let kept = 0;
+  for (const lane of t.s.jobs.lanes) {
+    for (const job of lane) {
+      if (limitedSender(job, t.at.now) !== sender) continue;
+      for (const d of job.deliveries) {
+        if (kept < keep && d.leaseExpiresAt - leaseMarginMs > wait.until) kept++;
+        else surplus.push(d.id);
+      }
+    }
+  }
+  if (surplus.length === 0) return;
+  const chunkOf = new Map(surplus.map((id, i) => [id, Math.floor(i / keep)]));
+  const { jobs, drained } = drainJobs(t.s.jobs, (d) => chunkOf.has(d.id));
+  update(t, { jobs });
+  const start = Math.max(wait.until, t.at.now);
+  const chunks = new Map<number, Delivery[]>();
+  for (const d of drained) {
+    const k = chunkOf.get(d.id)!;
+    const chunk = chunks.get(k);
+    if (chunk) chunk.push(d);
+    else chunks.set(k, [d]);
+  }
+  for (const [k, deliveries] of chunks) {
+    const at = Math.ceil(start + (k + 1) * keep * wait.spacingMs);
+    t.effects.push({ kind: "hand_back", deliveries, at });
+  }
+}
+
 /** Results become outcomes; the concurrency port hears of a throttling or a success. */
 function conclude(
   t: Turn,
@@ -949,7 +1133,7 @@ function slowDownFor(t: Turn, reply: string, hintMs: number | undefined): void {
     ? Math.min(hintMs, MAX_HINTED_PAUSE_MS)
     : reconnectBackoff(slowDowns, SLOW_DOWN_PAUSE);
   const until = Math.max(t.s.pausedUntil, now + pauseMs);
-  update(t, { slowDowns, pausedUntil: until });
+  update(t, { slowDowns, pausedUntil: until, lastThrottle: { reply, at: now } });
   t.effects.push(
     { kind: "report", signal: "slow_down" },
     { kind: "log", event: { event: "domain.slowed", domain: t.s.config.domain, until, reply } },
@@ -971,7 +1155,7 @@ function record(
   outcomes: readonly OutcomeRecord[],
   then: "next" | "end",
 ): void {
-  setPhase(t, c, { kind: "recording", then });
+  setPhase(t, freeSender(t, c), { kind: "recording", then });
   t.effects.push({ kind: "record", conn: c.id, outcomes });
 }
 

@@ -61,25 +61,40 @@ export function oldestQueued(jobs: Jobs): number | undefined {
   return oldest;
 }
 
-/** The job that would be taken next. */
-export function peekJob(jobs: Jobs): Job | undefined {
-  for (const lane of jobs.lanes) if (lane.length > 0) return lane[0];
+/** The job that would be taken next (of those that `ready` accepts, when given). */
+export function peekJob(jobs: Jobs, ready: (job: Job) => boolean = () => true): Job | undefined {
+  for (const lane of jobs.lanes) for (const job of lane) if (ready(job)) return job;
   return undefined;
 }
 
-/** Takes the next job, or its first `max` recipients (the rest stays first in line). */
-export function takeJob(jobs: Jobs, max = Infinity): { jobs: Jobs; job: Job | undefined } {
+/**
+ * Takes the next job (the first that `ready` accepts, when given), or its first `max`
+ * recipients (the rest keeps its place in line).
+ */
+export function takeJob(
+  jobs: Jobs,
+  max = Infinity,
+  ready: (job: Job) => boolean = () => true,
+): { jobs: Jobs; job: Job | undefined } {
   for (const [p, lane] of jobs.lanes.entries()) {
-    const job = lane[0];
-    if (!job) continue;
+    const i = lane.findIndex(ready);
+    if (i < 0) continue;
+    const job = lane[i]!;
+    const before = lane.slice(0, i);
+    const after = lane.slice(i + 1);
     if (job.deliveries.length <= max) {
-      return { jobs: withLane(jobs, p, lane.slice(1), job.deliveries.length), job };
+      return { jobs: withLane(jobs, p, [...before, ...after], job.deliveries.length), job };
     }
     const head = { ...job, deliveries: job.deliveries.slice(0, max) };
     const rest = { ...job, deliveries: job.deliveries.slice(max) };
-    return { jobs: withLane(jobs, p, [rest, ...lane.slice(1)], max), job: head };
+    return { jobs: withLane(jobs, p, [...before, rest, ...after], max), job: head };
   }
   return { jobs, job: undefined };
+}
+
+/** The sender limit key of a job (its deliveries share one message, so one sender). */
+export function senderOf(job: Job): string | undefined {
+  return job.deliveries[0]?.sender;
 }
 
 /** Removes the queued deliveries that match (all by default); returns them in queue order. */

@@ -32,6 +32,11 @@ export interface Delivery {
   /** When it was queued (optional: fakes may omit it); the fallback relay's wait counts from it. */
   readonly queuedAt?: number;
   readonly smtputf8: boolean;
+  /**
+   * The sender limit that applies to its message (`tenant:<name>` or a sender domain with a
+   * `senders` entry); absent: no sender limit.
+   */
+  readonly sender?: string;
   readonly leaseToken: number;
   /** When the lease on this claim ends: it must not be sent after that. */
   readonly leaseExpiresAt: number;

@@ -73,6 +73,10 @@ export interface IngestClaim {
   readonly requests: (
     domains: readonly string[],
   ) => readonly { readonly domain: string; readonly limit: number }[];
+  /** Also read each claimed message's outbox row (see `claimDomains`). */
+  readonly withMessages?: boolean;
+  /** The `metadata` key of the tenant tag (per-sender limits; see `claimDomains`). */
+  readonly tenantKey?: string;
 }
 
 export interface IngestResult {
@@ -368,6 +372,8 @@ async function claimNew(
       holder: claim.owner,
       now,
       leaseMs: claim.leaseMs,
+      ...(claim.withMessages ? { withMessages: true } : {}),
+      ...(claim.tenantKey !== undefined ? { tenantKey: claim.tenantKey } : {}),
     });
   } catch (err) {
     throw new IngestClaimError(err);

@@ -47,6 +47,10 @@ export interface ClaimedDelivery {
    * (the others of the same message in the claim carry none).
    */
   readonly message?: MessageRow;
+  /** The message's `from_address` (null once the outbox row is gone). */
+  readonly fromAddress: string | null;
+  /** The message's tenant tag: `metadata ->> tenantKey` as text, when asked for. */
+  readonly tenant: string | null;
 }
 
 export interface ClaimOptions {
@@ -83,6 +87,8 @@ export async function claimDomains(
      * statement of its own to load the content.
      */
     readonly withMessages?: boolean;
+    /** The `metadata` key whose value is the message's tenant (per-sender limits). */
+    readonly tenantKey?: string;
   },
 ): Promise<ClaimedDelivery[]> {
   positive("leaseMs", o.leaseMs);
@@ -128,26 +134,52 @@ export async function claimDomains(
          FOR UPDATE OF d SKIP LOCKED
     ),
     ${leaseUpdate(o)}
-    ${o.withMessages ? withContent : sql`SELECT * FROM upd ORDER BY priority, id`}`.execute(db);
+    ${claimedRows(o)}`.execute(db);
   return rows.map(toClaimed);
 }
 
+/** Outbox columns a claim carries with the first claimed row of each message (prefixed `m_`). */
+const CONTENT_COLUMNS = [
+  "id",
+  "from_address",
+  "to_addresses",
+  "cc_addresses",
+  "bcc_addresses",
+  "reply_to",
+  "subject",
+  "text_body",
+  "html_body",
+  "headers",
+  "raw_message",
+  "attachments",
+  "require_tls",
+  "list_unsubscribe",
+  "created_at",
+  "metadata",
+] as const;
+
 /**
- * The claimed rows, the first of each message with its outbox row's columns (prefixed `m_`):
- * content travels once per message, however many of its recipients the claim took.
+ * The claimed rows, each with its message's sender (and tenant tag, for per-sender limits); with
+ * `withMessages`, the first of each message also carries its outbox row's columns (prefixed
+ * `m_`): content travels once per message, however many of its recipients the claim took.
  */
-// raw SQL: the final SELECT of the claim statement, joining the outbox row once per message.
-const withContent = sql`
-    SELECT u.*, m.id AS m_id, m.from_address AS m_from_address,
-           m.to_addresses AS m_to_addresses, m.cc_addresses AS m_cc_addresses,
-           m.bcc_addresses AS m_bcc_addresses, m.reply_to AS m_reply_to, m.subject AS m_subject,
-           m.text_body AS m_text_body, m.html_body AS m_html_body, m.headers AS m_headers,
-           m.raw_message AS m_raw_message, m.attachments AS m_attachments,
-           m.require_tls AS m_require_tls, m.created_at AS m_created_at, m.metadata AS m_metadata
+// raw SQL: the final SELECT of the claim statement, joining the outbox row once per claimed row.
+function claimedRows(o: { readonly withMessages?: boolean; readonly tenantKey?: string }) {
+  const tenant = o.tenantKey === undefined ? sql`NULL` : sql`o.metadata ->> ${o.tenantKey}`;
+  const content = o.withMessages
+    ? sql.join(
+      CONTENT_COLUMNS.map((c) =>
+        sql`CASE WHEN u.nth = 1 THEN o.${sql.ref(c)} END AS ${sql.ref(`m_${c}`)}`
+      ),
+    )
+    : sql`NULL AS m_id`;
+  return sql`
+    SELECT u.*, o.from_address, ${tenant} AS tenant, ${content}
       FROM (SELECT upd.*, row_number() OVER (PARTITION BY upd.outbox_id ORDER BY upd.id) AS nth
               FROM upd) u
-      LEFT JOIN ferry.outbox m ON u.nth = 1 AND m.id = u.outbox_id
+      LEFT JOIN ferry.outbox o ON o.id = u.outbox_id
      ORDER BY u.priority, u.id`;
+}
 
 /**
  * Destinations with due work that this owner may take: not suspended, not leased by another
@@ -236,6 +268,8 @@ interface ClaimRow {
   last_reply: string | null;
   /** With `withMessages`, on the first row of each message whose outbox row still exists. */
   m_id?: number | null;
+  from_address?: string | null;
+  tenant?: string | null;
 }
 
 function toClaimed(r: ClaimRow): ClaimedDelivery {
@@ -253,6 +287,8 @@ function toClaimed(r: ClaimRow): ClaimedDelivery {
     leaseExpiresAt: new Date(r.lease_expires_at),
     lastCode: r.last_code,
     lastReply: r.last_reply,
+    fromAddress: r.from_address ?? null,
+    tenant: r.tenant ?? null,
   };
   return r.m_id == null ? claimed : { ...claimed, message: toMessageRow(outboxColumns(r)) };
 }

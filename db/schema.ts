@@ -293,6 +293,15 @@ export interface DestinationStateTable {
   updated_at: Timestamp;
 }
 
+/** One per-sender rate's shared GCRA state (migration 0012); `tat` in epoch milliseconds. */
+export interface SenderBudgetsTable {
+  key: string;
+  count: number;
+  per_ms: number;
+  tat: number;
+  updated_at: Timestamp;
+}
+
 export interface FerrySchema {
   "ferry.outbox": OutboxTable;
   "ferry.deliveries": DeliveriesTable;
@@ -302,6 +311,7 @@ export interface FerrySchema {
   "ferry.domain_suspensions": DomainSuspensionsTable;
   "ferry.leases": LeasesTable;
   "ferry.destination_state": DestinationStateTable;
+  "ferry.sender_budgets": SenderBudgetsTable;
   "ferry.instances": InstancesTable;
   "ferry.mta_sts_policies": MtaStsPoliciesTable;
   "ferry.tls_rpt_results": TlsRptResultsTable;

@@ -16,6 +16,7 @@ import { up as tlsDetail } from "./0008_tls_detail.ts";
 import { up as apiKeys } from "./0009_api_keys.ts";
 import { up as budgets } from "./0010_budgets.ts";
 import { up as unsubscribe } from "./0011_unsubscribe.ts";
+import { up as senderBudgets } from "./0012_sender_budgets.ts";
 
 export interface Migration {
   readonly version: number;
@@ -35,4 +36,5 @@ export const migrations: readonly Migration[] = [
   { version: 9, name: "api_keys", up: apiKeys },
   { version: 10, name: "budgets", up: budgets },
   { version: 11, name: "unsubscribe", up: unsubscribe },
+  { version: 12, name: "sender_budgets", up: senderBudgets },
 ];

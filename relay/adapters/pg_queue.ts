@@ -10,6 +10,7 @@ import type { Db } from "../../db/client.ts";
 import type { MessageRow } from "../../db/messages.ts";
 import { classify } from "../bounce_parsing/mod.ts";
 import { acquireLeases, domainLease, releaseLeases, renewLeases } from "../../db/leases.ts";
+import { senderKeyOf } from "./sender_limits.ts";
 import {
   claimDomains,
   type ClaimedDelivery,
@@ -33,6 +34,11 @@ export interface PgQueueOptions {
    * sending them then needs no statement of its own to load them. Absent: claims read no content.
    */
   readonly onMessages?: (rows: readonly MessageRow[]) => void;
+  /**
+   * Per-sender limits: the `senders` keys and the `metadata` key of the tenant tag; each claimed
+   * delivery is told the key it falls under (relay/adapters/sender_limits.ts).
+   */
+  readonly senders?: { readonly keys: ReadonlySet<string>; readonly tenantKey: string };
 }
 
 const fromLease = (name: string) => name.slice("domain:".length);
@@ -55,12 +61,13 @@ export function pgQueue(o: PgQueueOptions): Queue {
         now: new Date(now),
         leaseMs: o.deliveryLeaseMs,
         ...(o.onMessages ? { withMessages: true } : {}),
+        ...(o.senders ? { tenantKey: o.senders.tenantKey } : {}),
       });
       if (o.onMessages) {
         const rows = claimed.flatMap((d) => (d.message ? [d.message] : []));
         if (rows.length > 0) o.onMessages(rows);
       }
-      return claimed.map(toDelivery);
+      return claimed.map((d) => toDelivery(d, o.senders?.keys));
     },
     async record(outcomes: readonly OutcomeRecord[], now: number) {
       const r = await recordOutcomes(
@@ -110,9 +117,19 @@ export function bounceClassOf(x: OutcomeRecord): string | null {
   }).class;
 }
 
-/** A claimed row as the actors see it (also for the claims made on ingest). */
-export function toDelivery(d: ClaimedDelivery): Delivery {
+/**
+ * A claimed row as the actors see it (also for the claims made on ingest), told the per-sender
+ * limit it falls under when `senders` (the configured keys) are given.
+ */
+export function toDelivery(
+  d: ClaimedDelivery,
+  senders: ReadonlySet<string> | undefined,
+): Delivery {
+  const sender = senders && senders.size > 0
+    ? senderKeyOf(senders, d.fromAddress, d.tenant)
+    : undefined;
   return {
+    ...(sender !== undefined ? { sender } : {}),
     id: d.id,
     outboxId: d.outboxId,
     recipient: d.recipient,

@@ -26,6 +26,7 @@ import { keyRoutes } from "./key_routes.ts";
 import { messageRoutes } from "./message_routes.ts";
 import { openApiDocument } from "./openapi.ts";
 import { suppressionRoutes } from "./suppression_routes.ts";
+import { senderRoutes } from "./sender_routes.ts";
 
 export type { AdminDeps } from "./deps.ts";
 
@@ -50,6 +51,7 @@ export function adminApp(deps: AdminDeps): Hono {
     domains: deps.domains,
     hooks: deps.hooks ?? {},
     alerts: deps.alerts,
+    ...(deps.senders ? { senders: deps.senders } : {}),
     limits: deps.limits ?? DEFAULT_LIMITS,
     maxLifetimeMs: deps.maxLifetimeMs ?? DEFAULT_MAX_LIFETIME_MS,
     eventPollMs: deps.eventPollMs ?? 1000,
@@ -110,6 +112,7 @@ export function adminApp(deps: AdminDeps): Hono {
   suppressionRoutes(routes, ctx);
   eventRoutes(routes, ctx);
   keyRoutes(routes, ctx);
+  senderRoutes(routes, ctx);
 
   let doc: Record<string, unknown> | undefined;
   const openApi = () => doc ??= openApiDocument(routes, VERSION);

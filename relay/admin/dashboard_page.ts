@@ -5,7 +5,9 @@
  * asked for once, kept in sessionStorage.
  *
  * Shown: queue depth by status, deliveries per second over the last 15 minutes (inline SVG),
- * the top destinations with their actor state, alerts, and the latest events streamed live
+ * the top destinations with their actor state (concurrency: open / adaptive limit / maximum; rate
+ * budget: configured rates, the adaptive rate, tokens free or the next free time; throttled: paused
+ * until, the last throttling reply), alerts, and the latest events streamed live
  * over `GET /api/v1/events`. `?refresh=<ms>` sets the polling period of the numbers.
  *
  * @module
@@ -110,25 +112,53 @@ function renderChart(data) {
   $("rate").textContent = (delivered / (recent.length * b)).toFixed(2);
 }
 
-function actor(live) {
-  if (!live) return ["—", "", "", ""];
+const time = (at) => new Date(at).toLocaleTimeString();
+
+// Concurrency: open connections / the adaptive limit now / the configured maximum.
+function concurrency(live) {
+  return [live.connections, live.connection_limit ?? "—", live.connection_max ?? "—"].join(" / ");
+}
+
+// The rate budget: the configured rates, the rate a throttling receiver left, and the tokens free
+// now or when the next one is.
+function budget(live) {
   const b = live.rate_budget;
-  const budget = !b ? "" : String(b.available) + (b.capacity != null ? "/" + b.capacity : "") + (b.rate ? " (" + b.rate + ")" : "");
-  const backoff = live.backoff_until ? new Date(live.backoff_until).toLocaleTimeString() : "";
-  return [live.state, live.connections, budget, backoff];
+  if (!b) return "";
+  const parts = [b.rate || "no rate limit"];
+  if (b.adaptive_per_second != null) parts.push("adaptive " + b.adaptive_per_second.toFixed(2) + "/s");
+  const free = b.available + (b.capacity != null ? "/" + b.capacity : "") + " free";
+  const next = b.next_free_at ? new Date(b.next_free_at) : null;
+  parts.push(b.available > 0 || !next || next <= Date.now() ? free : "next " + time(next));
+  return parts.join(" · ");
+}
+
+// Throttled: paused by a "slow down" reply until when, and the last such reply.
+function throttled(live) {
+  const parts = [];
+  if (live.paused_until) parts.push("paused until " + time(live.paused_until));
+  if (live.last_throttle) parts.push(time(live.last_throttle.at) + " " + live.last_throttle.text);
+  return parts.join(" · ");
+}
+
+function cell(col, text, cls) {
+  const t = String(text ?? "");
+  return '<td data-col="' + col + '"' + (cls ? ' class="' + cls + '"' : "") + ' title="' + esc(t) + '">' +
+    esc(t.length > 70 ? t.slice(0, 70) + "…" : t) + "</td>";
 }
 
 function renderDomains(data) {
   const rows = data.domains.map((d) => {
-    const [state, conns, budget, backoff] = actor(d.live);
-    const suspended = d.suspended ? "until " + new Date(d.suspended.until).toLocaleTimeString() : "";
-    const reply = d.live && d.live.last_reply ? d.live.last_reply.text : "";
-    return '<tr data-domain="' + esc(d.domain) + '"><td>' + esc(d.domain) + '</td><td class="n">' + d.queued +
-      '</td><td class="n">' + d.deferred + '</td><td class="n">' + d.sending + "</td><td>" + esc(state) +
-      '</td><td class="n">' + esc(conns) + "</td><td>" + esc(budget) + "</td><td>" + esc(backoff) +
-      "</td><td>" + esc(suspended) + '</td><td title="' + esc(reply) + '">' + esc(reply.slice(0, 60)) + "</td></tr>";
+    const live = d.live;
+    const suspended = d.suspended ? "until " + time(d.suspended.until) : "";
+    const reply = live && live.last_reply ? live.last_reply.text : "";
+    return '<tr data-domain="' + esc(d.domain) + '">' + cell("domain", d.domain) +
+      cell("queued", d.queued, "n") + cell("deferred", d.deferred, "n") + cell("sending", d.sending, "n") +
+      cell("actor", live ? live.state : "—") + cell("concurrency", live ? concurrency(live) : "", "n") +
+      cell("budget", live ? budget(live) : "") + cell("throttled", live ? throttled(live) : "") +
+      cell("backoff", live && live.backoff_until ? time(live.backoff_until) : "") +
+      cell("suspended", suspended) + cell("reply", reply) + "</tr>";
   }).join("");
-  $("domains").innerHTML = rows || '<tr><td colspan="10">nothing waiting</td></tr>';
+  $("domains").innerHTML = rows || '<tr><td colspan="11">nothing waiting</td></tr>';
 }
 
 function renderAlerts(data) {
@@ -228,7 +258,7 @@ export function dashboardPage(): string {
 <section><h2>Alerts</h2><div id="alerts">—</div>
 <h2 style="margin-top:1rem">Live events (<span id="event-count">0</span>)</h2><ul id="events"></ul></section>
 <section class="wide"><h2>Top destinations</h2>
-<table><thead><tr><th>domain</th><th>queued</th><th>deferred</th><th>in flight</th><th>actor</th><th>conns</th><th>budget</th><th>backoff until</th><th>suspended</th><th>last reply</th></tr></thead>
+<table><thead><tr><th>domain</th><th>queued</th><th>deferred</th><th>in flight</th><th>actor</th><th title="open / adaptive limit / max">connections</th><th title="configured rates · adaptive rate · tokens free or next free time">rate budget</th><th title="paused until · last throttling reply">throttled</th><th>backoff until</th><th>suspended</th><th>last reply</th></tr></thead>
 <tbody id="domains"></tbody></table></section>
 </main>
 <script>${SCRIPT}</script>

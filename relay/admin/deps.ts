@@ -10,6 +10,7 @@ import type { ValidationLimits } from "../../lib/message/validate.ts";
 import type { Metrics } from "../metrics/mod.ts";
 import type { ActiveAlert } from "../metrics/mod.ts";
 import type { AdminHooks, DomainStateProvider } from "./domain_state.ts";
+import type { SenderSnapshot } from "../../actors/snapshots.ts";
 
 export type Readiness = { readonly ready: true } | {
   readonly ready: false;
@@ -35,6 +36,8 @@ export interface AdminDeps {
   readonly metrics?: Metrics;
   /** The alert monitor, for `GET /api/v1/alerts` and the dashboard. */
   readonly alerts?: { active(): readonly ActiveAlert[] };
+  /** The per-sender limits as they stand (undefined: none configured, or no relay yet). */
+  readonly senders?: () => readonly SenderSnapshot[] | undefined;
   /** Limits `POST /api/v1/messages` checks up front (those of ingestion: config `queue`). */
   readonly limits?: ValidationLimits;
   /** Lifetime given to a bounced/expired/cancelled delivery an operator retries (default 5d). */
@@ -54,6 +57,7 @@ export interface AdminContext {
   readonly domains?: DomainStateProvider;
   readonly hooks: AdminHooks;
   readonly alerts?: { active(): readonly ActiveAlert[] };
+  readonly senders?: () => readonly SenderSnapshot[] | undefined;
   readonly limits: ValidationLimits;
   readonly maxLifetimeMs: number;
   readonly eventPollMs: number;

@@ -15,14 +15,26 @@ export interface LiveDomainState {
   readonly inFlight: number;
   /** Open SMTP connections to the destination. */
   readonly connections: number;
-  /** Most connections the actor may open now. */
+  /** Most connections the actor may open now (adaptive). */
   readonly connectionLimit?: number | null;
-  /** The rate budget: tokens left (of `capacity`, refilled at `rate`, e.g. `"100/m"`). */
+  /** Most connections the destination may ever have (configured). */
+  readonly connectionMax?: number | null;
+  /**
+   * The rate budget: tokens left (of `capacity`, refilled at `rate`, e.g. `"100/m"`), the rate a
+   * throttling receiver left (messages per second, null while not adapted), and when the next
+   * message may go.
+   */
   readonly rateBudget?: {
     readonly available: number;
     readonly capacity?: number | null;
     readonly rate?: string | null;
+    readonly adaptivePerSecond?: number | null;
+    readonly nextFreeAt?: Date | null;
   } | null;
+  /** The receiver asked to slow down: no transaction starts before this; null when not paused. */
+  readonly pausedUntil?: Date | null;
+  /** The last throttling reply and when it came; null when none was heard. */
+  readonly lastThrottle?: { readonly text: string; readonly at: Date } | null;
   /** The actor serving this domain, when several domains share one (MX rollup). */
   readonly actor?: string | null;
   /** No new attempt before this time (backoff after failures). */
@@ -63,13 +75,18 @@ export function liveStateJson(s: LiveDomainState): Record<string, unknown> {
     in_flight: s.inFlight,
     connections: s.connections,
     connection_limit: s.connectionLimit ?? null,
+    connection_max: s.connectionMax ?? null,
     rate_budget: s.rateBudget
       ? {
         available: s.rateBudget.available,
         capacity: s.rateBudget.capacity ?? null,
         rate: s.rateBudget.rate ?? null,
+        adaptive_per_second: s.rateBudget.adaptivePerSecond ?? null,
+        next_free_at: s.rateBudget.nextFreeAt ?? null,
       }
       : null,
+    paused_until: s.pausedUntil ?? null,
+    last_throttle: s.lastThrottle ? { text: s.lastThrottle.text, at: s.lastThrottle.at } : null,
     actor: s.actor ?? null,
     backoff_until: s.backoffUntil ?? null,
     unreachable_since: s.unreachableSince ?? null,

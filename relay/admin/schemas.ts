@@ -99,12 +99,23 @@ export const liveStateSchema = z.object({
   state: z.string(),
   in_flight: z.number(),
   connections: z.number(),
-  connection_limit: z.number().nullable(),
+  connection_limit: z.number().nullable().describe("Most connections allowed now (adaptive)."),
+  connection_max: z.number().nullable().describe("The destination's configured maximum."),
   rate_budget: z.object({
     available: z.number(),
     capacity: z.number().nullable(),
-    rate: z.string().nullable(),
+    rate: z.string().nullable().describe('The configured rates, e.g. "100/m, 5000/h".'),
+    adaptive_per_second: z.number().nullable().describe(
+      "The rate a throttling receiver left, in messages per second; null while not adapted.",
+    ),
+    next_free_at: date.nullable().describe("When the budget lets the next message go."),
   }).nullable(),
+  paused_until: date.nullable().describe(
+    "The receiver asked to slow down: no transaction starts before this.",
+  ),
+  last_throttle: z.object({ text: z.string(), at: date }).nullable().describe(
+    "The last throttling reply heard from the destination.",
+  ),
   actor: z.string().nullable().describe("The shared actor's key when domains share MX hosts."),
   backoff_until: date.nullable(),
   unreachable_since: date.nullable(),

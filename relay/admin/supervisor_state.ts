@@ -49,10 +49,17 @@ export function supervisorDomainState(o: {
             inFlight: (s.inFlight ?? 0) + (s.queued ?? 0),
             connections: s.connections ?? 0,
             connectionLimit: s.connectionLimit ?? null,
+            connectionMax: s.limits?.maxConnections ?? null,
             rateBudget: s.budgetAvailable === undefined ? null : {
               available: Math.floor(s.budgetAvailable),
-              rate: o.rateOf?.(d) ?? null,
+              rate: (s.limits ? rateText(s.limits.rates) : undefined) ?? o.rateOf?.(d) ?? null,
+              adaptivePerSecond: s.limits?.adaptivePerSecond ?? null,
+              nextFreeAt: s.limits ? new Date(s.limits.nextFreeAt) : null,
             },
+            pausedUntil: s.pausedUntil ? new Date(s.pausedUntil) : null,
+            lastThrottle: s.lastThrottle
+              ? { text: s.lastThrottle.reply, at: new Date(s.lastThrottle.at) }
+              : null,
             actor: actor.domains.length > 1 ? actor.key : null,
             backoffUntil: down ? new Date(downUntil) : null,
             unreachableSince: down ? new Date(downSince.get(d)!) : null,
@@ -65,6 +72,18 @@ export function supervisorDomainState(o: {
       return out;
     },
   };
+}
+
+const UNIT = new Map([[1_000, "s"], [60_000, "m"], [3_600_000, "h"], [86_400_000, "d"]]);
+
+/** Rates as the config writes them: `"100/m, 5000/h (burst 20)"`; undefined for none. */
+function rateText(
+  rates: readonly { count: number; perMs: number; burst: number }[],
+): string | undefined {
+  if (rates.length === 0) return undefined;
+  return rates.map((r) =>
+    `${r.count}/${UNIT.get(r.perMs) ?? `${r.perMs}ms`}${r.burst > 1 ? ` (burst ${r.burst})` : ""}`
+  ).join(", ");
 }
 
 function replyCode(reply: string): number | null {

@@ -58,7 +58,7 @@ export interface OperationsDeps {
 }
 
 /** The parts of the running relay operators reach: its supervisor and the outbox poller. */
-export type AttachedRelay = Pick<RunningRelay, "wake"> & {
+export type AttachedRelay = Pick<RunningRelay, "wake" | "senders"> & {
   readonly supervisor: Pick<RunningRelay["supervisor"], "describe" | "handBack" | "wake">;
 };
 
@@ -152,6 +152,7 @@ export function startOperations(deps: OperationsDeps): Operations {
     domains,
     metrics,
     alerts,
+    senders: () => relay?.senders?.snapshot(clock.now()),
     limits: {
       maxMessageSize: config.queue.maxMessageSize,
       maxRecipients: config.queue.maxRecipients,

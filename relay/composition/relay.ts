@@ -21,6 +21,9 @@ import { OutcomeBatcher } from "../../actors/outcome_batcher.ts";
 import { createDomainActor } from "../../actors/create_actor.ts";
 import { resolvePolicy } from "../../actors/policy.ts";
 import { pgQueue, toDelivery } from "../adapters/pg_queue.ts";
+import type { SenderSnapshot } from "../../actors/snapshots.ts";
+import { pgSenderBudgets, senderLimits } from "../adapters/sender_limits.ts";
+import { purgeSenderBudgets } from "../../db/sender_budgets.ts";
 import { pgDestinationStates } from "../adapters/destination_state_store.ts";
 import { purgeDestinationStates } from "../../db/destination_state.ts";
 import {
@@ -129,6 +132,8 @@ export interface RunningRelay {
   readonly tlsResults: TlsResultSink;
   /** The public unsubscribe listener's address (`FERRY_PUBLIC_LISTEN`), once bound. */
   readonly publicListener?: { readonly hostname: string; readonly port: number };
+  /** The per-sender limits as they stand (absent without a `senders` section). */
+  readonly senders?: { snapshot(now: number): SenderSnapshot[] };
   /** Polls the outbox now (an HTTP enqueue, a notification). */
   wake(): void;
 }
@@ -380,6 +385,12 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     { config, db, clock, logger, instance: deps.instance },
     signal,
   );
+  // Per-sender limits: one set of budgets for every actor, shared with other instances in db.
+  const senders = senderLimits(config.senders, pgSenderBudgets(db), {
+    ...(deps.metrics ? { onWait: deps.metrics.recordSenderWait } : {}),
+  });
+  // Set once the real deliverer exists: claims read their messages' content for it.
+  const read: { ahead?: (rows: readonly MessageRow[]) => void } = {};
   const poller = new Poller({
     clock,
     minMs: q.pollMin,
@@ -393,6 +404,8 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
           owner: deps.instance,
           leaseMs: q.leaseDuration,
           requests: (domains) => supervisor.requestsFor(domains, clock.now()),
+          ...(deps.deliverer ? {} : { withMessages: true }),
+          ...(senders ? { tenantKey: config.delivery.tenantKey } : {}),
         },
         isConnectionError: (err) => health.failed(err),
         checkRaw: (raw, row) => {
@@ -406,7 +419,11 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         limits: { maxMessageSize: q.maxMessageSize, maxRecipients: q.maxRecipients },
         listUnsubscribe: unsubscribe !== undefined,
       });
-      if (r.claimed.length > 0) await supervisor.accept(r.claimed.map(toDelivery), clock.now());
+      if (r.claimed.length > 0) {
+        const rows = r.claimed.flatMap((d) => (d.message ? [d.message] : []));
+        if (rows.length > 0) read.ahead?.(rows);
+        await supervisor.accept(r.claimed.map((d) => toDelivery(d, senders?.keys)), clock.now());
+      }
       // The rest (new destinations, actors without room) is the supervisor's next pass.
       if (r.queued > r.claimed.length) supervisor.wake();
       for (let i = 0; i < r.rejected; i++) deps.metrics?.recordOutcome("rejected");
@@ -424,8 +441,6 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     },
   });
 
-  // Set once the real deliverer exists: claims read their messages' content for it.
-  const read: { ahead?: (rows: readonly MessageRow[]) => void } = {};
   const queue = pgQueue({
     db,
     instance: deps.instance,
@@ -433,6 +448,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     domainLeaseMs: config.delivery.domainLease,
     suppressForMs: config.delivery.suppressFor,
     ...(deps.deliverer ? {} : { onMessages: (rows) => read.ahead?.(rows) }),
+    ...(senders ? { senders: { keys: senders.keys, tenantKey: config.delivery.tenantKey } } : {}),
   });
   const batcher = new OutcomeBatcher((outcomes) => queue.record(outcomes, clock.now()), {
     maxHeld: deps.maxHeldOutcomes ?? 100_000,
@@ -499,7 +515,8 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
         logger,
         leaseMarginMs: Math.min(10_000, q.leaseDuration / 4),
         leaseMs: q.leaseDuration,
-        release: (ds) => queue.release(ds, clock.now(), clock.now()),
+        release: (ds, at) => queue.release(ds, at ?? clock.now(), clock.now()),
+        ...(senders ? { senders: senders.budgets } : {}),
         ...(metrics ? { metrics } : {}),
       }, restored),
     options: {
@@ -546,10 +563,10 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     if (config.unsubscribe) {
       await purgeUnsubscribeUses(db, new Date(clock.now() - config.unsubscribe.tokenLifetime));
     }
-    await purgeDestinationStates(
-      db,
-      new Date(clock.now() - Math.max(q.retention, DESTINATION_STATE_RETENTION_MS)),
-    );
+    const stale = new Date(clock.now() - Math.max(q.retention, DESTINATION_STATE_RETENTION_MS));
+    await purgeDestinationStates(db, stale);
+    // A sender rate nobody reserved for that long is full again (and maybe no longer configured).
+    await purgeSenderBudgets(db, stale);
   }, failed("retention")));
 
   return {
@@ -558,6 +575,7 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
     health,
     tlsResults: tlsReports.sink,
     ...(unsubscribe?.listening ? { publicListener: unsubscribe.listening } : {}),
+    ...(senders ? { senders: senders.budgets } : {}),
     wake: () => {
       poller.wake();
       supervisor.wake();

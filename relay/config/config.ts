@@ -111,6 +111,33 @@ const domainPolicySchema = z.strictObject({
   ...(idleTimeout !== undefined ? { idleTimeoutMs: idleTimeout } : {}),
 }));
 
+/**
+ * A `senders` key: a sender domain (the domain of a message's `from_address`, lower-case) or
+ * `tenant:<name>` (a message whose `metadata` tenant tag is `<name>`).
+ */
+const senderKeySchema = z.string().refine(
+  (k) =>
+    k.startsWith("tenant:")
+      ? k.length > "tenant:".length
+      : /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/.test(k),
+  'expected a lower-case sender domain ("mail.example.com") or "tenant:<name>"',
+);
+
+/** One sender's limits: rates (one or a list, as for destinations) and a transaction cap. */
+const senderLimitSchema = z.strictObject({
+  rate: z.preprocess(
+    (v) => Array.isArray(v) ? v : [v],
+    z.array(budgetRate).min(1, "list at least one rate"),
+  ).optional(),
+  /** Transactions of this sender in flight at once (per instance), across all destinations. */
+  maxConnections: z.number().int().positive().max(100_000).optional(),
+}).refine((l) => l.rate !== undefined || l.maxConnections !== undefined, {
+  message: "set rate and/or maxConnections",
+}).refine(
+  (l) => new Set((l.rate ?? []).map((r) => `${r.count}/${r.perMs}`)).size === (l.rate ?? []).length,
+  { message: "list each rate once", path: ["rate"] },
+);
+
 const deliverySchema = z.strictObject({
   /** Lease on a destination shared by instances; a dead instance's destinations move after it. */
   domainLease: duration.prefault("15s"),
@@ -147,6 +174,8 @@ const deliverySchema = z.strictObject({
     .prefault([]),
   /** Local addresses outgoing connections bind to, in turn; empty: the system's choice. */
   sourceAddresses: z.array(sourceAddressSchema).prefault([]),
+  /** The `metadata` key whose (string) value is a message's tenant, for `senders` keys `tenant:<name>`. */
+  tenantKey: z.string().min(1).default("tenant"),
 }).prefault({});
 
 const dkimKeySchema = z.strictObject({
@@ -166,6 +195,8 @@ export const fileSchema = z.strictObject({
   delivery: deliverySchema,
   /** Per-domain policies keyed `domain`, `*.suffix` or `*`. */
   domains: z.record(z.string(), domainPolicySchema).prefault({}),
+  /** Per-sender limits keyed by sender domain or `tenant:<name>`, across all destinations. */
+  senders: z.record(senderKeySchema, senderLimitSchema).prefault({}),
   dkim: z.array(dkimKeySchema).prefault([]),
   /** The bounce mailbox (POP3) and VERP return paths; absent: no bounce processing, no VERP. */
   bounce: bounceConfigSchema.optional(),
@@ -325,7 +356,11 @@ export function parseFileConfig(text: string, path = "FERRY_CONFIG"): FileConfig
     const issue = parsed.error.issues[0]!;
     const key = issue.path.join(".") || "(root)";
     const keys = issue.code === "unrecognized_keys" ? ` (${issue.keys.join(", ")})` : "";
-    throw new ConfigError(`${path} key ${key}`, `${issue.message}${keys}`);
+    // A record key that failed its own schema: its message, not zod's "Invalid key in record".
+    const message = issue.code === "invalid_key"
+      ? issue.issues[0]?.message ?? issue.message
+      : issue.message;
+    throw new ConfigError(`${path} key ${key}`, `${message}${keys}`);
   }
   return parsed.data;
 }

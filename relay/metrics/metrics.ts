@@ -46,6 +46,11 @@ export interface Metrics {
    * `none`) and `success` or the RFC 8460 failure type.
    */
   recordTls(policy: string, result: string): void;
+  /**
+   * A delivery was held back by its sender's limit (`sender`: a `senders` key, so the label is
+   * bounded by the config) because of its `rate` or its `connections` cap; it waits, unattempted.
+   */
+  recordSenderWait(sender: string, reason: "rate" | "connections"): void;
   setAlertActive(alert: string, active: boolean, domain?: string): void;
   /** The text exposition, database gauges refreshed first. */
   render(): Promise<string>;
@@ -106,6 +111,13 @@ export function createMetrics(o: MetricsOptions): Metrics {
     help: "TLS results of connection attempts, by policy applied and result " +
       "(success or an RFC 8460 failure type).",
     labelNames: ["policy", "result"] as const,
+    registers,
+  });
+  const senderWaits = new client.Counter({
+    name: "ferry_sender_waits_total",
+    help: "Times a sender's limit (a `senders` entry) held its mail back, by sender and reason " +
+      "(rate, connections); the mail waits, unattempted.",
+    labelNames: ["sender", "reason"] as const,
     registers,
   });
   const webhooks = new client.Counter({
@@ -190,6 +202,7 @@ export function createMetrics(o: MetricsOptions): Metrics {
     setActors: (n) => actors.set(n),
     recordWebhook: (result) => webhooks.inc({ result }),
     recordTls: (policy, result) => tlsResults.inc({ policy, result }),
+    recordSenderWait: (sender, reason) => senderWaits.inc({ sender, reason }),
     setAlertActive: (alert, active, domain = "") => alerts.set({ alert, domain }, active ? 1 : 0),
     render: () => registry.metrics(),
   };

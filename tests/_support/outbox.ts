@@ -15,6 +15,7 @@ export interface OutboxInsert {
   raw_message?: Uint8Array | null;
   priority?: number;
   require_tls?: boolean;
+  list_unsubscribe?: boolean;
   send_at?: Date;
   expires_at?: Date | null;
   idempotency_key?: string | null;

@@ -9,6 +9,7 @@ import {
 import type { Delivery, FailureResult, OutcomeRecord } from "../../actors/ports.ts";
 import { AdaptiveBudget } from "../../actors/adaptive_rate.ts";
 import { RateBudget } from "../../actors/rate_budget.ts";
+import { SenderBudgets } from "../../actors/sender_budgets.ts";
 import { FakeClock } from "../_fakes/fake_clock.ts";
 import { FakeDeliverer, ok, type Script, until } from "../_fakes/fake_deliverer.ts";
 
@@ -437,4 +438,85 @@ Deno.test("DomainActor offer() takes whole messages: a message started within ca
   const c = Array.from({ length: 5 }, () => delivery(t.clock, { outboxId: 72 }));
   assert.deepEqual(t.actor.offer([...a, ...b]), [], "message 71 not cut at the capacity of 100");
   assert.deepEqual(t.actor.offer(c).map((d) => d.id), c.map((d) => d.id), "no room: all back");
+});
+
+Deno.test("DomainActor shares a sender's transaction cap with other actors and gives back what its destination refused", async () => {
+  const clock = new FakeClock();
+  const senders = new SenderBudgets({ "noisy.example": { rates: [], maxConnections: 1 } }, {
+    reserve: () => Promise.reject(new Error("no rates, no reservations")),
+  });
+  // Every send waits until the test lets it finish: transactions overlap unless the cap holds.
+  let inFlight = 0;
+  let most = 0;
+  const gates: (() => void)[] = [];
+  const deliverer = new FakeDeliverer({
+    send: (_id, rcpts) => {
+      const isNoisy = rcpts[0]!.sender === "noisy.example";
+      if (isNoisy) most = Math.max(most, ++inFlight);
+      return new Promise((resolve) =>
+        gates.push(() => {
+          if (isNoisy) inFlight--;
+          resolve(rcpts.map(ok));
+        })
+      );
+    },
+  });
+  const outcomes: OutcomeRecord[] = [];
+  // Destination b refuses its first take: the sender's slot it got must come back.
+  let refusals = 1;
+  const actor = (domain: string) =>
+    new DomainActor({
+      domain,
+      policy: {
+        messagesPerConnection: 100,
+        idleTimeoutMs: 5_000,
+        maxRecipientsPerTransaction: 50,
+        queueCapacity: 100,
+        leaseMarginMs: 5_000,
+      },
+      clock,
+      random: () => 0.5,
+      deliverer,
+      budget: {
+        available: () => 1,
+        tryTake: (now) =>
+          domain === "b.test" && refusals-- > 0 ? { ok: false, retryAt: now + 100 } : { ok: true },
+      },
+      concurrency: {
+        limit: () => 2,
+        unreachableUntil: () => undefined,
+        connected() {},
+        connectFailed() {},
+        success() {},
+        throttled() {},
+      },
+      planRetry: () => ({ kind: "expire" }),
+      record: (o) => {
+        outcomes.push(o);
+        return Promise.resolve(false);
+      },
+      logger: { log: () => {} },
+      senders,
+    });
+  const a = actor("a.test");
+  const b = actor("b.test");
+  const noisy = (domain: string) => delivery(clock, { domain, sender: "noisy.example" });
+  a.offer([noisy("a.test"), noisy("a.test")]);
+  b.offer([noisy("b.test"), noisy("b.test"), delivery(clock, { domain: "b.test" })]);
+  const stop = new AbortController();
+  const kill = new AbortController();
+  // b first: its first take (a noisy job) gets the sender's slot, then its destination refuses.
+  const runs = [b.run(stop.signal, kill.signal), a.run(stop.signal, kill.signal)];
+  for (let i = 0; i < 50 && outcomes.length < 5; i++) {
+    await until(() => gates.length > 0 || outcomes.length === 5, "a transaction or the end");
+    gates.shift()?.();
+    await clock.advance(100);
+  }
+  assert.equal(outcomes.length, 5);
+  assert.deepEqual(outcomes.map((o) => o.status), Array(5).fill("delivered"));
+  assert.equal(most, 1, "one noisy transaction at a time across both actors");
+  assert.ok(refusals < 0, "b's destination budget refused once");
+  assert.equal(senders.snapshot(clock.now())[0]!.inFlight, 0, "every slot came back");
+  stop.abort();
+  await Promise.all(runs);
 });

@@ -1107,3 +1107,138 @@ Deno.test("demandOf() and blockedUntil(): what the supervisor may claim", () => 
   assert.equal(blockedUntil(suspended, T0 + 60_000, undefined), 0, "a suspension that ended");
   assert.equal(blockedUntil(s, T0, T0 + 9), T0 + 9, "unreachable");
 });
+
+// ---- Sender limits ----
+
+const senderRefused = (conn: number, sender: string, retryAt: number, r?: R) =>
+  on({ kind: "sender_refused", conn, sender, retryAt, spacingMs: 100 }, r);
+
+Deno.test("transition(): a job whose sender waits lets other senders' jobs go first", () => {
+  const noisy = [1, 2].map((id) => delivery(id, { sender: "noisy.example" }));
+  const quiet = delivery(3);
+  table([
+    {
+      name: "the job's sender limit is asked along with the rate budget",
+      given: [start(L1), offer([noisy[0]!, quiet], L1), connected(1, L1)],
+      when: reported(1, L1),
+      then: [
+        { kind: "count_connection", delta: 1 },
+        { kind: "watch", conn: 1 },
+        { kind: "take_budget", conn: 1, max: 1, sender: "noisy.example" },
+      ],
+    },
+    {
+      name: "refused by its sender: the next job of another sender is asked for at once",
+      given: asking([noisy[0]!, quiet]),
+      when: senderRefused(1, "noisy.example", T0 + 700, L1),
+      then: [{ kind: "take_budget", conn: 1, max: 1 }],
+      state: (s) => {
+        assert.equal(s.jobs.size, 2, "nothing is recorded: the noisy job waits");
+        assert.deepEqual(s.senderWaits, { "noisy.example": { until: T0 + 700, spacingMs: 100 } });
+      },
+    },
+    {
+      name: "granted: the other sender's job is sent, the waiting one stays queued",
+      given: [...asking([noisy[0]!, quiet]), senderRefused(1, "noisy.example", T0 + 700, L1)],
+      when: granted(1, 1, L1),
+      then: [{ kind: "send", conn: 1, outboxId: quiet.outboxId, recipients: [quiet] }],
+      state: (s) => assert.equal(s.jobs.size, 1),
+    },
+    {
+      name: "only waiting jobs left: the connection sleeps until the sender may go, not spinning",
+      given: asking([noisy[0]!, noisy[1]!]),
+      when: senderRefused(1, "noisy.example", T0 + 700, L1),
+      then: [{ kind: "set_timer", owner: 1, at: T0 + 700 }],
+    },
+    {
+      name: "the sender's wait over: it asks again",
+      given: [...asking([noisy[0]!]), senderRefused(1, "noisy.example", T0 + 700, L1)],
+      when: timer(1, { ...L1, now: T0 + 700 }),
+      then: [{ kind: "take_budget", conn: 1, max: 1, sender: "noisy.example" }],
+    },
+    {
+      name: "the sender limits changed (a reservation landed): it asks again at once",
+      given: [...asking([noisy[0]!]), senderRefused(1, "noisy.example", T0 + 700, L1)],
+      when: on({ kind: "senders_changed" }, { ...L1, now: T0 + 10 }),
+      then: [
+        { kind: "clear_timer", owner: 1 },
+        { kind: "take_budget", conn: 1, max: 1, sender: "noisy.example" },
+      ],
+    },
+  ]);
+});
+
+Deno.test("transition(): a waiting sender's jobs do not count as work to start", () => {
+  const noisy = [1, 2, 3, 4].map((id) => delivery(id, { sender: "noisy.example" }));
+  const { state } = play(initialState(config()), [
+    ...asking(noisy),
+    senderRefused(1, "noisy.example", T0 + 700, L1),
+  ]);
+  // Limit 1: one in flight and 2 queued per connection; the 2 kept wait for their sender.
+  assert.equal(state.jobs.size, 2, "kept: what one connection could start soon");
+  assert.equal(demandOf(state, 1, 1000, T0), 2, "other senders' mail is still claimed");
+  assert.equal(demandOf(state, 1, 1000, T0 + 700), 0, "once the wait ends they count again");
+});
+
+Deno.test("transition(): a waiting sender's surplus goes back to the queue, spaced", () => {
+  const noisy = [1, 2, 3, 4, 5, 6, 7].map((id) => delivery(id, { sender: "noisy.example" }));
+  const { effects, state } = play(initialState(config()), [
+    ...asking(noisy),
+    senderRefused(1, "noisy.example", T0 + 700, L1),
+  ]);
+  // Kept 2 (limit 1 × 2); the 5 others in chunks of 2, each due 2 × 100 ms after the one before.
+  assert.deepEqual(effects.filter((e) => e.kind === "hand_back"), [
+    { kind: "hand_back", deliveries: [noisy[2]!, noisy[3]!], at: T0 + 900 },
+    { kind: "hand_back", deliveries: [noisy[4]!, noisy[5]!], at: T0 + 1_100 },
+    { kind: "hand_back", deliveries: [noisy[6]!], at: T0 + 1_300 },
+  ]);
+  assert.equal(state.jobs.size, 2);
+  // More of the sender offered while it waits is trimmed the same way, other mail is kept.
+  const more = delivery(8, { sender: "noisy.example" });
+  const other = delivery(9);
+  const next = play(state, [offer([more, other], { ...L1, now: T0 + 10 })]);
+  assert.deepEqual(next.effects.filter((e) => e.kind === "hand_back"), [
+    { kind: "hand_back", deliveries: [more], at: T0 + 900 },
+  ]);
+  assert.equal(next.state.jobs.size, 3);
+});
+
+Deno.test("transition(): a transaction's sender slot frees once its outcomes are written", () => {
+  const d = delivery(1, { sender: "noisy.example" });
+  const { state, effects } = play(initialState(config()), [
+    ...asking([d]),
+    granted(1, 1, L1),
+    sent(1, [ok()], L1),
+  ]);
+  assert.ok(effects.some((e) => e.kind === "sender_done" && e.sender === "noisy.example"));
+  assert.equal(state.conns[0]?.carrying, undefined);
+  // A connection that breaks mid-transaction frees it too (when it closes).
+  const broken = play(initialState(config()), [
+    ...asking([d]),
+    granted(1, 1, L1),
+    on({ kind: "crashed", owner: 1 }, L1),
+    closed(1, L1),
+  ]);
+  assert.deepEqual(broken.effects.filter((e) => e.kind === "sender_done"), [
+    { kind: "sender_done", sender: "noisy.example" },
+  ]);
+});
+
+Deno.test("transition(): a sender's wait neither outlasts a claim's lease nor holds expired mail", () => {
+  // Claims whose lease (less the 10 s margin) ends before the wait does go back, due at its end.
+  const short = delivery(1, { sender: "noisy.example", leaseExpiresAt: T0 + 30_000 });
+  const long = delivery(2, { sender: "noisy.example", leaseExpiresAt: T0 + 120_000 });
+  const { effects, state } = play(initialState(config()), [
+    ...asking([long, short]),
+    senderRefused(1, "noisy.example", T0 + 60_000, L1),
+  ]);
+  assert.deepEqual(effects.filter((e) => e.kind === "hand_back"), [
+    { kind: "hand_back", deliveries: [short], at: T0 + 60_200 },
+  ]);
+  assert.equal(state.jobs.size, 1);
+  // Mail past its expiry is not held to its sender's limit: it ends (expired) without a cell.
+  const old = delivery(3, { sender: "noisy.example", expiresAt: T0 + 1_000 });
+  const later = { ...L1, now: T0 + 2_000 };
+  const next = play(state, [offer([old], later)]);
+  assert.deepEqual(next.effects.at(-1), { kind: "take_budget", conn: 1, max: 1 }, "no sender");
+});

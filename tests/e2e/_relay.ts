@@ -157,11 +157,15 @@ export async function enqueue(
     priority?: number;
     sendAt?: number;
     expiresAt?: number;
+    /** Default `Sender <sender@ferry.test>`. */
+    from?: string;
+    metadata?: Record<string, unknown>;
   },
 ): Promise<number> {
   const at = new Date(r.clock.now());
   const res = await r.t.db.insertInto("ferry.outbox").values({
-    from_address: "Sender <sender@ferry.test>",
+    from_address: row.from ?? "Sender <sender@ferry.test>",
+    ...(row.metadata ? { metadata: JSON.stringify(row.metadata) } : {}),
     to_addresses: row.to,
     subject: row.subject ?? "hello",
     text_body: row.text ?? "body",

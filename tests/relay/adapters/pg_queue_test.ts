@@ -123,8 +123,10 @@ Deno.test("pgQueue() hands onMessages the outbox rows of the messages each claim
     created_at: at,
     send_at: at,
   });
+  // Every column travels: one-click unsubscribe too (the header is added at send time).
   const one = await insertOutbox(t.db, {
     to_addresses: ["c@two.test"],
+    list_unsubscribe: true,
     created_at: at,
     send_at: at,
   });
@@ -149,8 +151,47 @@ Deno.test("pgQueue() hands onMessages the outbox rows of the messages each claim
   assert.equal(claimed.length, 3);
   assert.equal(seen.length, 1, "one call per claim");
   const stored = await loadMessages(t.db, [two, one]);
+  assert.equal(stored.get(one)?.listUnsubscribe, true);
   assert.deepEqual(
     seen[0]!.toSorted((a, b) => a.id - b.id),
     [stored.get(two), stored.get(one)].toSorted((a, b) => a!.id - b!.id),
+  );
+});
+
+Deno.test("pgQueue.claimMany() tells each delivery the sender limit its message falls under", async () => {
+  await using t = await testDatabase();
+  const now = Date.UTC(2030, 2, 1, 10);
+  const at = new Date(now);
+  const rows = [
+    { from_address: "App <app@noisy.example>", metadata: null },
+    { from_address: "app@quiet.example", metadata: { customer: "acme" } },
+    { from_address: "app@quiet.example", metadata: { customer: "other" } },
+  ];
+  for (const [i, r] of rows.entries()) {
+    await insertOutbox(t.db, {
+      ...r,
+      ...(r.metadata ? { metadata: JSON.stringify(r.metadata) } : {}),
+      to_addresses: [`u${i}@dest.test`],
+      created_at: at,
+      send_at: at,
+    });
+  }
+  await ingestOutbox(t.db, { now: at });
+  const queue = pgQueue({
+    db: t.db,
+    instance: "i1",
+    deliveryLeaseMs: 120_000,
+    domainLeaseMs: 15_000,
+    suppressForMs: null,
+    senders: { keys: new Set(["noisy.example", "tenant:acme"]), tenantKey: "customer" },
+  });
+  assert.deepEqual(await queue.acquireDomains(["dest.test"], now), ["dest.test"]);
+  const claimed = await queue.claimMany([{ domain: "dest.test", limit: 10 }], now);
+  assert.deepEqual(
+    claimed.map((d) => [d.recipient, d.sender]),
+    [["u0@dest.test", "noisy.example"], ["u1@dest.test", "tenant:acme"], [
+      "u2@dest.test",
+      undefined,
+    ]],
   );
 });

@@ -13,6 +13,9 @@ import { insertMany } from "../../_support/outbox.ts";
 import { hasChromium, launchChromium } from "./_cdp.ts";
 import { settleAll, TOKEN } from "./_helpers.ts";
 import { requirePeer } from "../../_support/peers.ts";
+import { serverOnly } from "../../_support/db.ts";
+import { smtpError, startSmtpServer } from "../smtp/_smtp_server.ts";
+import { ADMIN_TOKEN, enqueue, startTestRelay } from "../../e2e/_relay.ts";
 
 const OUT = new URL("../../e2e/out/", import.meta.url);
 
@@ -119,14 +122,15 @@ Deno.test({
           .where("domain", "=", "big.example").where("status", "=", status)
           .executeTakeFirstOrThrow()).n,
       );
-    assert.deepEqual(rows[0]!.slice(0, 7), [
+    assert.deepEqual(rows[0]!.slice(0, 8), [
       "big.example",
       await waiting("queued"),
       await waiting("deferred"),
       "0",
       "sending",
-      "3",
-      "80/100 (100/m)",
+      "3 / — / —",
+      "100/m · 80/100 free",
+      "",
     ]);
     assert.equal(rows[1]![0], "small.example");
     assert.match(
@@ -156,5 +160,105 @@ Deno.test({
   } finally {
     stop.abort();
     await server.finished;
+  }
+});
+
+Deno.test({
+  name:
+    "dashboard page shows a running relay's budget, concurrency and throttled state per destination",
+  ignore: requirePeer("chromium", !hasChromium()) || serverOnly,
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  // A receiver that throttles every message the way Gmail does (421/451 4.7.28).
+  const THROTTLE = "4.7.28 Our system has detected an unusual rate of unsolicited mail";
+  await using server = await startSmtpServer({
+    onRcptTo(_a, _s, cb) {
+      cb(smtpError(451, THROTTLE));
+    },
+  });
+  await using r = await startTestRelay({
+    routes: `*=127.0.0.1:${server.port}`,
+    config: {
+      domains: {
+        "throttled.test": { rates: ["100/m"], maxConnections: 3, initialConnections: 2 },
+      },
+    },
+    operations: true,
+  });
+  for (let i = 0; i < 6; i++) await enqueue(r, { to: [`u${i}@throttled.test`] });
+  await r.pumpUntil(
+    () => r.events.some((e) => e.event === "domain.slowed"),
+    "the receiver's slow-down",
+    10,
+    1_000,
+  );
+  // Time stands still from here: the destination stays paused while the page reads it.
+  const stop = new AbortController();
+  const http = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: stop.signal, onListen: () => {} },
+    r.ops!.app.fetch,
+  );
+  try {
+    const base = `http://127.0.0.1:${http.addr.port}`;
+    // The JSON route the dashboard reads carries the same values.
+    const res = await fetch(`${base}/api/v1/domains`, {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    const body = await res.json();
+    const live = body.domains.find((d: { domain: string }) => d.domain === "throttled.test").live;
+    assert.equal(live.connection_max, 3);
+    assert.ok(live.connection_limit >= 1 && live.connection_limit <= 3);
+    assert.equal(live.rate_budget.rate, "100/m");
+    assert.equal(typeof live.rate_budget.adaptive_per_second, "number", "the rate was cut");
+    assert.ok(new Date(live.rate_budget.next_free_at).getTime() >= r.clock.now() - 1);
+    assert.ok(new Date(live.paused_until).getTime() > r.clock.now(), "paused after the reply");
+    assert.match(live.last_throttle.text, /451 4\.7\.28 Our system has detected/);
+    assert.equal(new Date(live.last_throttle.at).getTime() <= r.clock.now(), true);
+
+    await using browser = await launchChromium();
+    await browser.send("Page.enable");
+    await browser.send("Emulation.setDeviceMetricsOverride", {
+      width: 1400,
+      height: 900,
+      deviceScaleFactor: 1,
+      mobile: false,
+    });
+    await browser.send("Page.navigate", {
+      url: `${base}/dashboard?refresh=500#token=${ADMIN_TOKEN}`,
+    });
+    await until(
+      browser,
+      `!!document.querySelector('#domains tr[data-domain="throttled.test"]')`,
+      "the throttled destination",
+    );
+    const row = await browser.evaluate<Record<string, string>>(`Object.fromEntries(
+      [...document.querySelector('#domains tr[data-domain="throttled.test"]').children]
+        .map((td) => [td.dataset.col, td.title]))`);
+    const time = (at: string | number) =>
+      browser.evaluate<string>(`new Date(${JSON.stringify(at)}).toLocaleTimeString()`);
+    assert.equal(row.concurrency, `${live.connections} / ${live.connection_limit} / 3`);
+    assert.equal(
+      row.budget,
+      `100/m · adaptive ${live.rate_budget.adaptive_per_second.toFixed(2)}/s · ` +
+        (live.rate_budget.available > 0
+          ? `${live.rate_budget.available} free`
+          : `next ${await time(live.rate_budget.next_free_at)}`),
+    );
+    assert.equal(
+      row.throttled,
+      `paused until ${await time(live.paused_until)} · ${await time(
+        live.last_throttle.at,
+      )} ${live.last_throttle.text}`,
+    );
+    const shot = await browser.send("Page.captureScreenshot", { format: "png" });
+    await Deno.mkdir(OUT, { recursive: true });
+    await Deno.writeFile(
+      new URL("dashboard_throttled.png", OUT),
+      Uint8Array.from(atob(shot.data as string), (c) => c.charCodeAt(0)),
+    );
+  } finally {
+    stop.abort();
+    await http.finished;
   }
 });

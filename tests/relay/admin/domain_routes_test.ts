@@ -53,7 +53,13 @@ Deno.test("GET /api/v1/queue and /api/v1/domains merge database counts with live
   const busy = domains[0];
   assert.equal(busy.queued + busy.deferred, 30);
   assert.equal(busy.live.connections, 2);
-  assert.deepEqual(busy.live.rate_budget, { available: 40, capacity: 100, rate: "100/m" });
+  assert.deepEqual(busy.live.rate_budget, {
+    available: 40,
+    capacity: 100,
+    rate: "100/m",
+    adaptive_per_second: null,
+    next_free_at: null,
+  });
   assert.equal(domains[3].suspended.reason, "abuse desk");
   assert.equal(domains[3].live, null);
 

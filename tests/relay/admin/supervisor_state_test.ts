@@ -30,7 +30,10 @@ Deno.test("supervisorDomainState() maps actor snapshots and remembers since when
     inFlight: 3,
     connections: 1,
     connectionLimit: 4,
-    rateBudget: { available: 37, rate: "100/m" },
+    connectionMax: null,
+    rateBudget: { available: 37, rate: "100/m", adaptivePerSecond: null, nextFreeAt: null },
+    pausedUntil: null,
+    lastThrottle: null,
     actor: "mx.shared.test",
     backoffUntil: null,
     unreachableSince: null,
@@ -53,4 +56,46 @@ Deno.test("supervisorDomainState() maps actor snapshots and remembers since when
   assert.equal(still!.unreachableSince!.getTime(), downAt + 30_000, "the outage's start is kept");
   unreachableUntil = null;
   assert.equal((await provider.domainState("a.test"))[0]!.unreachableSince, null);
+});
+
+Deno.test("supervisorDomainState() shows the configured rates, the adaptive rate, the maximum and the throttled state", async () => {
+  const clock = new FakeClock();
+  const now = clock.now();
+  const provider = supervisorDomainState({
+    clock,
+    rateOf: () => "ignored when the actor says",
+    describe: () => [{
+      key: "a.test",
+      domains: ["a.test"],
+      state: {
+        queued: 3,
+        inFlight: 0,
+        connections: 2,
+        connectionLimit: 1,
+        budgetAvailable: 0,
+        limits: {
+          rates: [{ count: 100, perMs: 60_000, burst: 1 }, {
+            count: 5000,
+            perMs: 3_600_000,
+            burst: 20,
+          }],
+          adaptivePerSecond: 0.5,
+          nextFreeAt: now + 2_000,
+          maxConnections: 3,
+        },
+        pausedUntil: now + 1_000,
+        lastThrottle: { reply: "451 4.7.28 slow down", at: now - 10 },
+      },
+    }],
+  });
+  const [a] = await provider.domainState();
+  assert.equal(a!.connectionMax, 3);
+  assert.deepEqual(a!.rateBudget, {
+    available: 0,
+    rate: "100/m, 5000/h (burst 20)",
+    adaptivePerSecond: 0.5,
+    nextFreeAt: new Date(now + 2_000),
+  });
+  assert.deepEqual(a!.pausedUntil, new Date(now + 1_000));
+  assert.deepEqual(a!.lastThrottle, { text: "451 4.7.28 slow down", at: new Date(now - 10) });
 });

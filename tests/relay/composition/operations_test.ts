@@ -92,6 +92,8 @@ Deno.test("startOperations() binds the relay late and routes operator actions to
       available: 7,
       capacity: null,
       rate: "100/s, 5000/d",
+      adaptive_per_second: null,
+      next_free_at: null,
     });
   } finally {
     stop.abort();

@@ -209,3 +209,42 @@ Deno.test("parseFileConfig() reads tlsReports, with defaults, naming a bad key",
     });
   }
 });
+
+Deno.test("parseFileConfig() reads per-sender limits keyed by sender domain or tenant, naming a bad key", () => {
+  const c = parseFileConfig(JSON.stringify({
+    senders: {
+      "noisy.example": { rate: "10/s", maxConnections: 4 },
+      "tenant:acme": { rate: ["100/m", { rate: "1000/h", burst: 10 }] },
+      "busy.example": { maxConnections: 2 },
+    },
+    delivery: { tenantKey: "customer" },
+  }));
+  assert.deepEqual(c.senders, {
+    "noisy.example": { rate: [{ count: 10, perMs: 1_000 }], maxConnections: 4 },
+    "tenant:acme": {
+      rate: [{ count: 100, perMs: 60_000 }, { count: 1_000, perMs: 3_600_000, burst: 10 }],
+    },
+    "busy.example": { maxConnections: 2 },
+  });
+  assert.equal(c.delivery.tenantKey, "customer");
+  assert.equal(parseFileConfig("{}").delivery.tenantKey, "tenant");
+  assert.deepEqual(parseFileConfig("{}").senders, {});
+  const bad: [unknown, RegExp][] = [
+    [
+      { "Noisy.example": { rate: "1/s" } },
+      /key senders\.Noisy\.example: expected a lower-case sender domain/,
+    ],
+    [{ "tenant:": { rate: "1/s" } }, /key senders\.tenant:: expected a lower-case sender domain/],
+    [{ "a.example": { rate: "10/x" } }, /key senders\.a\.example\.rate\.0\.rate: expected a rate/],
+    [{ "a.example": {} }, /key senders\.a\.example: set rate and\/or maxConnections/],
+    [
+      { "a.example": { rate: ["1/s", "1/s"] } },
+      /key senders\.a\.example\.rate: list each rate once/,
+    ],
+    [{ "a.example": { maxConnections: 0 } }, /key senders\.a\.example\.maxConnections/],
+    [{ "a.example": { rates: "1/s" } }, /key senders\.a\.example: .*rates/],
+  ];
+  for (const [senders, message] of bad) {
+    assert.throws(() => parseFileConfig(JSON.stringify({ senders }), "f.json"), message);
+  }
+});
