@@ -130,7 +130,7 @@ Deno.test("pgQueue() hands onMessages the outbox rows of the messages each claim
     created_at: at,
     send_at: at,
   });
-  await ingestOutbox(t.db, { now: at });
+  await ingestOutbox(t.db, { now: at, listUnsubscribe: true });
   const seen: MessageRow[][] = [];
   const queue = pgQueue({
     db: t.db,
