@@ -13,7 +13,7 @@ import type { Clock } from "../../lib/clock.ts";
 import { headerValues } from "../mime/mod.ts";
 import { DEFAULT_OVERSIGNED_HEADERS, DEFAULT_SIGNED_HEADERS } from "./header_list.ts";
 import { checkDkimKeys, type DkimAlgorithm, type DkimKeyConfig, keysForDomain } from "./keys.ts";
-import { signatureHeaders } from "./oversigning.ts";
+import { signatureHeaders } from "./sign_headers.ts";
 
 export interface DkimSignerOptions {
   readonly keys: readonly DkimKeyConfig[];
