@@ -14,7 +14,8 @@
  * Knobs (environment): FERRY_MEMORY_DELIVERIES (1000000), FERRY_MEMORY_DOMAINS (100000),
  * FERRY_MEMORY_SECONDS (window, 300), FERRY_MEMORY_MAX_RSS_MB (256), FERRY_MEMORY_STAGE
  * (queued | outbox),
- * FERRY_MEMORY_MAX_ACTORS (delivery.maxActors; default: the relay's).
+ * FERRY_MEMORY_MAX_ACTORS (delivery.maxActors; default: the relay's), FERRY_MEMORY_V8_FLAGS (passed
+ * to the relay's `deno run` as `--v8-flags=`, e.g. `--max-old-space-size=160`; a labelled variant).
  *
  * Run: deno run -A tests/bench/memory_bench.ts
  */
@@ -43,6 +44,7 @@ const MAX_RSS_MB = env("MAX_RSS_MB", "256");
 const STAGE = backlogStage(Deno.env.get("FERRY_MEMORY_STAGE"));
 
 const MAX_ACTORS = Deno.env.get("FERRY_MEMORY_MAX_ACTORS");
+const V8_FLAGS = Deno.env.get("FERRY_MEMORY_V8_FLAGS");
 
 const server = await benchServer();
 const database = await openDatabase({ url: server.url, poolSize: 2 });
@@ -54,6 +56,7 @@ try {
   await using receiver = await startReceiver("accept");
   const loadBefore = loadAverage();
   await using relay = await spawnRelay({
+    ...(V8_FLAGS ? { denoFlags: [`--v8-flags=${V8_FLAGS}`] } : {}),
     databaseUrl: server.url,
     routes: `*=127.0.0.1:${receiver.port}`,
     // Every destination is on the one loopback receiver here; on the Internet each has its own
@@ -101,6 +104,7 @@ try {
     deliveries: DELIVERIES,
     stage: STAGE,
     max_actors: MAX_ACTORS ? Number(MAX_ACTORS) : "default (2000)",
+    ...(V8_FLAGS ? { variant: `--v8-flags=${V8_FLAGS}` } : {}),
     domains: DOMAINS,
     insert_s: Number(insertS.toFixed(1)),
     window_s: Number(windowS.toFixed(1)),
