@@ -215,12 +215,18 @@ export async function drainFerry(s: DrainSetup, run: FerryDrain): Promise<DrainR
   return { rate, cpuMsPerMessage: perMessage(cpu.used.relay! + cpu.used.postgres!, messages) };
 }
 
-function reportStatements(a: PgSnapshot, b: PgSnapshot, messages: number): void {
+/** Commits and the busiest statements per message between two snapshots (phase `drain-db` etc.). */
+export function reportStatements(
+  a: PgSnapshot,
+  b: PgSnapshot,
+  messages: number,
+  phase = "drain-db",
+): void {
   const delta = statementDelta(a, b);
   const calls = delta.reduce((n, s) => n + s.calls, 0);
   report({
     bench: "relay",
-    phase: "drain-db",
+    phase,
     commits_per_message: Number(((b.commits - a.commits) / messages).toFixed(3)),
     statements_per_message: delta.length ? Number((calls / messages).toFixed(2)) : null,
     top_statements: delta.slice(0, 8).map((s) => ({

@@ -16,6 +16,7 @@ import { cpuFigure, cpuMeter } from "./_cpu_meter.ts";
 import { openPgStats } from "./_pg_stats.ts";
 import { loadAverage, report } from "./_env.ts";
 import type { BenchDatabase } from "./_bench_database.ts";
+import { reportStatements } from "./_relay_drain.ts";
 
 export interface LatencySetup {
   fresh(name: string): Promise<BenchDatabase>;
@@ -56,6 +57,7 @@ export async function latencyFerry(s: LatencySetup): Promise<void> {
   });
   await relay.started();
   const loadBefore = loadAverage();
+  const pg0 = await stats.snapshot();
   const metered = performance.now();
   const meter = cpuMeter({
     relay: () => treeCpu(relay.pid),
@@ -84,6 +86,7 @@ export async function latencyFerry(s: LatencySetup): Promise<void> {
   const cpu = meter();
   const loadAfter = loadAverage();
   const peakRss = procStats(relay.pid)?.peakRss ?? 0;
+  const pg1 = await stats.snapshot();
   const code = await relay.stop();
   await stats.close();
   const written = JSON.parse(await Deno.readTextFile(options.out)) as WriterResult;
@@ -143,5 +146,7 @@ export async function latencyFerry(s: LatencySetup): Promise<void> {
     system: "ferry",
     ...cpuFigure(elapsed, count, cpu),
   });
+  // The writer's own commits are in these too (one per message).
+  reportStatements(pg0, pg1, count, "latency-db");
   await t.drop();
 }
