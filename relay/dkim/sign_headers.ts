@@ -16,7 +16,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, type KeyObject, sign } from "node:crypto";
-import { canonicalLineEnds } from "../mime/canonical_lines.ts";
+import { canonicalLineEnds } from "../mime/mod.ts";
 import type { DkimAlgorithm } from "./keys.ts";
 
 export interface SignatureData {
