@@ -34,10 +34,37 @@ export interface MessageRow {
   readonly metadata: Record<string, unknown> | null;
 }
 
+/**
+ * The outbox columns a message is read with, by `loadMessages` and by a claim that carries its
+ * messages' content (db/queue.ts): `toMessageRow` takes exactly these, so a column it starts to
+ * read cannot be left out of either.
+ */
+export const MESSAGE_COLUMNS = [
+  "id",
+  "from_address",
+  "to_addresses",
+  "cc_addresses",
+  "bcc_addresses",
+  "reply_to",
+  "subject",
+  "text_body",
+  "html_body",
+  "headers",
+  "raw_message",
+  "attachments",
+  "require_tls",
+  "list_unsubscribe",
+  "created_at",
+  "metadata",
+] as const satisfies readonly (keyof OutboxTable)[];
+
+/** An outbox row as read with {@link MESSAGE_COLUMNS}. */
+export type MessageColumns = Pick<Selectable<OutboxTable>, typeof MESSAGE_COLUMNS[number]>;
+
 /** The row, or undefined when it is gone (purged). */
 export async function loadMessage(db: Db, outboxId: number): Promise<MessageRow | undefined> {
-  const r = await db.selectFrom("ferry.outbox").selectAll().where("id", "=", outboxId)
-    .executeTakeFirst();
+  const r = await db.selectFrom("ferry.outbox").select(MESSAGE_COLUMNS)
+    .where("id", "=", outboxId).executeTakeFirst();
   return r ? toMessageRow(r) : undefined;
 }
 
@@ -47,7 +74,7 @@ export async function loadMessages(
   outboxIds: readonly number[],
 ): Promise<Map<number, MessageRow>> {
   if (outboxIds.length === 0) return new Map();
-  const rows = await db.selectFrom("ferry.outbox").selectAll()
+  const rows = await db.selectFrom("ferry.outbox").select(MESSAGE_COLUMNS)
     .where("id", "=", anyBigint(outboxIds)).execute();
   return new Map(rows.map((r) => [Number(r.id), toMessageRow(r)]));
 }
@@ -62,8 +89,8 @@ export function messageRowSize(row: MessageRow): number {
     (row.raw?.length ?? 0) + attachments;
 }
 
-/** The row as read with `SELECT *` from `ferry.outbox` (or the same columns by name). */
-export function toMessageRow(r: Selectable<OutboxTable>): MessageRow {
+/** The row as read with {@link MESSAGE_COLUMNS} from `ferry.outbox`. */
+export function toMessageRow(r: MessageColumns): MessageRow {
   return {
     id: Number(r.id),
     fromAddress: r.from_address ?? "",

@@ -24,7 +24,7 @@ import { type ExpressionBuilder, sql } from "kysely";
 import type { Db } from "./client.ts";
 import type { DeliveriesTable, DeliveryStatus, FerrySchema } from "./schema.ts";
 import { deleteLeases } from "./leases.ts";
-import { type MessageRow, toMessageRow } from "./messages.ts";
+import { MESSAGE_COLUMNS, type MessageColumns, type MessageRow, toMessageRow } from "./messages.ts";
 
 /** A delivery handed to an actor, under a lease. */
 export interface ClaimedDelivery {
@@ -138,26 +138,6 @@ export async function claimDomains(
   return rows.map(toClaimed);
 }
 
-/** Outbox columns a claim carries with the first claimed row of each message (prefixed `m_`). */
-const CONTENT_COLUMNS = [
-  "id",
-  "from_address",
-  "to_addresses",
-  "cc_addresses",
-  "bcc_addresses",
-  "reply_to",
-  "subject",
-  "text_body",
-  "html_body",
-  "headers",
-  "raw_message",
-  "attachments",
-  "require_tls",
-  "list_unsubscribe",
-  "created_at",
-  "metadata",
-] as const;
-
 /**
  * The claimed rows, each with its message's sender (and tenant tag, for per-sender limits); with
  * `withMessages`, the first of each message also carries its outbox row's columns (prefixed
@@ -168,7 +148,7 @@ function claimedRows(o: { readonly withMessages?: boolean; readonly tenantKey?: 
   const tenant = o.tenantKey === undefined ? sql`NULL` : sql`o.metadata ->> ${o.tenantKey}`;
   const content = o.withMessages
     ? sql.join(
-      CONTENT_COLUMNS.map((c) =>
+      MESSAGE_COLUMNS.map((c) =>
         sql`CASE WHEN u.nth = 1 THEN o.${sql.ref(c)} END AS ${sql.ref(`m_${c}`)}`
       ),
     )
@@ -294,10 +274,10 @@ function toClaimed(r: ClaimRow): ClaimedDelivery {
 }
 
 /** The `m_`-prefixed outbox columns of a claimed row, as the outbox row they come from. */
-function outboxColumns(r: ClaimRow): Parameters<typeof toMessageRow>[0] {
+function outboxColumns(r: ClaimRow): MessageColumns {
   const row: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r)) if (k.startsWith("m_")) row[k.slice(2)] = v;
-  return row as Parameters<typeof toMessageRow>[0];
+  return row as MessageColumns;
 }
 
 /** What happened to one claimed delivery. */
