@@ -16,6 +16,8 @@ export interface OutboxInsert {
   priority?: number;
   require_tls?: boolean;
   list_unsubscribe?: boolean;
+  /** JSON text. */
+  metadata?: string | null;
   send_at?: Date;
   expires_at?: Date | null;
   idempotency_key?: string | null;

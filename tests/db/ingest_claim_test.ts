@@ -102,3 +102,25 @@ Deno.test("ingestOutbox() ingests without claiming when the claim itself fails",
   assert.deepEqual(r.claimed, []);
   assert.deepEqual(await statuses(t.db), [["held.test", "queued", null, false]]);
 });
+
+Deno.test("ingestOutbox() with claim carries each claimed message's content once, and its tenant tag", async () => {
+  await using t = await testDatabase();
+  await acquireLeases(t.db, [domainLease("held.test")], { owner: "me", now, ttlMs: 15_000 });
+  const id = await insertOutbox(t.db, {
+    to_addresses: ["a@held.test", "b@held.test"],
+    metadata: JSON.stringify({ customer: "acme" }),
+    created_at: before,
+    send_at: before,
+  });
+  const r = await ingestOutbox(t.db, {
+    now,
+    claim: { ...claimAll("me"), withMessages: true, tenantKey: "customer" },
+  });
+  assert.deepEqual(r.claimed.map((d) => [d.recipient, d.tenant]), [
+    ["a@held.test", "acme"],
+    ["b@held.test", "acme"],
+  ]);
+  // The content travels with the first claimed delivery of the message only.
+  assert.deepEqual(r.claimed.map((d) => d.message?.id), [id, undefined]);
+  assert.deepEqual(r.claimed[0]!.message?.metadata, { customer: "acme" });
+});

@@ -169,8 +169,8 @@ Deno.test("pgQueue.claimMany() tells each delivery the sender limit its message 
   ];
   for (const [i, r] of rows.entries()) {
     await insertOutbox(t.db, {
-      ...r,
-      ...(r.metadata ? { metadata: JSON.stringify(r.metadata) } : {}),
+      from_address: r.from_address,
+      metadata: r.metadata ? JSON.stringify(r.metadata) : null,
       to_addresses: [`u${i}@dest.test`],
       created_at: at,
       send_at: at,
