@@ -453,8 +453,15 @@ function limitedSender(job: Job, now: number): string | undefined {
   return sender;
 }
 
+function hasSenderWaits(s: DomainActorState): boolean {
+  for (const _ in s.senderWaits) return true;
+  return false;
+}
+
 /** Deliveries queued whose sender lets them start now. */
 export function readySize(s: DomainActorState, now: number): number {
+  // No sender waits (always, without per-sender limits): every queued delivery is ready.
+  if (!hasSenderWaits(s)) return s.jobs.size;
   const ready = senderReady(s, now);
   let n = 0;
   for (const lane of s.jobs.lanes) {
@@ -465,6 +472,7 @@ export function readySize(s: DomainActorState, now: number): number {
 
 /** When the earliest sender wait of a queued job ends (Infinity: none waits). */
 function senderWaitEnd(s: DomainActorState, now: number): number {
+  if (!hasSenderWaits(s)) return Infinity;
   let end = Infinity;
   for (const lane of s.jobs.lanes) {
     for (const job of lane) {

@@ -19,7 +19,7 @@ import { DatabaseHealth, isConnectionError } from "../db/health.ts";
 import { migrate } from "../db/migrate.ts";
 import { reclaimOwnLeases } from "../db/queue.ts";
 import { lockDataDir } from "./composition/data_dir_lock.ts";
-import { StartupError } from "./composition/startup_error.ts";
+import { serveOrFail, StartupError } from "./composition/startup_error.ts";
 import { instanceIdentity } from "./composition/instance_identity.ts";
 import { waitForDatabase } from "./composition/wait_for_database.ts";
 
@@ -79,7 +79,13 @@ async function main(): Promise<number> {
         ? "waiting for the database"
         : "starting"
     ).fetch;
-  const server = serveAdmin(config.admin, stop.signal, (req) => handler(req));
+  const server = serveOrFail(
+    "FERRY_ADMIN_LISTEN",
+    config.admin,
+    stop.signal,
+    (req) => handler(req),
+    ({ hostname, port }) => console.error(`ferry: admin API on http://${hostname}:${port}`),
+  );
 
   if (database.kind === "postgres" && config.databaseUrl) {
     for (;;) {
@@ -171,30 +177,6 @@ function bootApp(reason: () => string): Hono {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.all("*", (c) => c.json({ status: "unready", reason: reason() }, 503));
   return app;
-}
-
-function serveAdmin(
-  admin: { hostname: string; port: number },
-  signal: AbortSignal,
-  fetch: (req: Request) => Response | Promise<Response>,
-): Deno.HttpServer {
-  try {
-    return Deno.serve({
-      hostname: admin.hostname,
-      port: admin.port,
-      signal,
-      onListen: ({ hostname, port }) =>
-        console.error(`ferry: admin API on http://${hostname}:${port}`),
-    }, fetch);
-  } catch (err) {
-    throw new StartupError(
-      "FERRY_ADMIN_LISTEN",
-      `FERRY_ADMIN_LISTEN ${admin.hostname}:${admin.port} cannot be used: ${
-        err instanceof Deno.errors.AddrInUse ? "address already in use" : (err as Error).message
-      }`,
-      { cause: err },
-    );
-  }
 }
 
 if (import.meta.main) {

@@ -153,15 +153,8 @@ export class MessageSource {
       };
     }
     // A raw message carries its own header block: it must not bring a second target.
-    for (const name of ["list-unsubscribe", "list-unsubscribe-post"]) {
-      if (headerValues(unsigned, name).length > 0) {
-        return {
-          kind: "invalid",
-          reason: `list_unsubscribe cannot be combined with a ${name} field in raw_message: ` +
-            "Ferry writes it itself",
-        };
-      }
-    }
+    const own = ownUnsubscribeField(unsigned);
+    if (own) return { kind: "invalid", reason: own };
     const signer = this.options.signer;
     const forRecipient = async (delivery: RecipientOf): Promise<Uint8Array> => {
       let bytes = unsigned;
@@ -183,4 +176,17 @@ export class MessageSource {
       forRecipient,
     };
   }
+}
+
+/**
+ * Why a raw message may not go out as a `list_unsubscribe` row: it has its own
+ * List-Unsubscribe(-Post) field (checked at ingestion, and again before sending).
+ */
+export function ownUnsubscribeField(raw: Uint8Array): string | undefined {
+  const own = ["List-Unsubscribe", "List-Unsubscribe-Post"]
+    .find((name) => headerValues(raw, name.toLowerCase()).length > 0);
+  return own
+    ? `list_unsubscribe cannot be combined with a ${own} field in raw_message: ` +
+      "Ferry writes List-Unsubscribe and List-Unsubscribe-Post itself for this row"
+    : undefined;
 }

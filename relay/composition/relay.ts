@@ -36,8 +36,12 @@ import type { RouteTransport, SmarthostAuthListener } from "../adapters/smarthos
 import { HostLimits } from "../adapters/host_limits.ts";
 import { SourceAddresses } from "../adapters/source_addresses.ts";
 import { canonicalLineEnds } from "../mime/mod.ts";
-import { headerValues, rawMessageProblem } from "../mime/mod.ts";
-import { MessageSource, type UnsubscribeFields } from "../adapters/message_source.ts";
+import { rawMessageProblem } from "../mime/mod.ts";
+import {
+  MessageSource,
+  ownUnsubscribeField,
+  type UnsubscribeFields,
+} from "../adapters/message_source.ts";
 import { oneClickUnsubscribe } from "./unsubscribe.ts";
 import { purgeUnsubscribeUses } from "../../db/unsubscribe.ts";
 import { loadMessages, type MessageRow, messageRowSize } from "../../db/messages.ts";
@@ -581,16 +585,6 @@ export async function startRelay(deps: RelayDeps, signal: AbortSignal): Promise<
       supervisor.wake();
     },
   };
-}
-
-/** A raw message's own List-Unsubscribe(-Post) field, which a `list_unsubscribe` row may not have. */
-function ownUnsubscribeField(raw: Uint8Array): string | undefined {
-  const own = ["List-Unsubscribe", "List-Unsubscribe-Post"]
-    .find((name) => headerValues(raw, name.toLowerCase()).length > 0);
-  return own
-    ? `list_unsubscribe cannot be combined with a ${own} field in raw_message: ` +
-      "Ferry writes List-Unsubscribe and List-Unsubscribe-Post itself for this row"
-    : undefined;
 }
 
 /** Runs `fn` every `ms` until the signal aborts; a failure is reported and the loop goes on. */

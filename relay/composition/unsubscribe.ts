@@ -17,7 +17,7 @@ import {
   type UnsubscribeLogger,
   UnsubscribeTokens,
 } from "../unsubscribe/mod.ts";
-import { StartupError } from "./startup_error.ts";
+import { serveOrFail } from "./startup_error.ts";
 
 export interface OneClickUnsubscribe {
   /**
@@ -68,23 +68,7 @@ export function oneClickUnsubscribe(
   const listen = deps.config.publicListen;
   if (!listen) return { fields, tokens, ...mailbox, done: Promise.resolve() };
   const app = publicApp({ ...applying, publicUrl: u.publicUrl, maxBodySize: u.maxBodySize });
-  let server: Deno.HttpServer;
-  try {
-    server = Deno.serve({
-      hostname: listen.hostname,
-      port: listen.port,
-      signal,
-      onListen: () => {},
-    }, app.fetch);
-  } catch (err) {
-    throw new StartupError(
-      "FERRY_PUBLIC_LISTEN",
-      `FERRY_PUBLIC_LISTEN ${listen.hostname}:${listen.port} cannot be used: ${
-        err instanceof Deno.errors.AddrInUse ? "address already in use" : (err as Error).message
-      }`,
-      { cause: err },
-    );
-  }
+  const server = serveOrFail("FERRY_PUBLIC_LISTEN", listen, signal, app.fetch);
   const addr = server.addr as Deno.NetAddr;
   return {
     fields,
