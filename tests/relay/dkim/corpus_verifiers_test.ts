@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { generateKeyPairSync } from "node:crypto";
+import { shopKey } from "./_keys.ts";
 import type { Delivery } from "../../../actors/ports.ts";
 import { createDkimSigner } from "../../../relay/dkim/signer.ts";
 import { dkimDnsRecord, type DkimKeyConfig } from "../../../relay/dkim/keys.ts";
@@ -117,18 +117,6 @@ function rows(): MessageRow[] {
   return out;
 }
 
-function key(algorithm: DkimKeyConfig["algorithm"]): DkimKeyConfig {
-  const { privateKey } = algorithm === "rsa-sha256"
-    ? generateKeyPairSync("rsa", { modulusLength: 2048 })
-    : generateKeyPairSync("ed25519");
-  return {
-    domain: "shop.example",
-    selector: algorithm === "rsa-sha256" ? "rsa1" : "ed1",
-    algorithm,
-    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-  };
-}
-
 function delivery(outboxId: number): Delivery {
   return {
     id: outboxId,
@@ -211,7 +199,7 @@ for (const algorithm of ["rsa-sha256", "ed25519-sha256"] as const) {
     async fn() {
       const corpus = rows();
       assert.ok(corpus.length >= 60, `${corpus.length} messages`);
-      const k = key(algorithm);
+      const k = shopKey(algorithm);
       const received = await sendAll(corpus, k);
       for (const m of received) {
         const text = new TextDecoder().decode(m);

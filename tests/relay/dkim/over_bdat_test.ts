@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { generateKeyPairSync } from "node:crypto";
+import { shopKey } from "./_keys.ts";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import type { Delivery } from "../../../actors/ports.ts";
 import { createDkimSigner } from "../../../relay/dkim/signer.ts";
@@ -24,18 +24,6 @@ import { hasPostfix, startPostfix } from "../../_peers/postfix.ts";
 const NOW = Math.floor(Date.now() / 1000) * 1000;
 const PYTHON = "/usr/bin/python3";
 const DKIMPY = new URL("./_dkimpy_verify.py", import.meta.url).pathname;
-
-function key(algorithm: DkimKeyConfig["algorithm"]): DkimKeyConfig {
-  const { privateKey } = algorithm === "rsa-sha256"
-    ? generateKeyPairSync("rsa", { modulusLength: 2048 })
-    : generateKeyPairSync("ed25519");
-  return {
-    domain: "shop.example",
-    selector: algorithm === "rsa-sha256" ? "rsa1" : "ed1",
-    algorithm,
-    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-  };
-}
 
 const base: Omit<MessageRow, "id"> = {
   fromAddress: "Zoë Shop <zoe@shop.example>",
@@ -131,7 +119,7 @@ for (const algorithm of ["rsa-sha256", "ed25519-sha256"] as const) {
     ignore: requirePeer("postfix", !hasPostfix),
     async fn() {
       await using postfix = await startPostfix();
-      const k = key(algorithm);
+      const k = shopKey(algorithm);
       const clock = new FakeClock(NOW);
       const routes = buildRouteTable([{ pattern: "*", host: "127.0.0.1", port: postfix.port }]);
       if (!routes.ok) throw new Error(routes.reason);

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
-import { generateKeyPairSync } from "node:crypto";
+import { shopKey } from "./_keys.ts";
 import { dkimVerify } from "mailauth/lib/dkim/verify.js";
 import type { Delivery } from "../../../actors/ports.ts";
 import { createDkimSigner } from "../../../relay/dkim/signer.ts";
@@ -20,18 +20,6 @@ import { FakeResolver } from "../../_fakes/fake_resolver.ts";
 import { startSmtpServer } from "../smtp/_smtp_server.ts";
 
 const NOW = Date.UTC(2030, 0, 1, 9);
-
-function key(algorithm: DkimKeyConfig["algorithm"]): DkimKeyConfig {
-  const { privateKey } = algorithm === "rsa-sha256"
-    ? generateKeyPairSync("rsa", { modulusLength: 2048 })
-    : generateKeyPairSync("ed25519");
-  return {
-    domain: "shop.example",
-    selector: algorithm === "rsa-sha256" ? "rsa1" : "ed1",
-    algorithm,
-    privateKey: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-  };
-}
 
 const base: Omit<MessageRow, "id"> = {
   fromAddress: "Zoë Shop <zoe@shop.example>",
@@ -104,7 +92,7 @@ async function verify(message: Uint8Array, k: DkimKeyConfig): Promise<string[]> 
 for (const algorithm of ["rsa-sha256", "ed25519-sha256"] as const) {
   Deno.test(`SmtpDeliverer sends ${algorithm} signatures that verify at the receiver, structured and raw`, async () => {
     await using server = await startSmtpServer();
-    const k = key(algorithm);
+    const k = shopKey(algorithm);
     const clock = new FakeClock(NOW);
     const routes = buildRouteTable([{ pattern: "*", host: "127.0.0.1", port: server.port }]);
     if (!routes.ok) throw new Error(routes.reason);
