@@ -40,8 +40,10 @@ npm_cache=$(deno info --json 2>/dev/null | sed -n 's/.*"npmCache": *"\([^"]*\)".
 # overflows its stack (see the Dockerfile).
 excludes=()
 for d in "$npm_cache"/*/bintrees/*/test; do [ -d "$d" ] && excludes+=(--exclude "$d"); done
+# The heap settings of `deno task start`, as the Dockerfile compiles them in.
+v8_flags=$(deno eval 'console.log(JSON.parse(Deno.readTextFileSync("deno.json")).tasks.start.split(/\s+/).find((a) => a.startsWith("--v8-flags=")) ?? "")')
 run=()
-if deno compile --allow-all --frozen --exclude-unused-npm "${excludes[@]}" \
+if deno compile --allow-all --frozen --exclude-unused-npm "${excludes[@]}" ${v8_flags:+"$v8_flags"} \
      --output "$work/ferry" relay/main.ts >"$work/compile.log" 2>&1; then
   pass "deno compile produced $(du -h "$work/ferry" | cut -f1) binary"
   run=("$work/ferry")
@@ -52,7 +54,7 @@ elif grep -qiE "denort|dl\.deno\.land" "$work/compile.log"; then
     exit 1
   fi
   skip "deno compile: the denort runtime is not downloadable here (set DENORT_BIN to a denort binary); checking 'deno run relay/main.ts' instead"
-  run=(deno run --allow-all --frozen relay/main.ts)
+  run=(deno run --allow-all --frozen ${v8_flags:+"$v8_flags"} relay/main.ts)
 else
   fail "deno compile"
   sed 's/^/  /' "$work/compile.log" | tail -n 30

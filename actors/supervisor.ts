@@ -102,7 +102,7 @@ export interface SupervisorOptions {
 }
 
 export const DEFAULT_SUPERVISOR_OPTIONS: SupervisorOptions = {
-  maxActors: 2000,
+  maxActors: 500,
   discoverBatch: 500,
   domainLeaseMs: 15_000,
   actorIdleMs: 30_000,

@@ -142,7 +142,7 @@ const deliverySchema = z.strictObject({
   /** Lease on a destination shared by instances; a dead instance's destinations move after it. */
   domainLease: duration.prefault("15s"),
   /** Most destinations (actors) one instance serves at once. */
-  maxActors: z.number().int().positive().default(2000),
+  maxActors: z.number().int().positive().default(500),
   /** On SIGTERM, how long in-flight SMTP transactions may take before they are cut. */
   drainTimeout: duration.prefault("30s"),
   /** Most connections to one receiving host (address and port) across all destinations. */

@@ -13,6 +13,17 @@ import { freePort } from "./postgres_cluster.ts";
 
 const MAIN = new URL("../../relay/main.ts", import.meta.url).pathname;
 
+/**
+ * The `--v8-flags=` of `deno task start` (deno.json), which the Dockerfile's binary is compiled
+ * with too: a spawned relay runs with the heap settings production runs with.
+ */
+export async function startTaskV8Flags(): Promise<string | undefined> {
+  const denoJson = JSON.parse(
+    await Deno.readTextFile(new URL("../../deno.json", import.meta.url)),
+  );
+  return String(denoJson.tasks.start).split(/\s+/).find((arg) => arg.startsWith("--v8-flags="));
+}
+
 export interface RelayProcessOptions {
   /** A PostgreSQL server; without it, the embedded database in `dataDir`. */
   readonly databaseUrl?: string;
@@ -26,7 +37,10 @@ export interface RelayProcessOptions {
   readonly config?: Record<string, unknown>;
   /** `FERRY_ADMIN_LISTEN` port on 127.0.0.1; default: a free one. */
   readonly adminPort?: number;
-  /** Extra `deno run` flags before the script (e.g. `--inspect=127.0.0.1:0`). */
+  /**
+   * Extra `deno run` flags before the script (e.g. `--inspect=127.0.0.1:0`). A `--v8-flags=` here
+   * replaces the start task's (a labelled variant); without one the relay runs with the task's.
+   */
   readonly denoFlags?: readonly string[];
   /** Sees every line the process writes (e.g. the inspector's URL on stderr). */
   readonly onLine?: (line: string, stream: "stdout" | "stderr") => void;
@@ -48,6 +62,12 @@ export interface RelayProcess extends AsyncDisposable {
   tail(): string;
 }
 
+async function relayDenoFlags(extra: readonly string[]): Promise<string[]> {
+  if (extra.some((f) => f.startsWith("--v8-flags="))) return [...extra];
+  const v8 = await startTaskV8Flags();
+  return [...(v8 ? [v8] : []), ...extra];
+}
+
 /** Spawns the relay; the caller stops it (`stop`, `kill9` or `await using`). */
 export async function spawnRelay(o: RelayProcessOptions): Promise<RelayProcess> {
   const dir = await Deno.makeTempDir({ prefix: "ferry-relay-" });
@@ -55,7 +75,7 @@ export async function spawnRelay(o: RelayProcessOptions): Promise<RelayProcess> 
   await Deno.writeTextFile(configFile, JSON.stringify(o.config ?? {}));
   const adminPort = o.adminPort ?? freePort();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", ...(o.denoFlags ?? []), MAIN],
+    args: ["run", "--allow-all", ...(await relayDenoFlags(o.denoFlags ?? [])), MAIN],
     cwd: dir,
     env: {
       ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : { FERRY_DATA_DIR: o.dataDir ?? dir }),

@@ -15,14 +15,17 @@
  * FERRY_MEMORY_SECONDS (window, 300), FERRY_MEMORY_MAX_RSS_MB (256), FERRY_MEMORY_STAGE
  * (queued | outbox),
  * FERRY_MEMORY_MAX_ACTORS (delivery.maxActors; default: the relay's), FERRY_MEMORY_V8_FLAGS (passed
- * to the relay's `deno run` as `--v8-flags=`, e.g. `--max-old-space-size=160`; a labelled variant).
+ * to the relay's `deno run` as `--v8-flags=` instead of the start task's, e.g.
+ * `--max-old-space-size=160`; a labelled variant). Without it the relay runs with the V8 flags
+ * `deno task start` and the Dockerfile's binary use.
  *
  * Run: deno run -A tests/bench/memory_bench.ts
  */
 import assert from "node:assert/strict";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
-import { spawnRelay, treeCpu } from "../_support/relay_process.ts";
+import { loadConfig } from "../../relay/config/config.ts";
+import { spawnRelay, startTaskV8Flags, treeCpu } from "../_support/relay_process.ts";
 import { benchServer, report } from "./_env.ts";
 import {
   backlogStage,
@@ -103,8 +106,12 @@ try {
     bench: "memory",
     deliveries: DELIVERIES,
     stage: STAGE,
-    max_actors: MAX_ACTORS ? Number(MAX_ACTORS) : "default (2000)",
-    ...(V8_FLAGS ? { variant: `--v8-flags=${V8_FLAGS}` } : {}),
+    max_actors: MAX_ACTORS
+      ? Number(MAX_ACTORS)
+      : `default (${loadConfig({}, () => "{}", () => "bench").delivery.maxActors})`,
+    ...(V8_FLAGS
+      ? { variant: `--v8-flags=${V8_FLAGS}` }
+      : { v8_flags: (await startTaskV8Flags()) ?? "none" }),
     domains: DOMAINS,
     insert_s: Number(insertS.toFixed(1)),
     window_s: Number(windowS.toFixed(1)),

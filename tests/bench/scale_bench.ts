@@ -22,7 +22,8 @@
 import assert from "node:assert/strict";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
-import { spawnRelay, treeCpu } from "../_support/relay_process.ts";
+import { loadConfig } from "../../relay/config/config.ts";
+import { spawnRelay, startTaskV8Flags, treeCpu } from "../_support/relay_process.ts";
 import { benchServer, report } from "./_env.ts";
 import {
   backlogStage,
@@ -100,7 +101,10 @@ try {
     bench: "scale",
     deliveries: DELIVERIES,
     stage: STAGE,
-    max_actors: MAX_ACTORS ? Number(MAX_ACTORS) : "default (2000)",
+    max_actors: MAX_ACTORS
+      ? Number(MAX_ACTORS)
+      : `default (${loadConfig({}, () => "{}", () => "bench").delivery.maxActors})`,
+    v8_flags: (await startTaskV8Flags()) ?? "none",
     domains: DOMAINS,
     insert_s: Number(insertS.toFixed(1)),
     window_s: Number(windowS.toFixed(1)),
