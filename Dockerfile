@@ -25,7 +25,7 @@ RUN deno install --frozen --entrypoint relay/main.ts relay/cli/main.ts
 # The V8 flags are those of `deno task start` (deno.json): the heap grows by 50% over its live
 # set before the next full collection (V8's default lets it grow 3-4x), and the young
 # generation's semi-spaces are capped at 8 MB. With 1,000,000 queued deliveries the relay's
-# peak RSS goes from 450-670 MB to about 215 MB (README, "Memory").
+# peak RSS goes from 450-670 MB to about 230 MB (README, "Many destinations").
 RUN deno compile --allow-all --frozen --exclude-unused-npm \
       --v8-flags=--heap-growing-percent=50,--max-semi-space-size=8 \
       --exclude /deno-dir/npm/registry.npmjs.org/bintrees/1.0.2/test \

@@ -21,6 +21,7 @@ const SYMBOLS = {
   },
   EVP_PKEY_get_base_id: { parameters: ["pointer"], result: "i32" },
   EVP_PKEY_get_size: { parameters: ["pointer"], result: "i32" },
+  EVP_PKEY_free: { parameters: ["pointer"], result: "void" },
   EVP_sha256: { parameters: [], result: "pointer" },
   EVP_MD_CTX_new: { parameters: [], result: "pointer" },
   EVP_MD_CTX_free: { parameters: ["pointer"], result: "void" },
@@ -87,6 +88,7 @@ function rsaSigners(lib: LibCrypto): RsaSigners {
       lib.BIO_free(bio);
       if (pkey === null) throw new Error("libcrypto: the PEM is not a private key it can read");
       if (lib.EVP_PKEY_get_base_id(pkey) !== EVP_PKEY_RSA) {
+        lib.EVP_PKEY_free(pkey);
         throw new Error("libcrypto: the private key is not an RSA key");
       }
       // The key lives as long as the process: keys are few and come from the configuration.

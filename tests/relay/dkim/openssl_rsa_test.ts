@@ -14,12 +14,20 @@ const pkcs8 = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
 const pkcs1 = privateKey.export({ type: "pkcs1", format: "pem" }).toString();
 const data = new TextEncoder().encode("dkim-signature:v=1; a=rsa-sha256; d=shop.example; b=");
 const expected = sign("sha256", data, privateKey);
+// On a developer's machine without OpenSSL 3 these are reported ignored; in CI (Debian) never.
+const ignore = !Deno.env.get("CI") && openSslRsa() === undefined;
 
-Deno.test("libcrypto loads here (every Debian with OpenSSL 3 has libcrypto.so.3)", () => {
-  assert.ok(openSslRsa(), "libcrypto.so.3 could not be loaded");
-});
+Deno.test(
+  { name: "libcrypto loads here (every Debian with OpenSSL 3 has libcrypto.so.3)", ignore },
+  () => {
+    assert.ok(openSslRsa(), "libcrypto.so.3 could not be loaded");
+  },
+);
 
-Deno.test("libcrypto signs PKCS#8 and PKCS#1 keys with the bytes node:crypto makes", async () => {
+Deno.test({
+  name: "libcrypto signs PKCS#8 and PKCS#1 keys with the bytes node:crypto makes",
+  ignore,
+}, async () => {
   const openSsl = openSslRsa()!;
   for (const pem of [pkcs8, pkcs1]) {
     const signature = await openSsl.key(pem).sign(data);
@@ -31,16 +39,20 @@ Deno.test("libcrypto signs PKCS#8 and PKCS#1 keys with the bytes node:crypto mak
   for (const s of many) assert.ok(Buffer.from(s).equals(expected));
 });
 
-Deno.test("a key that is not RSA, or not a key, is refused with a named error", () => {
-  const ed = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" });
-  assert.throws(() => openSslRsa()!.key(ed.toString()), /not an RSA key/);
-  assert.throws(() => openSslRsa()!.key("not a pem"), /not a private key/);
-});
+Deno.test(
+  { name: "a key that is not RSA, or not a key, is refused with a named error", ignore },
+  () => {
+    const ed = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" });
+    assert.throws(() => openSslRsa()!.key(ed.toString()), /not an RSA key/);
+    assert.throws(() => openSslRsa()!.key("not a pem"), /not a private key/);
+  },
+);
 
 Deno.test("without libcrypto, signing falls back to WebCrypto with the same bytes", async () => {
   assert.equal(openSslRsa(["libferry-no-such-library.so"]), undefined);
   const viaWebCrypto = await rsaSigner(pkcs8, undefined);
   assert.ok(Buffer.from(await viaWebCrypto(data)).equals(expected));
-  const viaOpenSsl = await rsaSigner(pkcs1, openSslRsa());
-  assert.ok(Buffer.from(await viaOpenSsl(data)).equals(expected));
+  // And with libcrypto where it loads (the default path), from a PKCS#1 key.
+  const viaDefault = await rsaSigner(pkcs1, openSslRsa());
+  assert.ok(Buffer.from(await viaDefault(data)).equals(expected));
 });
