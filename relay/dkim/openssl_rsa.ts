@@ -58,23 +58,22 @@ export interface RsaSigners {
 
 let loaded: RsaSigners | null | undefined;
 
-/** libcrypto's RSA signing, or undefined where libcrypto cannot be loaded. */
-export function openSslRsa(
-  names: readonly string[] = LIBRARY_NAMES,
-): RsaSigners | undefined {
-  if (names === LIBRARY_NAMES && loaded !== undefined) return loaded ?? undefined;
-  let lib: LibCrypto | undefined;
+/** libcrypto's RSA signing, or undefined where libcrypto cannot be loaded; loaded once. */
+export function openSslRsa(): RsaSigners | undefined {
+  if (loaded === undefined) loaded = loadOpenSslRsa(LIBRARY_NAMES) ?? null;
+  return loaded ?? undefined;
+}
+
+/** libcrypto's RSA signing from the first of `names` that loads, or undefined. */
+export function loadOpenSslRsa(names: readonly string[]): RsaSigners | undefined {
   for (const name of names) {
     try {
-      lib = Deno.dlopen(name, SYMBOLS).symbols;
-      break;
+      return rsaSigners(Deno.dlopen(name, SYMBOLS).symbols);
     } catch {
       // Not this name, or no FFI permission: try the next, then give up.
     }
   }
-  const signers = lib ? rsaSigners(lib) : undefined;
-  if (names === LIBRARY_NAMES) loaded = signers ?? null;
-  return signers;
+  return undefined;
 }
 
 function rsaSigners(lib: LibCrypto): RsaSigners {

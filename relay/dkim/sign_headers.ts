@@ -19,7 +19,7 @@ import { Buffer } from "node:buffer";
 import { createHash, createPrivateKey, type KeyObject, sign } from "node:crypto";
 import { canonicalLineEnds } from "../mime/mod.ts";
 import type { DkimAlgorithm } from "./keys.ts";
-import { openSslRsa } from "./openssl_rsa.ts";
+import { openSslRsa, type RsaSigners } from "./openssl_rsa.ts";
 
 export interface SignatureData {
   readonly signingDomain: string;
@@ -187,7 +187,7 @@ function rsaKey(s: SignatureData): Promise<RsaSign> {
 /** The signing function for one PEM key, by `openSsl` if given, else by WebCrypto. */
 export async function rsaSigner(
   pem: string,
-  openSsl: ReturnType<typeof openSslRsa>,
+  openSsl: RsaSigners | undefined,
 ): Promise<RsaSign> {
   if (openSsl) {
     const signer = openSsl.key(pem);

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { loadConfig } from "../../relay/config/config.ts";
 import { sql } from "kysely";
 import { SMTPServer } from "smtp-server";
 import type { AddressInfo } from "node:net";
@@ -191,3 +192,9 @@ export function loadAverage(): number[] {
 }
 
 export const mb = (bytes: number) => Math.round(bytes / 1e6);
+
+/** The `max_actors` figure: the knob's value, or the relay's default as its config says. */
+export function maxActorsLabel(knob: string | undefined): number | string {
+  if (knob) return Number(knob);
+  return `default (${loadConfig({}, () => "{}", () => "bench").delivery.maxActors})`;
+}

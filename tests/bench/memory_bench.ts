@@ -24,13 +24,13 @@
 import assert from "node:assert/strict";
 import { openDatabase } from "../../db/client.ts";
 import { migrate } from "../../db/migrate.ts";
-import { loadConfig } from "../../relay/config/config.ts";
 import { spawnRelay, startTaskV8Flags, treeCpu } from "../_support/relay_process.ts";
 import { benchServer, report } from "./_env.ts";
 import {
   backlogStage,
   insertBacklog,
   loadAverage,
+  maxActorsLabel,
   mb,
   type Progress,
   progress,
@@ -106,9 +106,7 @@ try {
     bench: "memory",
     deliveries: DELIVERIES,
     stage: STAGE,
-    max_actors: MAX_ACTORS
-      ? Number(MAX_ACTORS)
-      : `default (${loadConfig({}, () => "{}", () => "bench").delivery.maxActors})`,
+    max_actors: maxActorsLabel(MAX_ACTORS),
     ...(V8_FLAGS
       ? { variant: `--v8-flags=${V8_FLAGS}` }
       : { v8_flags: (await startTaskV8Flags()) ?? "none" }),

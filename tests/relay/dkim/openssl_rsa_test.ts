@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { generateKeyPairSync, sign } from "node:crypto";
-import { openSslRsa } from "../../../relay/dkim/openssl_rsa.ts";
+import { loadOpenSslRsa, openSslRsa } from "../../../relay/dkim/openssl_rsa.ts";
 import { rsaSigner } from "../../../relay/dkim/sign_headers.ts";
 
 const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -49,7 +49,7 @@ Deno.test(
 );
 
 Deno.test("without libcrypto, signing falls back to WebCrypto with the same bytes", async () => {
-  assert.equal(openSslRsa(["libferry-no-such-library.so"]), undefined);
+  assert.equal(loadOpenSslRsa(["libferry-no-such-library.so"]), undefined);
   const viaWebCrypto = await rsaSigner(pkcs8, undefined);
   assert.ok(Buffer.from(await viaWebCrypto(data)).equals(expected));
   // And with libcrypto where it loads (the default path), from a PKCS#1 key.
