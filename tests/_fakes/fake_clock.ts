@@ -66,6 +66,18 @@ export class FakeClock implements Clock {
     await settle();
   }
 
+  /**
+   * Resolves once something sleeps until exactly `at`: lets a test wait until a periodic loop has
+   * finished its pass and parked, so that `advance()` wakes it instead of racing its last await.
+   */
+  async untilSleepingAt(at: number, maxTurns = 10_000): Promise<void> {
+    for (let i = 0; i < maxTurns; i++) {
+      if (this.#sleepers.some((s) => s.at === at)) return;
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    throw new Error(`Cannot wait for a sleeper as none sleeps until ${new Date(at).toISOString()}`);
+  }
+
   /** Resolves once something is sleeping on this clock (polls the microtask/macrotask queue). */
   async untilSleeping(count = 1, maxTurns = 10_000): Promise<void> {
     for (let i = 0; i < maxTurns; i++) {
