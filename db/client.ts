@@ -11,6 +11,7 @@ import pg from "pg";
 import { PGlite } from "@electric-sql/pglite";
 import { PGliteDialect } from "./pglite_dialect.ts";
 import { pgliteStartParams } from "./pglite_settings.ts";
+import { prepareStatements, StatementNames } from "./prepared_statements.ts";
 import type { FerrySchema } from "./schema.ts";
 
 export type Db = Kysely<FerrySchema>;
@@ -36,6 +37,11 @@ export interface OpenOptions {
   /** Pool size for the server back end. */
   readonly poolSize?: number;
   readonly applicationName?: string;
+  /**
+   * Server back end: run the statements used again and again as named (prepared) statements
+   * (default true; false behind a pooler that cannot keep them, see db/prepared_statements.ts).
+   */
+  readonly preparedStatements?: boolean;
 }
 
 const INT8_OID = 20;
@@ -71,7 +77,12 @@ function openPostgres(url: string, options: OpenOptions): Database {
   // Nor may a checked-out client's: between two statements of a transaction it has no listener
   // of the pool's, and an EventEmitter's unheard 'error' is an uncaught exception. The statement
   // in progress (or the next one) fails with the error, and the loops treat it as an outage.
-  pool.on("connect", (client: pg.PoolClient) => client.on("error", () => {}));
+  // Statements run again and again are parsed and planned once per connection (see the module).
+  const names = options.preparedStatements === false ? undefined : new StatementNames();
+  pool.on("connect", (client: pg.PoolClient) => {
+    client.on("error", () => {});
+    if (names) prepareStatements(client, names);
+  });
   const db = new Kysely<FerrySchema>({ dialect: new PostgresDialect({ pool }) });
   return {
     kind: "postgres",

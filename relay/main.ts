@@ -55,6 +55,7 @@ async function main(): Promise<number> {
   const database = await openDatabase({
     url: config.databaseUrl,
     dataDir: config.databaseUrl ? undefined : config.dataDir,
+    preparedStatements: config.database.preparedStatements,
   }).catch((err) => {
     throw new StartupError(
       "FERRY_DATA_DIR",

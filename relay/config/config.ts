@@ -190,7 +190,17 @@ const dkimKeySchema = z.strictObject({
   message: "set exactly one of privateKey and privateKeyFile",
 });
 
+/** The PostgreSQL server back end (DATABASE_URL); the embedded database ignores it. */
+const databaseSchema = z.strictObject({
+  /**
+   * Statements used again and again run as named (prepared) statements, parsed and planned once
+   * per connection; false behind PgBouncer in transaction mode before 1.21.
+   */
+  preparedStatements: z.boolean().default(true),
+}).prefault({});
+
 export const fileSchema = z.strictObject({
+  database: databaseSchema,
   queue: queueSchema,
   delivery: deliverySchema,
   /** Per-domain policies keyed `domain`, `*.suffix` or `*`. */
