@@ -314,10 +314,13 @@ async function ingestBatch(
     }
     await markSuppressed(tx, deliveries, now);
 
-    if (deliveries.length > 0) {
-      const col = <K extends keyof NewDelivery>(k: K) => deliveries.map((d) => d[k]);
-      // raw SQL: a batch of any size as one unnest statement
-      await sql`
+    // The deliveries and the rows' ingested mark in one statement: one round trip fewer in the
+    // transaction that every new mail waits for. A row whose own expires_at could not be read
+    // keeps it as the application wrote it.
+    const col = <K extends keyof NewDelivery>(k: K) => deliveries.map((d) => d[k]);
+    // raw SQL: a batch of any size as one INSERT ... unnest and one UPDATE ... FROM unnest
+    await sql`
+      WITH added AS (
         INSERT INTO ferry.deliveries (outbox_id, recipient, domain, status, next_attempt_at,
                                       last_reply, priority, expires_at, smtputf8, created_at,
                                       updated_at)
@@ -326,12 +329,8 @@ async function ingestBatch(
                       ${col("domain")}::text[], ${col("status")}::text[],
                       ${col("next_attempt_at")}::timestamptz[], ${col("last_reply")}::text[],
                       ${col("priority")}::smallint[], ${col("expires_at")}::timestamptz[],
-                      ${col("smtputf8")}::boolean[]) AS t(o, r, d, s, n, l, p, e, u)`
-        .execute(tx);
-    }
-    // A row whose own expires_at could not be read keeps it as the application wrote it.
-    // raw SQL: a batch of any size as one UPDATE ... FROM unnest statement
-    await sql`
+                      ${col("smtputf8")}::boolean[]) AS t(o, r, d, s, n, l, p, e, u)
+      )
       UPDATE ferry.outbox o
          SET ingested_at = ${now}, reject_reason = v.reason,
              expires_at = coalesce(v.expires_at, o.expires_at)

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { KyselyPlugin } from "kysely";
 import { ingestOutbox } from "../../db/ingest.ts";
 import { acquireLeases, domainLease } from "../../db/leases.ts";
 import type { Db } from "../../db/client.ts";
@@ -123,4 +124,31 @@ Deno.test("ingestOutbox() with claim carries each claimed message's content once
   // The content travels with the first claimed delivery of the message only.
   assert.deepEqual(r.claimed.map((d) => d.message?.id), [id, undefined]);
   assert.deepEqual(r.claimed[0]!.message?.metadata, { customer: "acme" });
+});
+
+Deno.test("ingestOutbox() takes four statements for a batch it claims from: read, suppressions, write, claim", async () => {
+  await using t = await testDatabase();
+  await acquireLeases(t.db, [domainLease("held.test")], { owner: "me", now, ttlMs: 15_000 });
+  for (const to of ["a@held.test", "b@held.test", "c@other.test"]) {
+    await insertOutbox(t.db, { to_addresses: [to], created_at: before, send_at: before });
+  }
+  // Every statement the batch's transaction sends (BEGIN and COMMIT are the driver's, not these).
+  const sent: string[] = [];
+  const counting: KyselyPlugin = {
+    transformQuery: (args) => {
+      sent.push(args.node.kind);
+      return args.node;
+    },
+    transformResult: (args) => Promise.resolve(args.result),
+  };
+  const r = await ingestOutbox(t.db.withPlugin(counting), { now, claim: claimAll("me") });
+  assert.equal(r.rows, 3);
+  assert.equal(r.claimed.length, 2);
+  // Each is a round trip every new mail waits for before its SMTP transaction starts.
+  assert.equal(sent.length, 4, `statements: ${sent.join(", ")}`);
+  assert.deepEqual(await statuses(t.db), [
+    ["held.test", "sending", "me", true],
+    ["held.test", "sending", "me", true],
+    ["other.test", "queued", null, false],
+  ]);
 });
