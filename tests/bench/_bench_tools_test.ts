@@ -85,7 +85,7 @@ Deno.test("markdownTable() judges the targets and labels a run that was not dura
     `{"bench":"relay","phase":"drain","system":"ferry","dkim":"none","messages":500,"message_bytes":2339,"domains":200,"messages_per_s":1000,"peak_rss_mb":200,"load_avg_before":[1.5,1,1]}`,
     `{"bench":"relay","phase":"drain","system":"postfix","messages_per_s":400,"load_avg_after":[2.25,1,1]}`,
     `{"bench":"relay","phase":"ratio","ferry_over_postfix":2.5}`,
-    `{"bench":"relay","phase":"dkim","dkim":"ed25519-sha256","key":"Ed25519","messages_per_s":950,"relative":0.95,"cost_pct":5,"target_cost_pct":10}`,
+    `{"bench":"relay","phase":"dkim","dkim":"ed25519-sha256","key":"Ed25519","messages_per_s":950,"relative":0.95,"cost_pct":5,"target_cost_pct":10,"pairs":[{"cost_pct":3},{"cost_pct":7}]}`,
     `{"bench":"relay","phase":"latency","rate_per_s":200,"n":6000,"p50_ms":12.3,"p99_ms":61,"max_ms":90}`,
     "| not a figure |",
   ];
@@ -93,7 +93,7 @@ Deno.test("markdownTable() judges the targets and labels a run that was not dura
   assert.match(table, /fsync off \(unsafe\)/);
   assert.match(table, /Command: `FERRY_BENCH_MESSAGES=500 deno task bench relay`/);
   assert.match(table, /\| Ferry \/ Postfix \| 2\.50× \| ≥ 3× \| \*\*no\*\* \|/);
-  assert.match(table, /ed25519-sha256.*cost 5%;.*\) \| cost ≤ 10% \| yes \|/);
+  assert.match(table, /ed25519-sha256.*cost 5%, median of 3%, 7%;.*\) \| cost ≤ 10% \| yes \|/);
   assert.match(table, /12\.3 \/ 61\.0 \/ 90\.0 ms \| ≤ 15 \/ ≤ 50 ms \| \*\*no\*\* \|/);
   assert.match(table, /1\.50 \/ 2\.25/);
 });

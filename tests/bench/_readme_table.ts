@@ -91,9 +91,13 @@ export function markdownTable(figures: readonly Figure[]): string {
   }
   for (const x of figures.filter(is("dkim"))) {
     const cost = x.cost_pct as number;
+    const pairs = (x.pairs ?? []) as { cost_pct: number }[];
+    const each = pairs.length > 1
+      ? `, median of ${pairs.map((p) => `${n(p.cost_pct)}%`).join(", ")}`
+      : "";
     rows.push([
       `drain with DKIM ${x.dkim} (${x.key})`,
-      `${n(x.messages_per_s)} msg/s, ${n(x.relative, 2)} of unsigned (cost ${n(cost)}%; ` +
+      `${n(x.messages_per_s)} msg/s, ${n(x.relative, 2)} of unsigned (cost ${n(cost)}%${each}; ` +
       `in CPU per message ${n(x.cpu_cost_pct)}%)`,
       `cost ≤ ${x.target_cost_pct}%`,
       met(cost <= (x.target_cost_pct as number)),
