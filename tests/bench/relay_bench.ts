@@ -167,7 +167,7 @@ async function run(sink: CountingSink, sample: string): Promise<void> {
       load_avg_after: loadAverage(),
     });
   }
-  if (PHASES.includes("dkim") && unsigned) {
+  if (PHASES.includes("dkim")) {
     for (const algorithm of DKIM as DkimAlgorithm[]) {
       const key = await benchKey(algorithm, keyDir);
       const pairs: DkimPair[] = [];
