@@ -118,7 +118,10 @@ function fromDomain(message: Uint8Array): string | { reason: string } {
   const fields = headerValues(message, "from");
   if (fields.length === 0) return { reason: "the message has no From field" };
   // The field may hold UTF-8 (RFC 6532): decode the byte-preserving string as UTF-8.
-  const value = new TextDecoder().decode(Uint8Array.from(fields[0]!, (c) => c.charCodeAt(0)));
+  const raw = fields[0]!;
+  const value = /[^\x00-\x7f]/.test(raw)
+    ? new TextDecoder().decode(Uint8Array.from(raw, (c) => c.charCodeAt(0)))
+    : raw;
   const parsed = addressparser(value, { flatten: true }) as { address?: string }[];
   const address = parsed.find((a) => a.address)?.address ?? "";
   const at = address.lastIndexOf("@");

@@ -1,5 +1,5 @@
 /**
- * DKIM as independent verifiers see it: a corpus of 74 messages (bare CR, bare LF, CRLF and mixed
+ * DKIM as independent verifiers see it: a corpus of 90 messages (bare CR, bare LF, CRLF and mixed
  * line ends; trailing white space; empty trailing lines; dot-leading lines; lines over 998 octets
  * in structured bodies; UTF-8; html; attachments; raw and structured) goes through the relay's
  * real sending path (MessageSource → DKIM signer → SmtpDeliverer → npm smtp-server on loopback),
@@ -53,6 +53,8 @@ const BODIES: Record<string, string> = {
   noFinalNewline: "the end without a newline",
   bareCrInside: "a\rb\r\nc\nd\r\r\ne\n",
   blankLines: "\n\nstarts with blank lines\n",
+  onlyEmptyLines: "\n\n\n",
+  singleSpaces: "one space between words, none at the ends\nand a second line\n\n",
 };
 
 function rows(): MessageRow[] {
