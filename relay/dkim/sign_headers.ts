@@ -289,13 +289,14 @@ function relaxedField(raw: string): string {
  */
 function relaxedBody(body: Uint8Array): Uint8Array {
   if (relaxedAlready(body)) {
-    // Only empty lines at the end to drop (a body of empty lines only is empty).
+    // Only empty lines at the end to drop; what is left of a body of empty lines only is one
+    // CRLF (end 2), and that body is empty.
     let end = body.length;
     while (
       end >= 4 && body[end - 4] === CR && body[end - 3] === LF && body[end - 2] === CR &&
       body[end - 1] === LF
     ) end -= 2;
-    return body.subarray(0, end === 2 && body[0] === CR ? 0 : end);
+    return body.subarray(0, end === 2 ? 0 : end);
   }
   const out = new Uint8Array(body.length + 2);
   let o = 0;
