@@ -49,7 +49,7 @@ const CR = 0x0d;
 const LF = 0x0a;
 const SP = 0x20;
 const TAB = 0x09;
-const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII = /[\u0080-\uffff]/;
 const ASCII = new TextEncoder();
 /** Fold the signature field before a tag that would take a line past this many characters. */
 const LINE = 76;

@@ -119,7 +119,7 @@ function fromDomain(message: Uint8Array): string | { reason: string } {
   if (fields.length === 0) return { reason: "the message has no From field" };
   // The field may hold UTF-8 (RFC 6532): decode the byte-preserving string as UTF-8.
   const raw = fields[0]!;
-  const value = /[^\x00-\x7f]/.test(raw)
+  const value = /[\u0080-\uffff]/.test(raw)
     ? new TextDecoder().decode(Uint8Array.from(raw, (c) => c.charCodeAt(0)))
     : raw;
   const parsed = addressparser(value, { flatten: true }) as { address?: string }[];
